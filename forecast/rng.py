@@ -1,0 +1,295 @@
+"""Counter-based random numbers for the simulation kernels.
+
+Every draw is a pure function of ``(seed, deal key, trial)``: a splitmix64-style
+integer hash of a per-deal stream start plus ``trial * GOLDEN``. Results therefore
+do not depend on thread count or on how trials are blocked, and two plans of one
+scenario that share a deal share its random numbers (common random numbers).
+
+The float helpers (``fast_log``, ``fast_exp``, ``cos_two_pi``) are branch-free
+polynomial versions of the libm functions, accurate to a few 1e-15 relative on the
+ranges used here. Library calls stop LLVM from vectorising the deal-trial loop;
+these do not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_MIX3 = np.uint64(0xFF51AFD7ED558CCD)
+_MIX4 = np.uint64(0xC4CEB9FE1A85EC53)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S33 = np.uint64(33)
+_S32 = np.uint64(32)
+_S24 = np.uint64(24)
+_S12 = np.uint64(12)
+_S28 = np.uint64(28)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_LOW24 = np.uint64(0xFFFFFF)
+
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+LOG2E = 1.4426950408889634
+
+
+@njit(inline="always")
+def mix_a(x):
+    """splitmix64 finaliser (Stafford variant 13): uint64 -> uint64."""
+    x = (x ^ (x >> _S30)) * _MIX1
+    x = (x ^ (x >> _S27)) * _MIX2
+    return x ^ (x >> _S31)
+
+
+@njit(inline="always")
+def mix_b(x):
+    """murmur3 fmix64, a second independent finaliser: uint64 -> uint64."""
+    x = (x ^ (x >> _S33)) * _MIX3
+    x = (x ^ (x >> _S33)) * _MIX4
+    return x ^ (x >> _S33)
+
+
+def deal_keys(deal_ids) -> np.ndarray:
+    """Stable 64-bit key per deal id (blake2b), so draws follow the deal, not its row."""
+    keys = np.empty(len(deal_ids), dtype=np.uint64)
+    for i, deal_id in enumerate(deal_ids):
+        digest = hashlib.blake2b(str(deal_id).encode("utf-8"), digest_size=8).digest()
+        keys[i] = np.uint64(int.from_bytes(digest, "little"))
+    return keys
+
+
+@njit(cache=True)
+def stream_starts(seed, keys):
+    """Per-deal stream start: a hash of the seed and the deal key.
+
+    seed: uint64 scalar; keys: uint64[deals]. Returns uint64[deals].
+    """
+    out = np.empty(keys.shape[0], dtype=np.uint64)
+    seed_mixed = mix_b(np.uint64(seed) ^ GOLDEN)
+    for i in range(keys.shape[0]):
+        out[i] = mix_a(seed_mixed ^ keys[i])
+    return out
+
+
+@njit(inline="always")
+def counter(start, trial):
+    """The counter of one deal in one trial: uint64."""
+    return start + np.uint64(trial) * GOLDEN
+
+
+@intrinsic
+def _float_as_int(typingctx, value):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _int_as_float(typingctx, value):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+AMOUNT_ROWS = 2048  # level-1 rows of the multiplier table (top 11 bits)
+AMOUNT_FINE = 4096  # positions inside a row, and level-2 rows in the top row (12 bits each)
+_S53 = np.uint64(53)
+_S41 = np.uint64(41)
+_S29 = np.uint64(29)
+_FINE_MASK = np.uint64(AMOUNT_FINE - 1)
+
+
+def lognormal_table(sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse-CDF table for the mean-one lognormal amount multiplier.
+
+    Returns ``(base, slope)``, float64[AMOUNT_ROWS - 1 + AMOUNT_FINE]: a draw is
+    ``base[row] + slope[row] * frac`` (see ``amount_multiplier``). Rows are linear
+    pieces of the lognormal quantile function, 2048 equal slices of probability with
+    the top slice cut again into 4096; the last piece (probability 2**-23) is its
+    exact conditional mean, so the unbounded tail costs no overflow. The table is
+    rescaled so the sampled multiplier has mean exactly 1: the haircut alone sets
+    the expected discount. Between 1e-6 and 1 - 1e-6 the sampled quantile is within
+    1e-5 relative of the exact one (checked in the tests).
+    """
+    from scipy.special import ndtri
+    from scipy.stats import norm
+
+    def quantile(u):
+        return np.exp(sigma * ndtri(u) - 0.5 * sigma * sigma)
+
+    top = 1.0 - 1.0 / AMOUNT_ROWS
+    edges_1 = np.arange(AMOUNT_ROWS, dtype=np.float64) / AMOUNT_ROWS  # 0 .. top
+    edges_2 = top + np.arange(AMOUNT_FINE + 1, dtype=np.float64) / (AMOUNT_ROWS * AMOUNT_FINE)
+    edges = np.concatenate([edges_1, edges_2[1:]])
+    values = quantile(edges)
+    values[0] = 0.0
+    base = values[:-1].copy()
+    slope = np.diff(values)
+    weight = np.diff(edges)
+    # last piece: exact conditional mean of the multiplier above its lower edge
+    lower = edges[-2]
+    tail_mass = 1.0 - lower
+    tail_mean = norm.sf(ndtri(lower) - sigma) / tail_mass
+    base[-1] = tail_mean
+    slope[-1] = 0.0
+    mean = np.sum(weight * (base + 0.5 * slope))
+    return base / mean, slope / mean
+
+
+@njit(inline="always")
+def amount_multiplier(h, base, slope):
+    """Mean-one lognormal multiplier from a 64-bit hash and ``lognormal_table``.
+
+    The top 11 bits pick the level-1 row, the next 12 bits the position in it, or,
+    in the top row, the level-2 row; the next 12 bits its position.
+    """
+    row = np.int64(h >> _S53)
+    fine = np.int64((h >> _S41) & _FINE_MASK)
+    finer = np.int64((h >> _S29) & _FINE_MASK)
+    in_tail = row == AMOUNT_ROWS - 1
+    index = row + fine if in_tail else row
+    position = finer if in_tail else fine
+    frac = (np.float64(position) + 0.5) * (1.0 / AMOUNT_FINE)
+    return base[index] + slope[index] * frac
+
+
+_EXP_MASK = 0x7FF
+_MANTISSA_MASK = 0x000FFFFFFFFFFFFF
+_ONE_BITS = 0x3FF0000000000000
+_TWO_52_BITS = 0x4330000000000000
+_TWO_52 = 4503599627370496.0
+_ROUND_MAGIC = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
+
+
+@njit(inline="always")
+def _int_to_float(small):
+    """An int64 in [0, 2**52) as float64, by bits (AVX2 has no int64 -> double)."""
+    return _int_as_float(small | _TWO_52_BITS) - _TWO_52
+
+
+@njit(inline="always")
+def fast_log(x):
+    """Natural log of a positive normal float64, branch-free."""
+    bits = _float_as_int(x)
+    exponent = _int_to_float((bits >> 52) & _EXP_MASK) - 1023.0
+    mantissa = _int_as_float((bits & _MANTISSA_MASK) | _ONE_BITS)  # in [1, 2)
+    big = mantissa > 1.4142135623730951
+    mantissa = mantissa * 0.5 if big else mantissa
+    exponent = exponent + 1.0 if big else exponent
+    f = mantissa - 1.0
+    s = f / (2.0 + f)  # log(m) = 2 atanh(s), |s| < 0.172
+    s2 = s * s
+    series = 1.0 + s2 * (
+        1.0 / 3.0
+        + s2
+        * (
+            1.0 / 5.0
+            + s2
+            * (
+                1.0 / 7.0
+                + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0 + s2 * (1.0 / 17.0)))))
+            )
+        )
+    )
+    return exponent * LN2_HI + (exponent * LN2_LO + 2.0 * s * series)
+
+
+@njit(inline="always")
+def fast_exp(x):
+    """exp(x) for |x| < 700, branch-free."""
+    shifted = x * LOG2E + _ROUND_MAGIC
+    n = shifted - _ROUND_MAGIC  # round(x / ln 2)
+    r = (x - n * LN2_HI) - n * LN2_LO  # |r| <= ln(2) / 2
+    poly = 1.0 + r * (
+        1.0
+        + r
+        * (
+            1.0 / 2.0
+            + r
+            * (
+                1.0 / 6.0
+                + r
+                * (
+                    1.0 / 24.0
+                    + r
+                    * (
+                        1.0 / 120.0
+                        + r
+                        * (
+                            1.0 / 720.0
+                            + r
+                            * (
+                                1.0 / 5040.0
+                                + r
+                                * (
+                                    1.0 / 40320.0
+                                    + r
+                                    * (
+                                        1.0 / 362880.0
+                                        + r * (1.0 / 3628800.0 + r * (1.0 / 39916800.0 + r * (1.0 / 479001600.0)))
+                                    )
+                                )
+                            )
+                        )
+                    )
+                )
+            )
+        )
+    )
+    scale = _int_as_float((_float_as_int(shifted) + 1023) << 52)  # 2**n from n's low bits
+    return poly * scale
+
+
+@njit(inline="always")
+def cos_two_pi(v):
+    """cos(2 pi v) for v in [0, 1), branch-free."""
+    a = abs(v - 0.5)  # cos(2 pi v) = -cos(2 pi a), a in [0, 0.5]
+    flip = a > 0.25
+    b = (0.5 - a) if flip else a  # in [0, 0.25]
+    x = 6.283185307179586 * b
+    x2 = x * x
+    c = 1.0 + x2 * (
+        -1.0 / 2.0
+        + x2
+        * (
+            1.0 / 24.0
+            + x2
+            * (
+                -1.0 / 720.0
+                + x2
+                * (
+                    1.0 / 40320.0
+                    + x2 * (-1.0 / 3628800.0 + x2 * (1.0 / 479001600.0 + x2 * (-1.0 / 87178291200.0 + x2 * (1.0 / 20922789888000.0 + x2 * (-1.0 / 6402373705728000.0 + x2 * (1.0 / 2432902008176640000.0))))))
+                )
+            )
+        )
+    )
+    return c if flip else -c
+
+
+@njit(inline="always")
+def uniform_pair(h):
+    """Two 32-bit integer draws from one hash: (high, low), each in [0, 2**32)."""
+    return h >> _S32, h & _LOW32
+
+
+@njit(inline="always")
+def standard_normal(h):
+    """One N(0, 1) draw by Box-Muller from a 64-bit hash.
+
+    The top 40 bits give the radius uniform, in [2**-40, 1]; the low 24 bits the
+    angle uniform, in [0, 1). Both are built from bits, which vectorises on AVX2.
+    """
+    radius_u = 2.0 - _int_as_float(np.int64((h >> _S24) << _S12) | _ONE_BITS)
+    angle_u = _int_as_float(np.int64((h & _LOW24) << _S28) | _ONE_BITS) - 1.0
+    return np.sqrt(-2.0 * fast_log(radius_u)) * cos_two_pi(angle_u)
