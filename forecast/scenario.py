@@ -1,0 +1,308 @@
+"""YAML scenario -> validated ``Scenario``; errors name the key path and the line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from forecast.errors import ScenarioError
+
+MAX_TRIALS = 100_000_000
+DEFAULT_TRIALS = 100_000
+DEFAULT_SEED = 20260701
+
+CANONICAL_COLUMNS = (
+    "deal_id",
+    "amount",
+    "stage",
+    "close_date",
+    "probability",
+    "owner",
+    "region",
+    "sector",
+    "product",
+    "new_logo",
+    "forecast_category",
+)
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+FilterValue = str | int | float | bool
+Where = dict[str, FilterValue | list[FilterValue]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PeriodRange(_Strict):
+    """An explicit forecast period; both ends are inside it."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PeriodRange:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+def parse_period(text: str) -> PeriodRange:
+    """``2026-Q3``, ``2026-07`` or ``2026`` -> the calendar period it names."""
+    text = text.strip()
+    if match := _QUARTER.match(text):
+        year, quarter = int(match[1]), int(match[2])
+        start = dt.date(year, 3 * quarter - 2, 1)
+        end_month = 3 * quarter
+    elif (match := _MONTH.match(text)) and 1 <= int(match[2]) <= 12:
+        year, end_month = int(match[1]), int(match[2])
+        start = dt.date(year, end_month, 1)
+    elif match := _YEAR.match(text):
+        year, end_month = int(match[1]), 12
+        start = dt.date(year, 1, 1)
+    else:
+        raise ValueError(f"period {text!r} is not a quarter (2026-Q3), a month (2026-07), a year or {{start, end}}")
+    next_month = dt.date(year + end_month // 12, end_month % 12 + 1, 1)
+    return PeriodRange(start=start, end=next_month - dt.timedelta(days=1))
+
+
+class PipelineSource(_Strict):
+    """Where the open deals come from and how to read them."""
+
+    path: str = Field(description="CSV, Parquet or Excel (.xlsx) file, relative to the scenario file.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Canonical column -> the export's column name."
+    )
+    filter: Where = Field(default_factory=dict, description="Keep rows whose column equals the value (or any in a list).")
+    probability_scale: Literal["fraction", "percent"] = "fraction"
+    date_format: str | None = Field(
+        default=None, description="strptime format of close_date when not ISO (e.g. '%m/%d/%Y')."
+    )
+    sheet: str | None = Field(default=None, description="Excel sheet name (default: the first).")
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(columns) - set(CANONICAL_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown column {unknown[0]!r}; expected one of {', '.join(CANONICAL_COLUMNS)}")
+        return columns
+
+
+class Stage(_Strict):
+    name: str
+    win_rate: Probability
+    slip: Probability | None = Field(default=None, description="Chance a won deal dated in the period slips past it.")
+
+
+class Slip(_Strict):
+    default: Probability = 0.0
+    pull_in: Probability = Field(default=0.0, description="Chance a won deal dated after the period closes in it.")
+
+
+class AmountNoise(_Strict):
+    sigma: float = Field(default=0.0, ge=0.0, le=3.0, description="Sigma of the mean-one lognormal multiplier.")
+    haircut: float = Field(default=0.0, ge=0.0, lt=1.0, description="Expected discount on won amounts.")
+
+
+class Booked(_Strict):
+    revenue: float = Field(default=0.0, ge=0.0)
+    new_logos: int = Field(default=0, ge=0)
+
+
+class Target(_Strict):
+    name: str
+    metric: Literal["revenue", "new_logos", "deals"]
+    at_least: float = Field(ge=0.0)
+    where: Where = Field(default_factory=dict, description="Count only deals matching every key (a list: any value).")
+
+
+class Simulation(_Strict):
+    trials: int = Field(default=DEFAULT_TRIALS, ge=1, le=MAX_TRIALS)
+    seed: int = Field(default=DEFAULT_SEED, ge=0, lt=2**63)
+
+
+class Scenario(_Strict):
+    """A forecast question: a period, a pipeline, the model's rates and the targets."""
+
+    name: str | None = None
+    period: str | PeriodRange = Field(description="2026-Q3, 2026-07, 2026, or {start, end}.")
+    as_of: dt.date | None = Field(default=None, description="Date of the pipeline snapshot (default: period start).")
+    pipeline: PipelineSource
+    booked: float | Booked = Field(default=0.0, description="Revenue (or {revenue, new_logos}) already won.")
+    stages: list[Stage] | None = None
+    slip: Slip = Field(default_factory=Slip)
+    amount: AmountNoise = Field(default_factory=AmountNoise)
+    targets: list[Target] = Field(default_factory=list)
+    simulation: Simulation = Field(default_factory=Simulation)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("period")
+    @classmethod
+    def _period_parses(cls, period: str | PeriodRange) -> str | PeriodRange:
+        if isinstance(period, str):
+            parse_period(period)
+        return period
+
+    @field_validator("booked")
+    @classmethod
+    def _booked_non_negative(cls, booked: float | Booked) -> float | Booked:
+        if isinstance(booked, float | int) and booked < 0:
+            raise ValueError("booked revenue must be >= 0")
+        return booked
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if self.stages is not None:
+            seen: set[str] = set()
+            for stage in self.stages:
+                key = stage_key(stage.name)
+                if key in seen:
+                    raise ValueError(f"stage {stage.name!r} is listed twice")
+                seen.add(key)
+        period = self.period_range
+        if self.as_of is not None and not period.start <= self.as_of <= period.end:
+            raise ValueError(f"as_of {self.as_of} is outside the period {period.start}..{period.end}")
+        names = [target.name for target in self.targets]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"target name {duplicates[0]!r} is used twice")
+        return self
+
+    @property
+    def period_range(self) -> PeriodRange:
+        return parse_period(self.period) if isinstance(self.period, str) else self.period
+
+    @property
+    def snapshot_date(self) -> dt.date:
+        return self.as_of or self.period_range.start
+
+    @property
+    def booked_totals(self) -> Booked:
+        return self.booked if isinstance(self.booked, Booked) else Booked(revenue=self.booked)
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        return self._source.stem if self._source else "scenario"
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def pipeline_path(self) -> Path:
+        path = Path(self.pipeline.path).expanduser()
+        if not path.is_absolute() and self._source is not None:
+            path = self._source.parent / path
+        return path
+
+
+def stage_key(name: str) -> str:
+    """Stage names match case-insensitively and ignoring surrounding spaces."""
+    return " ".join(str(name).split()).casefold()
+
+
+def _line_index(node: yaml.Node, path: tuple = (), index: dict | None = None) -> dict[tuple, int]:
+    """Map every key path in a composed YAML document to its 1-based line."""
+    index = {} if index is None else index
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*path, key_node.value)
+            index[child] = key_node.start_mark.line + 1
+            _line_index(value_node, child, index)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            child = (*path, position)
+            index[child] = item.start_mark.line + 1
+            _line_index(item, child, index)
+    return index
+
+
+def _data_path(loc: tuple, data: Any, keep_last: bool) -> tuple:
+    """Drop the union-branch names pydantic puts in a location, keeping the data's keys."""
+    path: list = []
+    for position, part in enumerate(loc):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        elif not (keep_last and position == len(loc) - 1):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _where(loc: tuple, data: Any, lines: dict[tuple, int], keep_last: bool) -> str:
+    """'targets[0].at_least (line 12)' for a pydantic error location."""
+    path = _data_path(loc, data, keep_last)
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    text = text or "(top level)"
+    for cut in range(len(path), 0, -1):
+        if path[:cut] in lines:
+            return f"{text} (line {lines[path[:cut]]})"
+    return text
+
+
+def _describe(error: dict, data: Any, lines: dict[tuple, int]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    keep_last = error["type"] in ("missing", "extra_forbidden")
+    return f"{_where(error['loc'], data, lines, keep_last)}: {message}"
+
+
+def parse_scenario(text: str, source: Path | None = None) -> Scenario:
+    """Validate scenario YAML text; ``source`` resolves relative paths and names the file."""
+    label = str(source) if source else "scenario"
+    try:
+        document = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ScenarioError(f"{label}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{label}: expected a mapping of scenario keys at the top level")
+    lines = _line_index(document) if document is not None else {}
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(list(dict.fromkeys(f"{label}: {_describe(item, data, lines)}" for item in error.errors()))) from None
+    scenario._source = source
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: scenario file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError(f"{path}: cannot read scenario file: {error}") from None
+    return parse_scenario(text, path.resolve())
+
+
+def json_schema() -> dict[str, Any]:
+    """The scenario's JSON Schema, for editors."""
+    schema = Scenario.model_json_schema()
+    schema["title"] = "forecast scenario"
+    return schema

@@ -1,0 +1,155 @@
+"""simulate(scenario, deals) -> Forecast: convert once to arrays, run the kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecast.kernels import COUNT, REVENUE, simulate_pipeline
+from forecast.pipeline import Deals, load_deals
+from forecast.rng import deal_keys, lognormal_table, stream_starts
+from forecast.scenario import Scenario, Target
+
+THRESHOLD_SCALE = 2.0**32
+
+
+@dataclass(frozen=True)
+class DealModel:
+    """Per-deal probabilities the kernel needs, resolved from the scenario."""
+
+    win_rate: np.ndarray  # float64: the deal's probability, else its stage's win_rate
+    land_rate: np.ndarray  # float64: P(lands in the period | won)
+    dated_inside: np.ndarray  # bool: close date on or before the period end
+    value: np.ndarray  # float64: amount after haircut
+
+
+@dataclass
+class Trials:
+    """Per-trial results, one entry per trial."""
+
+    revenue: np.ndarray  # in-period revenue, booked included
+    slipped: np.ndarray  # won revenue dated inside the period that slipped past it
+    new_logos: np.ndarray  # new-logo wins in the period, booked included
+    targets: dict[str, np.ndarray]  # each target's metric value
+
+
+@dataclass
+class Forecast:
+    scenario: Scenario
+    deals: Deals
+    model: DealModel
+    trials: Trials
+    seed: int
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.trials.revenue)
+
+
+def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
+    """Win rate, landing rate and value of every deal under the scenario's rules."""
+    stages = scenario.stages or []
+    stage_win = np.array([stage.win_rate for stage in stages] + [np.nan])
+    stage_slip = np.array(
+        [scenario.slip.default if stage.slip is None else stage.slip for stage in stages] + [scenario.slip.default]
+    )
+    win_rate = np.where(np.isnan(deals.probability), stage_win[deals.stage_index], deals.probability)
+    period_end = np.datetime64(scenario.period_range.end, "D")
+    dated_inside = deals.close_date <= period_end
+    land_rate = np.where(dated_inside, 1.0 - stage_slip[deals.stage_index], scenario.slip.pull_in)
+    value = deals.amount * (1.0 - scenario.amount.haircut)
+    return DealModel(win_rate=win_rate, land_rate=land_rate, dated_inside=dated_inside, value=value)
+
+
+def target_mask(target: Target, deals: Deals) -> np.ndarray:
+    """Deals that count towards a target."""
+    mask = deals.matching(target.where)
+    return mask & deals.new_logo if target.metric == "new_logos" else mask
+
+
+def _thresholds(probability: np.ndarray) -> np.ndarray:
+    return np.round(probability * THRESHOLD_SCALE).astype(np.uint64)
+
+
+def _metrics(scenario: Scenario, deals: Deals) -> tuple[list[tuple[int, np.ndarray]], dict[str, int]]:
+    """Metrics the kernel accumulates: new logos first, then one per filtered target."""
+    metrics: list[tuple[int, np.ndarray]] = [(COUNT, deals.new_logo.copy())]
+    slot: dict[str, int] = {}
+    for target in scenario.targets:
+        if target.metric in ("revenue", "new_logos") and not target.where:
+            continue
+        kind = REVENUE if target.metric == "revenue" else COUNT
+        mask = target_mask(target, deals)
+        for index, (other_kind, other_mask) in enumerate(metrics):
+            if other_kind == kind and np.array_equal(other_mask, mask):
+                slot[target.name] = index
+                break
+        else:
+            slot[target.name] = len(metrics)
+            metrics.append((kind, mask))
+    return metrics, slot
+
+
+def simulate(scenario: Scenario, deals: Deals, trials: int | None = None, seed: int | None = None) -> Forecast:
+    """Simulate the scenario's pipeline; ``trials`` and ``seed`` override the file."""
+    n_trials = scenario.simulation.trials if trials is None else trials
+    seed = scenario.simulation.seed if seed is None else seed
+    model = deal_model(scenario, deals)
+    metrics, slot = _metrics(scenario, deals)
+    membership = np.array([mask for _, mask in metrics])  # metrics x deals, O(deals)
+    metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
+    metric_index = np.nonzero(membership.T)[1].astype(np.int64)
+    metric_kind = np.array([kind for kind, _ in metrics], dtype=np.int64)
+    if scenario.amount.sigma > 0:
+        noise_base, noise_slope = lognormal_table(scenario.amount.sigma)
+    else:
+        noise_base, noise_slope = np.ones(1), np.zeros(1)
+
+    revenue = np.empty(n_trials)
+    slipped = np.empty(n_trials)
+    values = np.empty((len(metrics), n_trials))
+    simulate_pipeline(
+        stream_starts(np.uint64(seed), deal_keys(deals.deal_id)),
+        _thresholds(model.win_rate),
+        _thresholds(model.land_rate),
+        np.ascontiguousarray(model.value, dtype=np.float64),
+        model.dated_inside,
+        noise_base,
+        noise_slope,
+        metric_start,
+        metric_index,
+        metric_kind,
+        0,
+        revenue,
+        slipped,
+        values,
+    )
+    booked = scenario.booked_totals
+    revenue += booked.revenue
+    new_logos = values[0] + booked.new_logos
+    targets = {}
+    for target in scenario.targets:
+        if target.name in slot:
+            targets[target.name] = values[slot[target.name]]
+        else:
+            targets[target.name] = revenue if target.metric == "revenue" else new_logos
+    return Forecast(
+        scenario=scenario,
+        deals=deals,
+        model=model,
+        trials=Trials(revenue=revenue, slipped=slipped, new_logos=new_logos, targets=targets),
+        seed=seed,
+    )
+
+
+def load_and_simulate(scenario: Scenario, trials: int | None = None, seed: int | None = None) -> Forecast:
+    """Load the scenario's pipeline and simulate it."""
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    return simulate(scenario, deals, trials=trials, seed=seed)
+
+
+def overdue_deals(scenario: Scenario, deals: Deals) -> np.ndarray:
+    """Deals whose close date is before ``as_of``: CRM hygiene to fix."""
+    return deals.close_date < np.datetime64(scenario.snapshot_date, "D")
+
