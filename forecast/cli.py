@@ -1,0 +1,138 @@
+"""The ``forecast`` command line: parse options, call the library, render. No math here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from forecast.errors import ForecastError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+class ForecastGroup(click.Group):
+    """Turns library errors into ``Error:`` lines and exit codes instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ForecastError as error:
+            for line in error.lines:
+                click.echo(f"Error: {line}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as error:  # a bug: say so without a traceback
+            click.echo(f"Error: unexpected failure ({type(error).__name__}: {error}); please report it", err=True)
+            ctx.exit(EXIT_FAILED)
+
+
+@click.group(cls=ForecastGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="forecast")
+def cli() -> None:
+    """Monte Carlo sales forecasts: how likely the team is to make its numbers."""
+
+
+def _load(paths: tuple[str, ...]):
+    """Load every scenario and its pipeline; report the problems of all files at once."""
+    from forecast.pipeline import load_deals
+    from forecast.scenario import load_scenario
+
+    loaded, problems = [], []
+    for path in paths:
+        try:
+            scenario = load_scenario(path)
+            deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+            loaded.append((scenario, deals))
+        except ForecastError as error:
+            problems += error.problems
+    if problems:
+        raise ForecastError(problems)
+    return loaded
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import numba
+
+        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+            raise ForecastError(f"--threads {threads}: expected 1 to {numba.config.NUMBA_NUM_THREADS}")
+        numba.set_num_threads(threads)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object, or a list for several files).")
+@click.option("--samples", type=click.Path(dir_okay=False), help="Write per-trial results to a .parquet or .csv file.")
+@click.option("--threads", type=int, help="Simulation threads (default: all cores).")
+def run(files, trials, seed, as_json, samples, threads) -> None:
+    """Simulate each scenario FILE and report its attainment distribution.
+
+    Example: forecast run configs/example.yaml --trials 20000 --json
+    """
+    from forecast.output import samples_table, write_table
+    from forecast.render import console, summary_note, summary_table
+    from forecast.simulate import simulate
+    from forecast.summary import summarize
+
+    _set_threads(threads)
+    if samples is not None and Path(samples).suffix.lower() not in (".parquet", ".csv"):
+        raise ForecastError(f"--samples {samples}: expected a .parquet or .csv file name")
+    forecasts = [simulate(scenario, deals, trials=trials, seed=seed) for scenario, deals in _load(files)]
+    summaries = [summarize(forecast) for forecast in forecasts]
+    if samples is not None:
+        write_table(samples_table(forecasts), Path(samples))
+    if as_json:
+        click.echo(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
+        return
+    out = console(sys.stdout)
+    for summary in summaries:
+        out.print(summary_table(summary))
+        out.print(summary_note(summary))
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files) -> None:
+    """Check each scenario FILE and its pipeline without simulating.
+
+    Lists CRM hygiene warnings (deals whose close date is already past).
+
+    Example: forecast validate configs/example.yaml
+    """
+    from forecast.simulate import overdue_deals
+
+    for scenario, deals in _load(files):
+        period = scenario.period_range
+        click.echo(f"OK {scenario.source}: {len(deals)} open deals, period {period.start}..{period.end}")
+        overdue = overdue_deals(scenario, deals)
+        if overdue.any():
+            listed = [
+                f"{deal} ({date})" for deal, date in zip(deals.deal_id[overdue], deals.close_date[overdue], strict=True)
+            ]
+            shown = ", ".join(listed[:10]) + (f", ... {len(listed) - 10} more" if len(listed) > 10 else "")
+            click.echo(
+                f"warning: {len(listed)} deals are overdue at {scenario.snapshot_date} "
+                f"(counted in the period; update their close dates): {shown}"
+            )
+
+
+@cli.command()
+def schema() -> None:
+    """Print the scenario file's JSON Schema (for editor completion).
+
+    Example: forecast schema > scenario.schema.json
+    """
+    from forecast.scenario import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def main() -> None:
+    cli(prog_name="forecast")

@@ -1,0 +1,67 @@
+"""Writing result files atomically: a temporary file beside the target, then a rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from forecast.errors import OutputError
+from forecast.simulate import Forecast
+
+TABLE_FORMATS = (".parquet", ".csv")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then rename ``tmp`` to ``path``; nothing is left on failure."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write a table as Parquet or CSV, chosen by the file extension, atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise OutputError(f"{path}: unsupported output type {suffix!r}; expected .parquet or .csv")
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    else:
+        import pyarrow.csv as pacsv
+
+        atomic_write(path, lambda tmp: pacsv.write_csv(table, tmp))
+
+
+def samples_table(forecasts: list[Forecast]) -> pa.Table:
+    """One row per trial and scenario: revenue, slipped revenue, new logos, each target."""
+    tables = []
+    for forecast in forecasts:
+        trials = forecast.trials
+        columns = {
+            "scenario": pa.array([forecast.scenario.label] * forecast.n_trials, pa.string()),
+            "trial": np.arange(forecast.n_trials, dtype=np.int64),
+            "revenue": trials.revenue,
+            "slipped_revenue": trials.slipped,
+            "new_logos": trials.new_logos,
+        }
+        for name, values in trials.targets.items():
+            columns[f"target:{name}"] = values
+        tables.append(pa.table(columns))
+    return pa.concat_tables(tables, promote_options="default")
