@@ -27,7 +27,9 @@ class ForecastGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as error:  # a bug: say so without a traceback
-            click.echo(f"Error: unexpected failure ({type(error).__name__}: {error}); please report it", err=True)
+            click.echo(
+                f"Error: unexpected failure ({type(error).__name__}: {error}); please report it", err=True
+            )
             ctx.exit(EXIT_FAILED)
 
 
@@ -69,21 +71,23 @@ def _set_threads(threads: int | None) -> None:
 @click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object, or a list for several files).")
-@click.option("--samples", type=click.Path(dir_okay=False), help="Write per-trial results to a .parquet or .csv file.")
+@click.option(
+    "--samples", type=click.Path(dir_okay=False), help="Write per-trial results to a .parquet or .csv file."
+)
 @click.option("--threads", type=int, help="Simulation threads (default: all cores).")
 def run(files, trials, seed, as_json, samples, threads) -> None:
     """Simulate each scenario FILE and report its attainment distribution.
 
     Example: forecast run configs/example.yaml --trials 20000 --json
     """
-    from forecast.output import samples_table, write_table
+    from forecast.output import check_output, samples_table, write_table
     from forecast.render import console, summary_note, summary_table
     from forecast.simulate import simulate
     from forecast.summary import summarize
 
     _set_threads(threads)
-    if samples is not None and Path(samples).suffix.lower() not in (".parquet", ".csv"):
-        raise ForecastError(f"--samples {samples}: expected a .parquet or .csv file name")
+    if samples is not None:
+        check_output(Path(samples))
     forecasts = [simulate(scenario, deals, trials=trials, seed=seed) for scenario, deals in _load(files)]
     summaries = [summarize(forecast) for forecast in forecasts]
     if samples is not None:
@@ -114,11 +118,13 @@ def validate(files) -> None:
         overdue = overdue_deals(scenario, deals)
         if overdue.any():
             listed = [
-                f"{deal} ({date})" for deal, date in zip(deals.deal_id[overdue], deals.close_date[overdue], strict=True)
+                f"{deal} ({date})"
+                for deal, date in zip(deals.deal_id[overdue], deals.close_date[overdue], strict=True)
             ]
             shown = ", ".join(listed[:10]) + (f", ... {len(listed) - 10} more" if len(listed) > 10 else "")
+            are = "deals are" if len(listed) > 1 else "deal is"
             click.echo(
-                f"warning: {len(listed)} deals are overdue at {scenario.snapshot_date} "
+                f"warning: {len(listed)} {are} overdue at {scenario.snapshot_date} "
                 f"(counted in the period; update their close dates): {shown}"
             )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -25,11 +26,8 @@ def target_value(metric: str, value: float) -> str:
 def summary_table(summary: dict[str, Any]) -> Table:
     """The ``forecast run`` table of one scenario."""
     period = summary["period"]
-    table = Table(
-        title=f"{summary['scenario']}  {period['start']} .. {period['end']}  (as of {summary['as_of']})",
-        show_header=True,
-        title_justify="left",
-    )
+    title = f"{summary['scenario']}  {period['start']} .. {period['end']}  (as of {summary['as_of']})"
+    table = Table(title=title, show_header=True, title_justify="left", min_width=cell_len(title))
     table.add_column("measure")
     table.add_column("value", justify="right")
     revenue = summary["revenue"]
@@ -45,18 +43,26 @@ def summary_table(summary: dict[str, Any]) -> Table:
     rows.append(("expected slipped revenue", money(summary["slipped_revenue"]["mean"])))
     rows.append(("expected new logos", f"{summary['new_logos']['mean']:.2f}"))
     for target in summary["targets"]:
-        label = f"P({target['name']}: {target['metric']} >= {target_value(target['metric'], target['at_least'])})"
+        label = (
+            f"P({target['name']}: {target['metric']} >= {target_value(target['metric'], target['at_least'])})"
+        )
         rows.append((label, f"{percent(target['probability'])} +- {100 * target['stderr']:.2f}"))
     if summary["p_all_targets"] is not None:
-        rows.append(("P(all targets)", f"{percent(summary['p_all_targets'])} +- {100 * summary['p_all_targets_stderr']:.2f}"))
+        rows.append(
+            (
+                "P(all targets)",
+                f"{percent(summary['p_all_targets'])} +- {100 * summary['p_all_targets_stderr']:.2f}",
+            )
+        )
     for name, value in rows:
         table.add_row(name, value)
     return table
 
 
 def summary_note(summary: dict[str, Any]) -> str:
-    return f"{summary['trials']:,} trials, seed {summary['seed']}; +- is one Monte Carlo standard error (points)"
-
+    return (
+        f"{summary['trials']:,} trials, seed {summary['seed']}; +- is one Monte Carlo standard error (points)"
+    )
 
 
 def console(file=None) -> Console:

@@ -1,0 +1,100 @@
+"""Slow, obvious reference implementations the fast code is checked against."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+MASK = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def mix_a(x: int) -> int:
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & MASK
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & MASK
+    return x ^ (x >> 31)
+
+
+def mix_b(x: int) -> int:
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & MASK
+    x ^= x >> 33
+    x = (x * 0xC4CEB9FE1A85EC53) & MASK
+    return x ^ (x >> 33)
+
+
+def stream_start(seed: int, key: int) -> int:
+    return mix_a(mix_b(seed ^ GOLDEN) ^ key)
+
+
+def multiplier(h: int, base: np.ndarray, slope: np.ndarray) -> float:
+    """The table lookup of ``rng.amount_multiplier``, written out."""
+    u = h >> 28  # 36-bit uniform integer
+    if u < 8 << 24:
+        index, position = u >> 15, (u >> 3) & 4095
+    elif u >= 4088 << 24:
+        index, position = 4096 + 4080 + ((u - (4088 << 24)) >> 15), ((u - (4088 << 24)) >> 3) & 4095
+    else:
+        index, position = 4096 - 8 + (u >> 24), (u >> 12) & 4095
+    return base[index] + slope[index] * ((position + 0.5) / 4096)
+
+
+def simulate(seed, keys, win_rate, land_rate, value, dated_inside, table, metrics, trials, first_trial=0):
+    """Trial by trial, deal by deal: the model of ``kernels.simulate_pipeline``.
+
+    ``table`` is ``(base, slope)`` or None for fixed amounts; ``metrics`` a list of
+    ``(kind, member_mask)`` with kind 0 revenue, 1 count.
+    """
+    win_at = [round(p * 2**32) for p in win_rate]
+    land_at = [round(p * 2**32) for p in land_rate]
+    starts = [stream_start(seed, int(key)) for key in keys]
+    revenue = np.zeros(trials)
+    slipped = np.zeros(trials)
+    values = np.zeros((len(metrics), trials))
+    for i in range(trials):
+        trial = first_trial + i
+        for d in range(len(keys)):
+            counter = (starts[d] + trial * GOLDEN) & MASK
+            h = mix_a(counter)
+            if (h >> 32) >= win_at[d]:
+                continue
+            amount = value[d]
+            if table is not None:
+                amount *= multiplier(mix_b(counter), *table)
+            if (h & 0xFFFFFFFF) < land_at[d]:
+                revenue[i] += amount
+                for k, (kind, member) in enumerate(metrics):
+                    if member[d]:
+                        values[k, i] += amount if kind == 0 else 1.0
+            elif dated_inside[d]:
+                slipped[i] += amount
+    return revenue, slipped, values
+
+
+def revenue_distribution(amounts, probabilities) -> dict[int, float]:
+    """Exact distribution of the sum of independent deals with integer amounts (DP)."""
+    distribution = {0: 1.0}
+    for amount, p in zip(amounts, probabilities, strict=True):
+        step: dict[int, float] = {}
+        for total, mass in distribution.items():
+            step[total] = step.get(total, 0.0) + mass * (1.0 - p)
+            step[total + int(amount)] = step.get(total + int(amount), 0.0) + mass * p
+        distribution = step
+    return distribution
+
+
+def p_at_least(distribution: dict[int, float], quota: float) -> float:
+    return sum(mass for total, mass in distribution.items() if total >= quota)
+
+
+def p_at_least_brute(amounts, probabilities, quota) -> float:
+    """Enumerate every win/loss combination: a check on the DP itself."""
+    total = 0.0
+    for outcome in itertools.product((0, 1), repeat=len(amounts)):
+        mass = np.prod([p if won else 1 - p for won, p in zip(outcome, probabilities, strict=True)])
+        if sum(a for won, a in zip(outcome, amounts, strict=True) if won) >= quota:
+            total += mass
+    return total
