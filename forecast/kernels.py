@@ -61,30 +61,38 @@ def simulate_pipeline(
         block_metrics = np.zeros((metric_kind.shape[0], size))
         outcome = np.empty(size, dtype=np.uint8)
         won_at = np.empty(size, dtype=np.int64)
+        amount = np.empty(size)
         for d in range(n_deals):
             start = starts[d]
             trial0 = first_trial + lo
             win_at = win_threshold[d]
             land_at = land_threshold[d]
-            for i in range(size):  # branch-free, vectorised: 0 lost, 1 slipped out, 2 landed
+            for i in range(size):  # branch-free, vectorised: 0 lost, 1 won but not landed, 2 landed
                 win_draw, land_draw = uniform_pair(mix_a(counter(start, trial0 + i)))
                 outcome[i] = (win_draw < win_at) * (1 + (land_draw < land_at))
             n_won = 0
-            for i in range(size):
+            for i in range(size):  # compact the won trials
                 won_at[n_won] = i
                 n_won += outcome[i] > 0
+            if noise:
+                for j in range(n_won):  # vectorised: no stores but to amount[j]
+                    h = mix_b(counter(start, trial0 + won_at[j]))
+                    amount[j] = value[d] * amount_multiplier(h, noise_base, noise_slope)
+            else:
+                amount[:n_won] = value[d]
+            slip_weight = 1.0 if dated_inside[d] else 0.0
             for j in range(n_won):
                 i = won_at[j]
-                amount = value[d]
-                if noise:
-                    amount *= amount_multiplier(mix_b(counter(start, trial0 + i)), noise_base, noise_slope)
-                if outcome[i] == LANDED:
-                    block_revenue[i] += amount
-                    for m in range(metric_start[d], metric_start[d + 1]):
-                        k = metric_index[m]
-                        block_metrics[k, i] += amount if metric_kind[k] == REVENUE else 1.0
-                elif dated_inside[d]:
-                    block_slipped[i] += amount
+                landed = outcome[i] == LANDED
+                block_revenue[i] += amount[j] if landed else 0.0
+                block_slipped[i] += 0.0 if landed else amount[j] * slip_weight
+            for m in range(metric_start[d], metric_start[d + 1]):
+                k = metric_index[m]
+                count = metric_kind[k] == COUNT
+                for j in range(n_won):
+                    i = won_at[j]
+                    if outcome[i] == LANDED:
+                        block_metrics[k, i] += 1.0 if count else amount[j]
         revenue[lo : lo + size] = block_revenue
         slipped[lo : lo + size] = block_slipped
         metrics[:, lo : lo + size] = block_metrics

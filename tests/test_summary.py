@@ -1,0 +1,54 @@
+"""Summary numbers: target checks, probabilities with errors, percentiles, coverage."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from forecast.simulate import simulate
+from forecast.summary import PERCENTILES, distribution, probability, reaches, summarize
+from tests.builders import AFTER, INSIDE, make_deals, make_scenario
+
+
+def test_reaches_forgives_only_rounding():
+    values = np.array([0.1 + 0.2, 0.29, 1_000_000 * (1 - 1e-12), 999_999.0])
+    np.testing.assert_array_equal(reaches(values, 0.3), [True, False, True, True])
+    np.testing.assert_array_equal(reaches(values, 1_000_000), [False, False, True, False])
+
+
+def test_probability_and_standard_error():
+    hit = np.array([True] * 30 + [False] * 70)
+    p, se = probability(hit)
+    assert p == 0.3
+    assert se == pytest.approx(math.sqrt(0.3 * 0.7 / 100))
+
+
+def test_distribution_percentiles():
+    values = np.arange(101, dtype=float)
+    out = distribution(values)
+    assert out["mean"] == 50.0
+    assert [out[f"p{level}"] for level in PERCENTILES] == [float(level) for level in PERCENTILES]
+
+
+def test_summarize_pipeline_numbers():
+    scenario = make_scenario(
+        "booked: 100\ntargets:\n  - {name: quota, metric: revenue, at_least: 500}\n"
+        "  - {name: logos, metric: new_logos, at_least: 1}\n"
+    )
+    deals = make_deals([200, 300, 1000], [0.5, 0.25, 0.9], close_dates=[INSIDE, INSIDE, AFTER], new_logo=[1, 0, 0])
+    summary = summarize(simulate(scenario, deals, trials=4000))
+    assert summary["open_deals"] == 3
+    assert summary["open_pipeline"] == 500.0  # the deal dated after the period is not in it
+    assert summary["weighted_pipeline"] == pytest.approx(200 * 0.5 + 300 * 0.25)
+    assert summary["coverage"] == pytest.approx(500 / 400)
+    assert summary["p_all_targets"] <= min(t["probability"] for t in summary["targets"])
+    assert summary["revenue"]["p5"] >= 100.0  # booked is in every trial
+
+
+def test_no_targets_no_joint_probability():
+    summary = summarize(simulate(make_scenario(), make_deals([10], [0.5]), trials=100))
+    assert summary["targets"] == []
+    assert summary["p_all_targets"] is None
+    assert summary["coverage"] is None
