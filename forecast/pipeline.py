@@ -6,6 +6,7 @@ checked; all problems are reported together, each naming file, row and column.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import re
@@ -49,7 +50,7 @@ class Deals:
         if name == "deal_id":
             return self.deal_id
         if name == "new_logo":
-            return np.array([normalise(v) for v in self.new_logo], dtype=object)
+            return np.array([normalise(bool(v)) for v in self.new_logo], dtype=object)
         raise KeyError(name)
 
     def matching(self, where: dict[str, Any]) -> np.ndarray:
@@ -91,6 +92,14 @@ def normalise(value: Any) -> str:
 def _wanted(wanted: Any) -> list[str]:
     values = wanted if isinstance(wanted, list) else [wanted]
     return [normalise(value) for value in values]
+
+
+def _filter_text(value: Any, boolean: bool) -> str:
+    """A cell as ``pipeline.filter`` compares it; new_logo cells read as true/false, like ``Deals.column``."""
+    if boolean:
+        with contextlib.suppress(ValueError):  # the row check reports a bad cell if its row is kept
+            return normalise(_parse_bool(value))
+    return normalise(value)
 
 
 def read_table(path: Path, sheet: str | None = None) -> tuple[dict[str, list], int]:
@@ -245,7 +254,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         values = raw.get(name, table.get(name))
         if values is None:
             raise PipelineError(f"{path}: pipeline.filter.{name}: no such column (columns are: {', '.join(table)})")
-        keep &= np.isin(np.array([normalise(v) for v in values], dtype=object), _wanted(wanted))
+        boolean = name == "new_logo" or name == mapping.get("new_logo")
+        keep &= np.isin(np.array([_filter_text(v, boolean) for v in values], dtype=object), _wanted(wanted))
     kept = np.flatnonzero(keep)
     if kept.size == 0:
         what = " after pipeline.filter" if source.filter else ""
@@ -288,9 +298,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         amount[out] = check("amount", _parse_amount) or 0.0
         closes = check("close_date", _parse_date, source.date_format)
         close_date[out] = np.datetime64(closes or dt.date(1970, 1, 1), "D")
-        if "probability" in raw:
-            parsed = check("probability", _parse_probability, percent)
-            probability[out] = math.nan if parsed is None else parsed
+        parsed = check("probability", _parse_probability, percent) if "probability" in raw else math.nan
+        probability[out] = math.nan if parsed is None else parsed
         if "new_logo" in raw:
             new_logo[out] = bool(check("new_logo", _parse_bool))
         if "stage" in raw and stages is not None:
@@ -300,8 +309,12 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
                 problems.append(f"{where}, column {mapping['stage']!r} (stage): unknown stage {name!r}; stages are {known}")
             else:
                 stage_index[out] = index
-        if stages is None and math.isnan(probability[out]):
-            problems.append(f"{where}: no probability and the scenario has no stages to fall back on")
+        if stages is None and parsed is not None and math.isnan(parsed):
+            column = f", column {mapping['probability']!r} (probability)" if "probability" in raw else ""
+            problems.append(
+                f"{where}{column}: no probability and the scenario has no stages to fall back on; "
+                "expected a probability, or stages in the scenario"
+            )
     if problems:
         raise PipelineError(problems)
 

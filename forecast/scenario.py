@@ -8,7 +8,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from forecast.errors import ScenarioError
 
@@ -32,7 +44,22 @@ CANONICAL_COLUMNS = (
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 FilterValue = str | int | float | bool
-Where = dict[str, FilterValue | list[FilterValue]]
+
+
+def _one_filter_value(value: Any) -> Any:
+    """Reject a bad filter value with one message rather than one per type it could have been."""
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(item, str | int | float) for item in values):
+        raise ValueError("expected a value (text, number, true/false) or a list of values")
+    return value
+
+
+Where = dict[str, Annotated[FilterValue | list[FilterValue], BeforeValidator(_one_filter_value)]]
+
+
+def _form(value: Any) -> str:
+    """Which form of a scalar-or-mapping key was written, so errors speak of that form only."""
+    return "mapping" if isinstance(value, dict | BaseModel) else "scalar"
 
 
 class _Strict(BaseModel):
@@ -74,6 +101,18 @@ def parse_period(text: str) -> PeriodRange:
         raise ValueError(f"period {text!r} is not a quarter (2026-Q3), a month (2026-07), a year or {{start, end}}")
     next_month = dt.date(year + end_month // 12, end_month % 12 + 1, 1)
     return PeriodRange(start=start, end=next_month - dt.timedelta(days=1))
+
+
+def _year_as_text(period: Any) -> Any:
+    """YAML reads ``period: 2026`` as a number."""
+    return str(period) if isinstance(period, int) and not isinstance(period, bool) else period
+
+
+def _period_range(period: str | PeriodRange) -> PeriodRange:
+    return parse_period(period) if isinstance(period, str) else period
+
+
+PeriodText = Annotated[str, BeforeValidator(_year_as_text, json_schema_input_type=str | int)]
 
 
 class PipelineSource(_Strict):
@@ -136,10 +175,14 @@ class Scenario(_Strict):
     """A forecast question: a period, a pipeline, the model's rates and the targets."""
 
     name: str | None = None
-    period: str | PeriodRange = Field(description="2026-Q3, 2026-07, 2026, or {start, end}.")
+    period: Annotated[
+        Annotated[PeriodText, Tag("scalar")] | Annotated[PeriodRange, Tag("mapping")], Discriminator(_form)
+    ] = Field(description="2026-Q3, 2026-07, 2026, or {start, end}.")
     as_of: dt.date | None = Field(default=None, description="Date of the pipeline snapshot (default: period start).")
     pipeline: PipelineSource
-    booked: float | Booked = Field(default=0.0, description="Revenue (or {revenue, new_logos}) already won.")
+    booked: Annotated[
+        Annotated[float, Tag("scalar")] | Annotated[Booked, Tag("mapping")], Discriminator(_form)
+    ] = Field(default=0.0, description="Revenue (or {revenue, new_logos}) already won.")
     stages: list[Stage] | None = None
     slip: Slip = Field(default_factory=Slip)
     amount: AmountNoise = Field(default_factory=AmountNoise)
@@ -162,27 +205,36 @@ class Scenario(_Strict):
             raise ValueError("booked revenue must be >= 0")
         return booked
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Scenario:
-        if self.stages is not None:
-            seen: set[str] = set()
-            for stage in self.stages:
-                key = stage_key(stage.name)
-                if key in seen:
-                    raise ValueError(f"stage {stage.name!r} is listed twice")
-                seen.add(key)
-        period = self.period_range
-        if self.as_of is not None and not period.start <= self.as_of <= period.end:
-            raise ValueError(f"as_of {self.as_of} is outside the period {period.start}..{period.end}")
-        names = [target.name for target in self.targets]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"target name {duplicates[0]!r} is used twice")
-        return self
+    @field_validator("as_of")
+    @classmethod
+    def _inside_period(cls, as_of: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        if as_of is not None and "period" in info.data:
+            period = _period_range(info.data["period"])
+            if not period.start <= as_of <= period.end:
+                raise ValueError(f"as_of {as_of} is outside the period {period.start}..{period.end}")
+        return as_of
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_stages(cls, stages: list[Stage] | None) -> list[Stage] | None:
+        keys = [stage_key(stage.name) for stage in stages or []]
+        for position, key in enumerate(keys):
+            if key in keys[:position]:
+                raise ValueError(f"stage {stages[position].name!r} is listed twice (names ignore case)")
+        return stages
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_targets(cls, targets: list[Target]) -> list[Target]:
+        names = [target.name for target in targets]
+        for position, name in enumerate(names):
+            if name in names[:position]:
+                raise ValueError(f"target name {name!r} is used twice")
+        return targets
 
     @property
     def period_range(self) -> PeriodRange:
-        return parse_period(self.period) if isinstance(self.period, str) else self.period
+        return _period_range(self.period)
 
     @property
     def snapshot_date(self) -> dt.date:
