@@ -133,7 +133,9 @@ def _read_csv(path: Path, delimiter: str) -> dict[str, list]:
     parse = pacsv.ParseOptions(delimiter=delimiter)
     names = pacsv.open_csv(path, parse_options=parse).schema.names
     convert = pacsv.ConvertOptions(
-        column_types={name: "string" for name in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+        column_types={name: "string" for name in names},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
     )
     return pacsv.read_csv(path, parse_options=parse, convert_options=convert).to_pydict()
 
@@ -203,7 +205,11 @@ def _parse_probability(value: Any, percent: bool) -> float:
     number = _parse_amount(value)
     limit = 100.0 if percent else 1.0
     if number > limit:
-        scale = "0-100 (probability_scale: percent)" if percent else "0-1 (set probability_scale: percent for 0-100)"
+        scale = (
+            "0-100 (probability_scale: percent)"
+            if percent
+            else "0-1 (set probability_scale: percent for 0-100)"
+        )
         raise ValueError(f"{number:g} is out of range; expected {scale}")
     return number / limit
 
@@ -221,7 +227,11 @@ def _parse_date(value: Any, date_format: str | None) -> dt.date:
             text = text[:10]
         return dt.date.fromisoformat(text)
     except ValueError:
-        expected = f"format {date_format!r}" if date_format else "YYYY-MM-DD, or set pipeline.date_format (e.g. '%m/%d/%Y')"
+        expected = (
+            f"format {date_format!r}"
+            if date_format
+            else "YYYY-MM-DD, or set pipeline.date_format (e.g. '%m/%d/%Y')"
+        )
         raise ValueError(f"{text!r} is not a date; expected {expected}") from None
 
 
@@ -249,11 +259,15 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         )
     n_rows = len(next(iter(table.values()), []))
     raw = {canonical: table[name] for canonical, name in mapping.items()}
-    keep = np.ones(n_rows, dtype=bool)
+    keep = np.zeros(n_rows, dtype=bool)  # rows with any non-blank cell; spreadsheets leave ",,,," lines
+    for values in table.values():
+        keep |= np.array([normalise(value) != "" for value in values], dtype=bool)
     for name, wanted in source.filter.items():
         values = raw.get(name, table.get(name))
         if values is None:
-            raise PipelineError(f"{path}: pipeline.filter.{name}: no such column (columns are: {', '.join(table)})")
+            raise PipelineError(
+                f"{path}: pipeline.filter.{name}: no such column (columns are: {', '.join(table)})"
+            )
         boolean = name == "new_logo" or name == mapping.get("new_logo")
         keep &= np.isin(np.array([_filter_text(v, boolean) for v in values], dtype=object), _wanted(wanted))
     kept = np.flatnonzero(keep)
@@ -290,7 +304,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
             problems.append(f"{where}, column {mapping['deal_id']!r} (deal_id): is empty")
         elif identifier in first_seen:
             problems.append(
-                f"{where}, column {mapping['deal_id']!r} (deal_id): {identifier!r} duplicates row {first_seen[identifier]}"
+                f"{where}, column {mapping['deal_id']!r} (deal_id): "
+                f"{identifier!r} duplicates row {first_seen[identifier]}"
             )
         else:
             first_seen[identifier] = row_label
@@ -306,7 +321,10 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
             name = normalise(raw["stage"][row])
             index = stage_lookup.get(stage_key(name))
             if index is None:
-                problems.append(f"{where}, column {mapping['stage']!r} (stage): unknown stage {name!r}; stages are {known}")
+                problems.append(
+                    f"{where}, column {mapping['stage']!r} (stage): "
+                    f"unknown stage {name!r}; stages are {known}"
+                )
             else:
                 stage_index[out] = index
         if stages is None and parsed is not None and math.isnan(parsed):

@@ -98,7 +98,9 @@ def parse_period(text: str) -> PeriodRange:
         year, end_month = int(match[1]), 12
         start = dt.date(year, 1, 1)
     else:
-        raise ValueError(f"period {text!r} is not a quarter (2026-Q3), a month (2026-07), a year or {{start, end}}")
+        raise ValueError(
+            f"period {text!r} is not a quarter (2026-Q3), a month (2026-07), a year or {{start, end}}"
+        )
     next_month = dt.date(year + end_month // 12, end_month % 12 + 1, 1)
     return PeriodRange(start=start, end=next_month - dt.timedelta(days=1))
 
@@ -122,7 +124,9 @@ class PipelineSource(_Strict):
     columns: dict[str, str] = Field(
         default_factory=dict, description="Canonical column -> the export's column name."
     )
-    filter: Where = Field(default_factory=dict, description="Keep rows whose column equals the value (or any in a list).")
+    filter: Where = Field(
+        default_factory=dict, description="Keep rows whose column equals the value (or any in a list)."
+    )
     probability_scale: Literal["fraction", "percent"] = "fraction"
     date_format: str | None = Field(
         default=None, description="strptime format of close_date when not ISO (e.g. '%m/%d/%Y')."
@@ -141,16 +145,22 @@ class PipelineSource(_Strict):
 class Stage(_Strict):
     name: str
     win_rate: Probability
-    slip: Probability | None = Field(default=None, description="Chance a won deal dated in the period slips past it.")
+    slip: Probability | None = Field(
+        default=None, description="Chance a won deal dated in the period slips past it."
+    )
 
 
 class Slip(_Strict):
     default: Probability = 0.0
-    pull_in: Probability = Field(default=0.0, description="Chance a won deal dated after the period closes in it.")
+    pull_in: Probability = Field(
+        default=0.0, description="Chance a won deal dated after the period closes in it."
+    )
 
 
 class AmountNoise(_Strict):
-    sigma: float = Field(default=0.0, ge=0.0, le=3.0, description="Sigma of the mean-one lognormal multiplier.")
+    sigma: float = Field(
+        default=0.0, ge=0.0, le=3.0, description="Sigma of the mean-one lognormal multiplier."
+    )
     haircut: float = Field(default=0.0, ge=0.0, lt=1.0, description="Expected discount on won amounts.")
 
 
@@ -163,12 +173,14 @@ class Target(_Strict):
     name: str
     metric: Literal["revenue", "new_logos", "deals"]
     at_least: float = Field(ge=0.0)
-    where: Where = Field(default_factory=dict, description="Count only deals matching every key (a list: any value).")
+    where: Where = Field(
+        default_factory=dict, description="Count only deals matching every key (a list: any value)."
+    )
 
 
 class Simulation(_Strict):
-    trials: int = Field(default=DEFAULT_TRIALS, ge=1, le=MAX_TRIALS)
-    seed: int = Field(default=DEFAULT_SEED, ge=0, lt=2**63)
+    trials: int = Field(default=DEFAULT_TRIALS, ge=1, le=MAX_TRIALS, strict=True)
+    seed: int = Field(default=DEFAULT_SEED, ge=0, lt=2**63, strict=True)
 
 
 class Scenario(_Strict):
@@ -178,7 +190,9 @@ class Scenario(_Strict):
     period: Annotated[
         Annotated[PeriodText, Tag("scalar")] | Annotated[PeriodRange, Tag("mapping")], Discriminator(_form)
     ] = Field(description="2026-Q3, 2026-07, 2026, or {start, end}.")
-    as_of: dt.date | None = Field(default=None, description="Date of the pipeline snapshot (default: period start).")
+    as_of: dt.date | None = Field(
+        default=None, description="Date of the pipeline snapshot (default: period start)."
+    )
     pipeline: PipelineSource
     booked: Annotated[
         Annotated[float, Tag("scalar")] | Annotated[Booked, Tag("mapping")], Discriminator(_form)
@@ -287,9 +301,9 @@ def _data_path(loc: tuple, data: Any, keep_last: bool) -> tuple:
     """Drop the union-branch names pydantic puts in a location, keeping the data's keys."""
     path: list = []
     for position, part in enumerate(loc):
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if in_dict or in_list:
             data = data[part]
         elif not (keep_last and position == len(loc) - 1):
             continue
@@ -336,7 +350,9 @@ def parse_scenario(text: str, source: Path | None = None) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(list(dict.fromkeys(f"{label}: {_describe(item, data, lines)}" for item in error.errors()))) from None
+        raise ScenarioError(
+            list(dict.fromkeys(f"{label}: {_describe(item, data, lines)}" for item in error.errors()))
+        ) from None
     scenario._source = source
     return scenario
 

@@ -52,7 +52,8 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     stages = scenario.stages or []
     stage_win = np.array([stage.win_rate for stage in stages] + [np.nan])
     stage_slip = np.array(
-        [scenario.slip.default if stage.slip is None else stage.slip for stage in stages] + [scenario.slip.default]
+        [scenario.slip.default if stage.slip is None else stage.slip for stage in stages]
+        + [scenario.slip.default]
     )
     win_rate = np.where(np.isnan(deals.probability), stage_win[deals.stage_index], deals.probability)
     period_end = np.datetime64(scenario.period_range.end, "D")
@@ -91,7 +92,9 @@ def _metrics(scenario: Scenario, deals: Deals) -> tuple[list[tuple[int, np.ndarr
     return metrics, slot
 
 
-def simulate(scenario: Scenario, deals: Deals, trials: int | None = None, seed: int | None = None) -> Forecast:
+def simulate(
+    scenario: Scenario, deals: Deals, trials: int | None = None, seed: int | None = None
+) -> Forecast:
     """Simulate the scenario's pipeline; ``trials`` and ``seed`` override the file."""
     n_trials = scenario.simulation.trials if trials is None else trials
     seed = scenario.simulation.seed if seed is None else seed
@@ -152,4 +155,3 @@ def load_and_simulate(scenario: Scenario, trials: int | None = None, seed: int |
 def overdue_deals(scenario: Scenario, deals: Deals) -> np.ndarray:
     """Deals whose close date is before ``as_of``: CRM hygiene to fix."""
     return deals.close_date < np.datetime64(scenario.snapshot_date, "D")
-

@@ -14,7 +14,9 @@ INSIDE = dt.date(2026, 8, 15)
 AFTER = dt.date(2026, 10, 15)
 
 
-def make_deals(amounts, probabilities=None, close_dates=None, new_logo=None, stage_index=None, **attributes) -> Deals:
+def make_deals(
+    amounts, probabilities=None, close_dates=None, new_logo=None, stage_index=None, **attributes
+) -> Deals:
     """Deals with ids D0, D1, ...; dates inside 2026-Q3 unless given."""
     n = len(amounts)
     probabilities = np.full(n, np.nan) if probabilities is None else np.asarray(probabilities, dtype=float)

@@ -19,7 +19,11 @@ def _inputs(n_deals: int, seed: int):
         "land_rate": rs.choice([0.0, 0.3, 0.8, 1.0], n_deals),
         "value": rs.integers(1, 100, n_deals) * 1000.0,
         "dated_inside": rs.random(n_deals) < 0.6,
-        "metrics": [(REVENUE, rs.random(n_deals) < 0.5), (COUNT, rs.random(n_deals) < 0.5), (COUNT, np.zeros(n_deals, bool))],
+        "metrics": [
+            (REVENUE, rs.random(n_deals) < 0.5),
+            (COUNT, rs.random(n_deals) < 0.5),
+            (COUNT, np.zeros(n_deals, bool)),
+        ],
     }
 
 
@@ -104,7 +108,10 @@ def test_deal_streams_follow_the_deal_not_its_position():
     """Reordering deals leaves every trial's totals unchanged (common random numbers)."""
     inputs = _inputs(12, 6)
     order = np.random.default_rng(0).permutation(12)
-    shuffled = {name: (value[order] if name != "metrics" else [(k, m[order]) for k, m in value]) for name, value in inputs.items()}
+    shuffled = {
+        name: (value[order] if name != "metrics" else [(k, m[order]) for k, m in value])
+        for name, value in inputs.items()
+    }
     a = _run(inputs, 6, None, 500)
     b = _run(shuffled, 6, None, 500)
     for x, y in zip(a, b, strict=True):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from forecast.errors import PipelineError
 from forecast.pipeline import Deals, load_deals, normalise
-from forecast.scenario import load_scenario, parse_scenario
+from forecast.scenario import PipelineSource, Stage, load_scenario, parse_scenario
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 STAGES = (
@@ -464,3 +464,11 @@ def test_amounts_round_trip_through_csv(tmp_path_factory, cents):
     amounts = [cent / 100 for cent in cents]
     rows = "".join(f'D{i},"{amount:,.2f}",Proposal,2026-08-01,,EMEA,no\n' for i, amount in enumerate(amounts))
     assert load(folder, HEADER + rows).amount.tolist() == amounts
+
+
+def test_blank_lines_are_skipped(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("deal_id,amount,close_date,stage\nA,10,2026-08-01,Any\n,,,\nB,20,2026-08-02,Any\n,,,\n")
+    deals = load_deals(PipelineSource(path=str(path)), path, [Stage(name="Any", win_rate=0.5)])
+    assert list(deals.deal_id) == ["A", "B"]
+    assert list(deals.rows) == [2, 4]

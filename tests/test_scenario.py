@@ -188,7 +188,7 @@ def test_unknown_canonical_column_in_mapping():
     ("extra", "where", "words"),
     [
         ("simulation:\n  trials: many\n", "simulation.trials (line 4)", "valid integer"),
-        ("simulation:\n  trials: 2.5\n", "simulation.trials (line 4)", "fractional part"),
+        ("simulation:\n  trials: 2.5\n", "simulation.trials (line 4)", "valid integer"),
         ("simulation: 5\n", "simulation (line 3)", "valid dictionary"),
         ("stages: Qualified\n", "stages (line 3)", "valid list"),
         ("stages:\n  - {name: A, win_rate: high}\n", "stages[0].win_rate (line 4)", "valid number"),
@@ -337,3 +337,9 @@ def test_json_schema_covers_every_key():
 def test_json_schema_accepts_a_year_as_a_number():
     period = json.dumps(json_schema()["properties"]["period"])
     assert '"integer"' in period and '"#/$defs/PeriodRange"' in period
+
+
+@pytest.mark.parametrize("key", ["trials", "seed"])
+def test_booleans_are_not_counts(key):
+    with pytest.raises(ScenarioError, match=f"simulation.{key}"):
+        parse_scenario(f"period: 2026-Q3\npipeline: {{path: x.csv}}\nsimulation: {{{key}: true}}\n")

@@ -36,14 +36,20 @@ def test_revenue_distribution_is_exact(amounts, win_rates, quotas):
     forecast = simulate(scenario, make_deals(amounts, win_rates), trials=EXACT_TRIALS)
     exact = naive.revenue_distribution(amounts, win_rates)
     for quota in quotas:
-        _within_four_se(probability(reaches(forecast.trials.revenue, quota))[0], naive.p_at_least(exact, quota), EXACT_TRIALS)
+        _within_four_se(
+            probability(reaches(forecast.trials.revenue, quota))[0],
+            naive.p_at_least(exact, quota),
+            EXACT_TRIALS,
+        )
 
 
 def test_dynamic_programme_matches_enumeration():
     amounts, win_rates, _ = PIPELINES[1]
     exact = naive.revenue_distribution(amounts, win_rates)
     for quota in (0, 100, 170, 555, 1220):
-        assert naive.p_at_least(exact, quota) == pytest.approx(naive.p_at_least_brute(amounts, win_rates, quota))
+        assert naive.p_at_least(exact, quota) == pytest.approx(
+            naive.p_at_least_brute(amounts, win_rates, quota)
+        )
 
 
 def test_slip_pull_in_and_haircut_are_exact():
@@ -54,12 +60,18 @@ def test_slip_pull_in_and_haircut_are_exact():
     )
     amounts = [400, 800, 1200, 400, 2000]
     dates = [INSIDE, INSIDE, AFTER, PERIOD_START, AFTER]
-    deals = make_deals(amounts, [np.nan, np.nan, np.nan, 0.7, np.nan], close_dates=dates, stage_index=[0, 1, 0, 1, 1])
+    deals = make_deals(
+        amounts, [np.nan, np.nan, np.nan, 0.7, np.nan], close_dates=dates, stage_index=[0, 1, 0, 1, 1]
+    )
     forecast = simulate(scenario, deals, trials=EXACT_TRIALS)
     landing = [0.6 * 0.9, 0.4 * 0.7, 0.6 * 0.2, 0.7 * 0.7, 0.4 * 0.2]
     exact = naive.revenue_distribution([a * 0.75 for a in amounts], landing)
     for quota in (300, 600, 900, 1500, 2400):
-        _within_four_se(probability(reaches(forecast.trials.revenue, quota))[0], naive.p_at_least(exact, quota), EXACT_TRIALS)
+        _within_four_se(
+            probability(reaches(forecast.trials.revenue, quota))[0],
+            naive.p_at_least(exact, quota),
+            EXACT_TRIALS,
+        )
     # slipped revenue: won, dated inside, not landed
     expected_slipped = 0.75 * (400 * 0.6 * 0.1 + 800 * 0.4 * 0.3 + 400 * 0.7 * 0.3)
     slipped = forecast.trials.slipped
@@ -84,11 +96,17 @@ def test_counts_and_where_targets_are_exact():
     logos = naive.revenue_distribution([1, 1, 1], [0.5, 0.4, 0.2])  # counts as unit amounts
     _within_four_se(probability(reaches(targets["logos"], 3))[0], naive.p_at_least(logos, 2), EXACT_TRIALS)
     x_deals = naive.revenue_distribution([1, 1, 1], [0.5, 0.7, 0.9])
-    _within_four_se(probability(reaches(targets["x deals"], 2))[0], naive.p_at_least(x_deals, 2), EXACT_TRIALS)
+    _within_four_se(
+        probability(reaches(targets["x deals"], 2))[0], naive.p_at_least(x_deals, 2), EXACT_TRIALS
+    )
     x_revenue = naive.revenue_distribution([100, 200, 300, 500], [0.5, 0.4, 0.7, 0.9])
-    _within_four_se(probability(reaches(targets["x revenue"], 300))[0], naive.p_at_least(x_revenue, 300), EXACT_TRIALS)
+    _within_four_se(
+        probability(reaches(targets["x revenue"], 300))[0], naive.p_at_least(x_revenue, 300), EXACT_TRIALS
+    )
     total = naive.revenue_distribution([100, 200, 300, 400, 500], win_rates)
-    _within_four_se(probability(reaches(targets["quota"], 1400))[0], naive.p_at_least(total, 400), EXACT_TRIALS)
+    _within_four_se(
+        probability(reaches(targets["quota"], 1400))[0], naive.p_at_least(total, 400), EXACT_TRIALS
+    )
     assert targets["quota"] is forecast.trials.revenue  # booked included once
 
 
@@ -115,7 +133,10 @@ def test_model_rules():
     )
     overdue = PERIOD_START  # before as_of, still counted inside
     deals = make_deals(
-        [10, 10, 10, 10], [np.nan, 0.9, np.nan, np.nan], close_dates=[INSIDE, INSIDE, AFTER, overdue], stage_index=[0, 0, 1, 1]
+        [10, 10, 10, 10],
+        [np.nan, 0.9, np.nan, np.nan],
+        close_dates=[INSIDE, INSIDE, AFTER, overdue],
+        stage_index=[0, 0, 1, 1],
     )
     model = deal_model(scenario, deals)
     np.testing.assert_allclose(model.win_rate, [0.25, 0.9, 0.75, 0.75])  # probability overrides the stage
@@ -162,6 +183,8 @@ def test_revenue_is_bounded_without_noise(deals_spec, booked, haircut, seed):
     win_rates = [p for _, p, _ in deals_spec]
     scenario = make_scenario(f"booked: {booked}\namount: {{haircut: {haircut}}}\nslip: {{pull_in: 0.5}}\n")
     dates = [INSIDE if inside else AFTER for _, _, inside in deals_spec]
-    revenue = simulate(scenario, make_deals(amounts, win_rates, close_dates=dates), trials=300, seed=seed).trials.revenue
+    revenue = simulate(
+        scenario, make_deals(amounts, win_rates, close_dates=dates), trials=300, seed=seed
+    ).trials.revenue
     assert np.all(revenue >= booked)
     assert np.all(revenue <= booked + sum(amounts) * (1 + 1e-12))

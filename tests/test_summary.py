@@ -37,7 +37,9 @@ def test_summarize_pipeline_numbers():
         "booked: 100\ntargets:\n  - {name: quota, metric: revenue, at_least: 500}\n"
         "  - {name: logos, metric: new_logos, at_least: 1}\n"
     )
-    deals = make_deals([200, 300, 1000], [0.5, 0.25, 0.9], close_dates=[INSIDE, INSIDE, AFTER], new_logo=[1, 0, 0])
+    deals = make_deals(
+        [200, 300, 1000], [0.5, 0.25, 0.9], close_dates=[INSIDE, INSIDE, AFTER], new_logo=[1, 0, 0]
+    )
     summary = summarize(simulate(scenario, deals, trials=4000))
     assert summary["open_deals"] == 3
     assert summary["open_pipeline"] == 500.0  # the deal dated after the period is not in it
