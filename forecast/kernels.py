@@ -7,7 +7,8 @@ from numba import njit, prange
 
 from forecast.rng import amount_multiplier, counter, mix_a, mix_b, uniform_pair
 
-TRIAL_BLOCK = 4096
+MAX_TRIAL_BLOCK = 4096
+MIN_TRIAL_BLOCK = 256
 
 REVENUE = 0  # metric kinds: sum of landed amounts, or count of landed deals
 COUNT = 1
@@ -28,6 +29,7 @@ def simulate_pipeline(
     metric_index,
     metric_kind,
     first_trial,
+    trial_block,
     revenue,
     slipped,
     metrics,
@@ -35,7 +37,7 @@ def simulate_pipeline(
     """Simulate every open deal in every trial; write per-trial totals.
 
     Per deal (arrays of length ``deals``): ``starts`` uint64 stream starts
-    (``rng.stream_starts``); ``win_threshold`` and ``land_threshold`` uint64, the
+    (``rng.stream_starts``); ``win_threshold`` and ``land_threshold`` int64, the
     win probability and the probability that a won deal lands in the period, times
     2**32; ``value`` float64, amount after haircut; ``dated_inside`` bool, the deal's
     close date is inside the period (a won deal that does not land is then slipped
@@ -44,55 +46,115 @@ def simulate_pipeline(
     a subset of deals) in CSR form: deal ``d`` belongs to metrics
     ``metric_index[metric_start[d]:metric_start[d + 1]]`` (int64), ``metric_kind``
     int64[metrics] is ``REVENUE`` or ``COUNT``. Trials ``first_trial`` onwards go to
-    ``revenue``, ``slipped`` float64[trials] and ``metrics`` float64[metrics, trials].
+    ``revenue``, ``slipped`` float64[trials] and ``metrics`` float64[metrics, trials],
+    in blocks of ``trial_block`` trials, one block per parallel task.
 
-    A won deal's amount noise is drawn only for won deals, from a second hash of
-    the same counter, so each trial of each deal is a pure function of the seed.
+    Every draw is a function of (seed, deal, trial) only, and each trial sums its
+    deals in order, so neither ``trial_block`` nor the thread count changes a bit.
     """
-    n_deals = starts.shape[0]
     n_trials = revenue.shape[0]
-    n_blocks = (n_trials + TRIAL_BLOCK - 1) // TRIAL_BLOCK
-    noise = noise_base.shape[0] > 1
+    n_blocks = (n_trials + trial_block - 1) // trial_block
     for block in prange(n_blocks):
-        lo = block * TRIAL_BLOCK
-        size = min(TRIAL_BLOCK, n_trials - lo)
-        block_revenue = np.zeros(size)
-        block_slipped = np.zeros(size)
-        block_metrics = np.zeros((metric_kind.shape[0], size))
-        outcome = np.empty(size, dtype=np.uint8)
-        won_at = np.empty(size, dtype=np.int64)
-        amount = np.empty(size)
-        for d in range(n_deals):
-            start = starts[d]
-            trial0 = first_trial + lo
-            win_at = win_threshold[d]
-            land_at = land_threshold[d]
-            for i in range(size):  # branch-free, vectorised: 0 lost, 1 won but not landed, 2 landed
-                win_draw, land_draw = uniform_pair(mix_a(counter(start, trial0 + i)))
-                outcome[i] = (win_draw < win_at) * (1 + (land_draw < land_at))
-            n_won = 0
-            for i in range(size):  # compact the won trials
-                won_at[n_won] = i
-                n_won += outcome[i] > 0
-            if noise:
-                for j in range(n_won):  # vectorised: no stores but to amount[j]
-                    h = mix_b(counter(start, trial0 + won_at[j]))
-                    amount[j] = value[d] * amount_multiplier(h, noise_base, noise_slope)
-            else:
-                amount[:n_won] = value[d]
-            slip_weight = 1.0 if dated_inside[d] else 0.0
-            for j in range(n_won):
-                i = won_at[j]
-                landed = outcome[i] == LANDED
-                block_revenue[i] += amount[j] if landed else 0.0
-                block_slipped[i] += 0.0 if landed else amount[j] * slip_weight
-            for m in range(metric_start[d], metric_start[d + 1]):
-                k = metric_index[m]
-                count = metric_kind[k] == COUNT
-                for j in range(n_won):
-                    i = won_at[j]
-                    if outcome[i] == LANDED:
-                        block_metrics[k, i] += 1.0 if count else amount[j]
-        revenue[lo : lo + size] = block_revenue
-        slipped[lo : lo + size] = block_slipped
-        metrics[:, lo : lo + size] = block_metrics
+        lo = block * trial_block
+        size = min(trial_block, n_trials - lo)
+        if noise_base.shape[0] > 1:
+            _noisy_block(
+                starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
+                metric_start, metric_index, metric_kind, first_trial + lo,
+                revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
+            )  # fmt: skip
+        else:
+            _fixed_block(
+                starts, win_threshold, land_threshold, value, dated_inside,
+                metric_start, metric_index, metric_kind, first_trial + lo,
+                revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
+            )  # fmt: skip
+
+
+@njit(inline="always")
+def _outcome(start, trial, win_at, land_at):
+    """(won, landed) of one deal in one trial."""
+    win_draw, land_draw = uniform_pair(mix_a(counter(start, trial)))
+    return win_draw < win_at, land_draw < land_at
+
+
+@njit(error_model="numpy", cache=True)
+def _fixed_block(
+    starts, win_threshold, land_threshold, value, dated_inside,
+    metric_start, metric_index, metric_kind, trial0, revenue, slipped, metrics,
+):  # fmt: skip
+    """One block with fixed amounts: every loop is branch-free and vectorises."""
+    size = revenue.shape[0]
+    block_revenue = np.zeros(size)
+    block_slipped = np.zeros(size)
+    block_metrics = np.zeros((metric_kind.shape[0], size))
+    landed = np.empty(size)
+    for d in range(starts.shape[0]):
+        start, win_at, land_at = starts[d], win_threshold[d], land_threshold[d]
+        amount = value[d]
+        slip_amount = amount if dated_inside[d] else 0.0
+        for i in range(size):
+            won, lands = _outcome(start, trial0 + i, win_at, land_at)
+            landed[i] = 1.0 if (won and lands) else 0.0
+            block_revenue[i] += amount if (won and lands) else 0.0
+            block_slipped[i] += slip_amount if (won and not lands) else 0.0
+        for m in range(metric_start[d], metric_start[d + 1]):
+            k = metric_index[m]
+            weight = 1.0 if metric_kind[k] == COUNT else amount
+            for i in range(size):
+                block_metrics[k, i] += landed[i] * weight
+    revenue[:] = block_revenue
+    slipped[:] = block_slipped
+    metrics[:, :] = block_metrics
+
+
+@njit(error_model="numpy", cache=True)
+def _noisy_block(
+    starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
+    metric_start, metric_index, metric_kind, trial0, revenue, slipped, metrics,
+):  # fmt: skip
+    """One block with lognormal amounts, drawn only for the won deal-trials.
+
+    A vectorised pass finds each deal's outcome in every trial, a compaction
+    lists the won trials, and only those draw an amount (a second hash of the same
+    counter) and add it to revenue, slipped revenue and the deal's metrics.
+    """
+    size = revenue.shape[0]
+    block_revenue = np.zeros(size)
+    block_slipped = np.zeros(size)
+    block_metrics = np.zeros((metric_kind.shape[0], size))
+    outcome = np.empty(size, dtype=np.uint8)
+    won_at = np.empty(size, dtype=np.int64)
+    for d in range(starts.shape[0]):
+        start, win_at, land_at = starts[d], win_threshold[d], land_threshold[d]
+        for i in range(size):  # 0 lost, 1 won but not landed, 2 landed
+            won, lands = _outcome(start, trial0 + i, win_at, land_at)
+            outcome[i] = won * (1 + lands)
+        n_won = 0
+        for i in range(size):
+            won_at[n_won] = i
+            n_won += outcome[i] > 0
+        slip_weight = 1.0 if dated_inside[d] else 0.0
+        first_metric, end_metric = metric_start[d], metric_start[d + 1]
+        for j in range(n_won):
+            i = won_at[j]
+            amount = value[d] * amount_multiplier(mix_b(counter(start, trial0 + i)), noise_base, noise_slope)
+            landed = outcome[i] == LANDED
+            block_revenue[i] += amount if landed else 0.0
+            block_slipped[i] += 0.0 if landed else amount * slip_weight
+            if landed:
+                for m in range(first_metric, end_metric):
+                    k = metric_index[m]
+                    block_metrics[k, i] += 1.0 if metric_kind[k] == COUNT else amount
+    revenue[:] = block_revenue
+    slipped[:] = block_slipped
+    metrics[:, :] = block_metrics
+
+
+def trial_block(trials: int, threads: int) -> int:
+    """Trials per parallel task: at least 4 tasks per thread, 256 to 4096 trials each.
+
+    Only speed depends on it: results are the same for any block size.
+    """
+    per_task = -(-trials // (4 * max(threads, 1)))
+    return int(min(MAX_TRIAL_BLOCK, max(MIN_TRIAL_BLOCK, -(-per_task // 64) * 64)))

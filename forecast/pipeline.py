@@ -36,9 +36,14 @@ class Deals:
     probability: np.ndarray  # float64 in [0, 1]; NaN where the stage's rate applies
     stage_index: np.ndarray  # int64 into the scenario's stages; -1 when unknown or none
     new_logo: np.ndarray  # bool
+    rows: np.ndarray  # int64 row number in the file; 0 for deals a plan added
+    slip: np.ndarray | None = None  # float64 in [0, 1]; NaN where the stage's (or default) slip applies
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # normalised str values
-    rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # row number in the file
     source: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.slip is None:
+            self.slip = np.full(len(self.deal_id), np.nan)
 
     def __len__(self) -> int:
         return len(self.deal_id)
@@ -61,17 +66,28 @@ class Deals:
         return mask
 
     def subset(self, mask: np.ndarray) -> Deals:
+        """The deals selected by a boolean mask or an index array."""
         return Deals(
-            deal_id=self.deal_id[mask],
-            amount=self.amount[mask],
-            close_date=self.close_date[mask],
-            probability=self.probability[mask],
-            stage_index=self.stage_index[mask],
-            new_logo=self.new_logo[mask],
+            **{name: getattr(self, name)[mask] for name in _ARRAYS},
             attributes={name: values[mask] for name, values in self.attributes.items()},
-            rows=self.rows[mask],
             source=self.source,
         )
+
+    def concat(self, other: Deals) -> Deals:
+        """These deals followed by ``other``'s; a column only one side has is blank on the other."""
+        names = list(dict.fromkeys([*self.attributes, *other.attributes]))
+
+        def column(deals: Deals, name: str) -> np.ndarray:
+            return deals.attributes.get(name, np.full(len(deals), "", dtype=object))
+
+        return Deals(
+            **{name: np.concatenate([getattr(self, name), getattr(other, name)]) for name in _ARRAYS},
+            attributes={name: np.concatenate([column(self, name), column(other, name)]) for name in names},
+            source=self.source,
+        )
+
+
+_ARRAYS = ("deal_id", "amount", "close_date", "probability", "slip", "stage_index", "new_logo", "rows")
 
 
 def normalise(value: Any) -> str:

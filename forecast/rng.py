@@ -300,8 +300,11 @@ def cos_two_pi(v):
 
 @njit(inline="always")
 def uniform_pair(h):
-    """Two 32-bit integer draws from one hash: (high, low), each in [0, 2**32)."""
-    return h >> _S32, h & _LOW32
+    """Two 32-bit integer draws from one hash: (high, low), each in [0, 2**32), as int64.
+
+    Signed, because AVX2 compares signed 64-bit integers natively, not unsigned.
+    """
+    return np.int64(h >> _S32), np.int64(h & _LOW32)
 
 
 @njit(inline="always")

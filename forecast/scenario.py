@@ -27,6 +27,7 @@ from forecast.errors import ScenarioError
 MAX_TRIALS = 100_000_000
 DEFAULT_TRIALS = 100_000
 DEFAULT_SEED = 20260701
+BASE_PLAN = "base"
 
 CANONICAL_COLUMNS = (
     "deal_id",
@@ -183,6 +184,49 @@ class Simulation(_Strict):
     seed: int = Field(default=DEFAULT_SEED, ge=0, lt=2**63, strict=True)
 
 
+class DealTemplate(_Strict):
+    """A synthetic deal: what ``add_deals`` adds and the extra-pipeline search counts in."""
+
+    stage: str | None = Field(default=None, description="Stage of the new deals (default: the first stage).")
+    amount: float | None = Field(default=None, gt=0, description="Mean amount (default: mean open amount).")
+    amount_spread: float = Field(
+        default=0.0, ge=0.0, le=3.0, description="Lognormal sigma of sizes across the added deals."
+    )
+    win_rate: Probability | None = Field(default=None, description="Default: the stage's win rate.")
+    close_date: dt.date | None = Field(default=None, description="Default: the period's last day.")
+    new_logo: bool = Field(default=True, description="New pipeline is new business unless told otherwise.")
+
+
+class AddDeals(DealTemplate):
+    count: int = Field(ge=1, le=100_000, strict=True)
+
+
+class Plan(_Strict):
+    """A what-if: target overrides and changes to the pipeline, compared on common random numbers."""
+
+    targets: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        default_factory=dict, description="Target name -> new at_least."
+    )
+    revenue: float | None = Field(default=None, ge=0.0, description="Revenue target (created if absent).")
+    new_logos: float | None = Field(default=None, ge=0.0, description="New-logo target (created if absent).")
+    accelerate: list[str] = Field(
+        default_factory=list, description="Deal ids pulled into the period, no slip."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Deal ids left out.")
+    add_deals: list[AddDeals] = Field(default_factory=list)
+    win_rate_delta: dict[str, Annotated[float, Field(ge=-1.0, le=1.0)]] = Field(
+        default_factory=dict, description="Stage -> points added to its deals' win rates (0.05 = 5 points)."
+    )
+    slip_delta: dict[str, Annotated[float, Field(ge=-1.0, le=1.0)]] = Field(
+        default_factory=dict, description="Stage -> change of its slip rate."
+    )
+
+    @field_validator("add_deals", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
 class Scenario(_Strict):
     """A forecast question: a period, a pipeline, the model's rates and the targets."""
 
@@ -202,6 +246,12 @@ class Scenario(_Strict):
     amount: AmountNoise = Field(default_factory=AmountNoise)
     targets: list[Target] = Field(default_factory=list)
     simulation: Simulation = Field(default_factory=Simulation)
+    new_deal: DealTemplate = Field(
+        default_factory=DealTemplate, description="The deal 'what it takes' adds to reach a probability."
+    )
+    plans: dict[str, Plan] = Field(
+        default_factory=dict, description="Named what-ifs; the file itself is 'base'."
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -245,6 +295,13 @@ class Scenario(_Strict):
             if name in names[:position]:
                 raise ValueError(f"target name {name!r} is used twice")
         return targets
+
+    @field_validator("plans")
+    @classmethod
+    def _plans_named(cls, plans: dict[str, Plan]) -> dict[str, Plan]:
+        if BASE_PLAN in plans:
+            raise ValueError(f"{BASE_PLAN!r} is the scenario as written; give the plan another name")
+        return plans
 
     @property
     def period_range(self) -> PeriodRange:
@@ -311,9 +368,8 @@ def _data_path(loc: tuple, data: Any, keep_last: bool) -> tuple:
     return tuple(path)
 
 
-def _where(loc: tuple, data: Any, lines: dict[tuple, int], keep_last: bool) -> str:
-    """'targets[0].at_least (line 12)' for a pydantic error location."""
-    path = _data_path(loc, data, keep_last)
+def _located(path: tuple, lines: dict[tuple, int]) -> str:
+    """'targets[0].at_least (line 12)' for a key path."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -324,6 +380,11 @@ def _where(loc: tuple, data: Any, lines: dict[tuple, int], keep_last: bool) -> s
     return text
 
 
+def _where(loc: tuple, data: Any, lines: dict[tuple, int], keep_last: bool) -> str:
+    """The location of a pydantic error, as the YAML shows it."""
+    return _located(_data_path(loc, data, keep_last), lines)
+
+
 def _describe(error: dict, data: Any, lines: dict[tuple, int]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -332,6 +393,38 @@ def _describe(error: dict, data: Any, lines: dict[tuple, int]) -> str:
         message = "required key is missing"
     keep_last = error["type"] in ("missing", "extra_forbidden")
     return f"{_where(error['loc'], data, lines, keep_last)}: {message}"
+
+
+def reference_problems(scenario: Scenario) -> list[tuple[tuple, str]]:
+    """Stages and targets that plans and deal templates name but the scenario lacks."""
+    known = {stage_key(stage.name) for stage in scenario.stages or []}
+    listed = ", ".join(stage.name for stage in scenario.stages or []) or "none"
+    target_names = [target.name for target in scenario.targets]
+    problems: list[tuple[tuple, str]] = []
+
+    def check_template(path: tuple, template: DealTemplate, required: bool) -> None:
+        if template.stage is not None and stage_key(template.stage) not in known:
+            problems.append(((*path, "stage"), f"unknown stage {template.stage!r}; stages are {listed}"))
+        elif required and template.win_rate is None and not scenario.stages:
+            problems.append((path, "give a win_rate or a stage: the scenario has no stages"))
+
+    check_template(("new_deal",), scenario.new_deal, required=False)
+    for name, plan in scenario.plans.items():
+        for position, added in enumerate(plan.add_deals):
+            check_template(("plans", name, "add_deals", position), added, required=True)
+        for key in ("win_rate_delta", "slip_delta"):
+            for stage in getattr(plan, key):
+                if stage_key(stage) not in known:
+                    problems.append((("plans", name, key, stage), f"unknown stage; stages are {listed}"))
+        for target in plan.targets:
+            if target not in target_names:
+                problems.append(
+                    (
+                        ("plans", name, "targets", target),
+                        f"no such target; targets are {', '.join(target_names) or 'none'}",
+                    )
+                )
+    return problems
 
 
 def parse_scenario(text: str, source: Path | None = None) -> Scenario:
@@ -353,6 +446,9 @@ def parse_scenario(text: str, source: Path | None = None) -> Scenario:
         raise ScenarioError(
             list(dict.fromkeys(f"{label}: {_describe(item, data, lines)}" for item in error.errors()))
         ) from None
+    problems = reference_problems(scenario)
+    if problems:
+        raise ScenarioError([f"{label}: {_located(path, lines)}: {message}" for path, message in problems])
     scenario._source = source
     return scenario
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from forecast.kernels import COUNT, REVENUE, simulate_pipeline
+from forecast.kernels import COUNT, REVENUE, simulate_pipeline, trial_block
 from forecast.pipeline import Deals, load_deals
 from forecast.rng import deal_keys, lognormal_table, stream_starts
+from forecast.errors import ScenarioError
 from forecast.scenario import Scenario, Target
 
 THRESHOLD_SCALE = 2.0**32
@@ -19,6 +21,7 @@ class DealModel:
     """Per-deal probabilities the kernel needs, resolved from the scenario."""
 
     win_rate: np.ndarray  # float64: the deal's probability, else its stage's win_rate
+    slip: np.ndarray  # float64: the deal's slip, else its stage's, else slip.default
     land_rate: np.ndarray  # float64: P(lands in the period | won)
     dated_inside: np.ndarray  # bool: close date on or before the period end
     value: np.ndarray  # float64: amount after haircut
@@ -58,19 +61,28 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     win_rate = np.where(np.isnan(deals.probability), stage_win[deals.stage_index], deals.probability)
     period_end = np.datetime64(scenario.period_range.end, "D")
     dated_inside = deals.close_date <= period_end
-    land_rate = np.where(dated_inside, 1.0 - stage_slip[deals.stage_index], scenario.slip.pull_in)
+    slip = np.where(np.isnan(deals.slip), stage_slip[deals.stage_index], deals.slip)
+    land_rate = np.where(dated_inside, 1.0 - slip, scenario.slip.pull_in)
     value = deals.amount * (1.0 - scenario.amount.haircut)
-    return DealModel(win_rate=win_rate, land_rate=land_rate, dated_inside=dated_inside, value=value)
+    return DealModel(
+        win_rate=win_rate, slip=slip, land_rate=land_rate, dated_inside=dated_inside, value=value
+    )
 
 
 def target_mask(target: Target, deals: Deals) -> np.ndarray:
     """Deals that count towards a target."""
-    mask = deals.matching(target.where)
+    try:
+        mask = deals.matching(target.where)
+    except KeyError as error:
+        raise ScenarioError(
+            f"target {target.name!r}: where.{error.args[0]}: the pipeline has no such column "
+            f"(columns: {', '.join(deals.attributes) or 'none'})"
+        ) from None
     return mask & deals.new_logo if target.metric == "new_logos" else mask
 
 
 def _thresholds(probability: np.ndarray) -> np.ndarray:
-    return np.round(probability * THRESHOLD_SCALE).astype(np.uint64)
+    return np.round(probability * THRESHOLD_SCALE).astype(np.int64)
 
 
 def _metrics(scenario: Scenario, deals: Deals) -> tuple[list[tuple[int, np.ndarray]], dict[str, int]]:
@@ -124,6 +136,7 @@ def simulate(
         metric_index,
         metric_kind,
         0,
+        trial_block(n_trials, numba.get_num_threads()),
         revenue,
         slipped,
         values,

@@ -24,12 +24,45 @@ def probability(hit: np.ndarray) -> tuple[float, float]:
     return p, math.sqrt(p * (1.0 - p) / hit.size)
 
 
+def shortfall(values: np.ndarray, at_least: float) -> tuple[float, float]:
+    """Mean gap to the target in the trials that miss it (0 if none do), and the gap at P10."""
+    missed = ~reaches(values, at_least)
+    expected = float(np.mean(at_least - values[missed])) if missed.any() else 0.0
+    return expected, max(0.0, at_least - float(np.percentile(values, 10)))
+
+
+def paired_difference(plan: np.ndarray, base: np.ndarray) -> dict[str, Any]:
+    """Mean of per-trial differences with its standard error and 95 % interval.
+
+    Trials are paired (same random numbers), so the interval is that of the
+    difference itself, much narrower than from two independent runs.
+    """
+    difference = plan.astype(np.float64) - base.astype(np.float64)
+    estimate = float(np.mean(difference))
+    stderr = (
+        float(np.std(difference, ddof=1) / math.sqrt(difference.size)) if difference.size > 1 else math.nan
+    )
+    return {
+        "estimate": estimate,
+        "stderr": stderr,
+        "ci95": [estimate - 1.96 * stderr, estimate + 1.96 * stderr],
+    }
+
+
 def distribution(values: np.ndarray) -> dict[str, float]:
     """Mean, standard deviation and the reported percentiles."""
     quantiles = np.percentile(values, PERCENTILES)
     out = {"mean": float(np.mean(values)), "std": float(np.std(values))}
     out.update({f"p{level}": float(q) for level, q in zip(PERCENTILES, quantiles, strict=True)})
     return out
+
+
+def all_targets_hit(forecast: Forecast) -> np.ndarray | None:
+    """Per trial: every target reached (None without targets)."""
+    targets = forecast.scenario.targets
+    if not targets:
+        return None
+    return np.logical_and.reduce([reaches(forecast.trials.targets[t.name], t.at_least) for t in targets])
 
 
 def summarize(forecast: Forecast) -> dict[str, Any]:
@@ -45,11 +78,10 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
     weighted = float((deals.amount * model.win_rate)[inside].sum())
 
     targets = []
-    all_hit = np.ones(forecast.n_trials, dtype=bool)
     for target in scenario.targets:
         hit = reaches(trials.targets[target.name], target.at_least)
-        all_hit &= hit
         p, stderr = probability(hit)
+        expected_shortfall, gap_at_p10 = shortfall(trials.targets[target.name], target.at_least)
         targets.append(
             {
                 "name": target.name,
@@ -58,9 +90,12 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
                 "where": target.where or None,
                 "probability": p,
                 "stderr": stderr,
+                "expected_shortfall": expected_shortfall,
+                "gap_at_p10": gap_at_p10,
             }
         )
-    p_all, p_all_stderr = probability(all_hit) if targets else (None, None)
+    all_hit = all_targets_hit(forecast)
+    p_all, p_all_stderr = (None, None) if all_hit is None else probability(all_hit)
 
     revenue_target = next((t for t in scenario.targets if t.metric == "revenue" and not t.where), None)
     still_needed = revenue_target.at_least - booked.revenue if revenue_target else 0.0

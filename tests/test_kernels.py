@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 
-from forecast.kernels import COUNT, REVENUE, TRIAL_BLOCK, simulate_pipeline
+from forecast.kernels import COUNT, MAX_TRIAL_BLOCK, REVENUE, simulate_pipeline, trial_block
 from forecast.rng import deal_keys, lognormal_table, stream_starts
 from tests import naive
 
@@ -27,7 +27,7 @@ def _inputs(n_deals: int, seed: int):
     }
 
 
-def _run(inputs, seed, table, trials, first_trial=0):
+def _run(inputs, seed, table, trials, first_trial=0, block=MAX_TRIAL_BLOCK):
     metrics = inputs["metrics"]
     membership = np.array([mask for _, mask in metrics])
     metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
@@ -37,8 +37,8 @@ def _run(inputs, seed, table, trials, first_trial=0):
     values = np.empty((len(metrics), trials))
     simulate_pipeline(
         stream_starts(np.uint64(seed), inputs["keys"]),
-        np.round(inputs["win_rate"] * 2**32).astype(np.uint64),
-        np.round(inputs["land_rate"] * 2**32).astype(np.uint64),
+        np.round(inputs["win_rate"] * 2**32).astype(np.int64),
+        np.round(inputs["land_rate"] * 2**32).astype(np.int64),
         inputs["value"],
         inputs["dated_inside"],
         base,
@@ -47,6 +47,7 @@ def _run(inputs, seed, table, trials, first_trial=0):
         metric_index,
         np.array([kind for kind, _ in metrics], np.int64),
         first_trial,
+        block,
         revenue,
         slipped,
         values,
@@ -81,12 +82,29 @@ def test_trials_depend_only_on_their_index():
     """Any split of the trials (blocks, threads, chunks) gives the same bits."""
     inputs = _inputs(30, 4)
     table = lognormal_table(0.2)
-    whole = _run(inputs, 4, table, 3 * TRIAL_BLOCK + 17)
-    split = 2 * TRIAL_BLOCK - 5
+    whole = _run(inputs, 4, table, 3 * MAX_TRIAL_BLOCK + 17)
+    split = 2 * MAX_TRIAL_BLOCK - 5
     head = _run(inputs, 4, table, split)
-    tail = _run(inputs, 4, table, 3 * TRIAL_BLOCK + 17 - split, first_trial=split)
+    tail = _run(inputs, 4, table, 3 * MAX_TRIAL_BLOCK + 17 - split, first_trial=split)
     for all_trials, first, rest in zip(whole, head, tail, strict=True):
         np.testing.assert_array_equal(all_trials, np.concatenate([first, rest], axis=-1))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+def test_block_size_does_not_change_results(sigma):
+    inputs = _inputs(20, 7)
+    table = lognormal_table(sigma) if sigma else None
+    runs = [_run(inputs, 7, table, 3000, block=block) for block in (64, 256, 1000, 4096)]
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("trials", "threads", "block"), [(1, 2, 256), (10_000, 2, 1280), (10**6, 2, 4096), (10**5, 1, 4096)]
+)
+def test_trial_block_keeps_every_thread_busy(trials, threads, block):
+    assert trial_block(trials, threads) == block
 
 
 def test_thread_count_does_not_change_results():
@@ -95,9 +113,9 @@ def test_thread_count_does_not_change_results():
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = _run(inputs, 5, table, 4 * TRIAL_BLOCK)
+        one = _run(inputs, 5, table, 4 * MAX_TRIAL_BLOCK)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = _run(inputs, 5, table, 4 * TRIAL_BLOCK)
+        many = _run(inputs, 5, table, 4 * MAX_TRIAL_BLOCK)
     finally:
         numba.set_num_threads(threads)
     for a, b in zip(one, many, strict=True):

@@ -324,6 +324,9 @@ def test_json_schema_covers_every_key():
         "AmountNoise",
         "Target",
         "Simulation",
+        "DealTemplate",
+        "AddDeals",
+        "Plan",
     )
     assert set(schema["$defs"]) == set(nested)
     for name in nested:
