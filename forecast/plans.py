@@ -39,7 +39,7 @@ def template_deals(
 ) -> Deals:
     """``count`` synthetic deals from a template, ids ``{prefix}1..``.
 
-    Sizes spread across the deals as lognormal quantiles with mean ``amount``
+    Sizes spread across the deals as lognormal quantiles, scaled to mean ``amount``
     (default: the mean open amount), so ``amount_spread`` is a spread of sizes, not
     extra noise; per-trial amount noise still comes from ``amount.sigma``.
     """
@@ -47,8 +47,8 @@ def template_deals(
 
     mean = template.amount if template.amount is not None else float(np.mean(deals.amount))
     spread = template.amount_spread
-    z = ndtri((np.arange(count) + 0.5) / count)
-    amount = mean * np.exp(spread * z - 0.5 * spread * spread)
+    sizes = np.exp(spread * ndtri((np.arange(count) + 0.5) / count))
+    amount = mean * sizes / np.mean(sizes)
     close = template.close_date or scenario.period_range.end
     return Deals(
         deal_id=np.array([f"{prefix}{i + 1}" for i in range(count)], dtype=object),
@@ -58,6 +58,7 @@ def template_deals(
         stage_index=np.full(count, stage_of(scenario, template.stage), dtype=np.int64),
         new_logo=np.full(count, template.new_logo),
         rows=np.zeros(count, dtype=np.int64),
+        attributes={name: np.full(count, "", dtype=object) for name in deals.attributes},
     )
 
 

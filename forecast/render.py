@@ -20,7 +20,10 @@ def percent(value: float | None) -> str:
 
 
 def target_value(metric: str, value: float) -> str:
-    return money(value) if metric == "revenue" else f"{value:g}"
+    """Revenue as money; counts as whole numbers, or with one decimal for averages."""
+    if metric == "revenue":
+        return money(value)
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -67,4 +70,75 @@ def summary_note(summary: dict[str, Any]) -> str:
 
 def console(file=None) -> Console:
     """A console that keeps a stable width when output is not a terminal."""
-    return Console(file=file, width=None if (file is None or file.isatty()) else 100, highlight=False)
+    return Console(file=file, width=None if (file is None or file.isatty()) else 160, highlight=False)
+
+
+def _points(delta: dict[str, Any] | None) -> str:
+    """A paired difference of probabilities in points, with its 95 % interval."""
+    if delta is None:
+        return "-"
+    low, high = (100 * bound for bound in delta["ci95"])
+    return f"{100 * delta['estimate']:+.1f} [{low:+.1f}, {high:+.1f}]"
+
+
+def _extra_deals(required: dict[str, Any] | None) -> str:
+    if not required or not required["levels"]:
+        return "-"
+    return " / ".join("-" if row["deals"] is None else str(row["deals"]) for row in required["levels"])
+
+
+def compare_tables(results: list[dict[str, Any]]) -> list[Table]:
+    """``forecast compare``: plans side by side, then each plan's targets."""
+    first = results[0]
+    levels = first["required_extra_pipeline"]["levels"] if first["required_extra_pipeline"] else []
+    level_text = "/".join(f"{100 * row['probability']:.0f}" for row in levels)
+    plans = Table(
+        title=f"{first['scenario']}: plans on the same {first['trials']:,} trials", title_justify="left"
+    )
+    for name, justify in (
+        ("plan", "left"),
+        ("P(all targets)", "right"),
+        ("vs base [95 % CI]", "right"),
+        ("expected revenue", "right"),
+        ("revenue P10", "right"),
+        (f"extra deals for {level_text} %" if level_text else "extra deals", "right"),
+    ):
+        plans.add_column(name, justify=justify, no_wrap=True)
+    for result in results:
+        delta = result["delta_vs_base"]["p_all_targets"]
+        plans.add_row(
+            result["plan"],
+            percent(result["p_all_targets"]),
+            "-" if result["plan"] == first["plan"] else _points(delta),
+            money(result["revenue"]["mean"]),
+            money(result["revenue"]["p10"]),
+            _extra_deals(result["required_extra_pipeline"]),
+        )
+    targets = Table(title="Targets per plan", title_justify="left")
+    for name in ("plan", "target", "at least", "P(hit)", "expected shortfall", "gap at P10"):
+        targets.add_column(name, justify="left" if name in ("plan", "target") else "right", no_wrap=True)
+    for result in results:
+        for target in result["targets"]:
+            metric = target["metric"]
+            targets.add_row(
+                result["plan"],
+                target["name"],
+                target_value(metric, target["at_least"]),
+                percent(target["probability"]),
+                target_value(metric, target["expected_shortfall"]),
+                target_value(metric, target["gap_at_p10"]),
+            )
+    return [plans, targets]
+
+
+def compare_note(results: list[dict[str, Any]]) -> str:
+    required = results[0]["required_extra_pipeline"]
+    if not required or not required["deal"]:
+        return "Differences to base are paired: every plan uses the same random numbers."
+    deal = required["deal"]
+    stage = f"{deal['stage']} " if deal["stage"] else ""
+    return (
+        "Differences to base are paired: every plan uses the same random numbers. "
+        f"Extra deals: added {stage}deals of {money(deal['amount'])} (win rate {percent(deal['win_rate'])}) "
+        f"needed for that P(all targets); '-' if more than {required['max_deals_searched']:,}."
+    )

@@ -274,6 +274,8 @@ def test_run_certain_scenario_json(tmp_path):
                 "where": None,
                 "probability": 1.0,
                 "stderr": 0.0,
+                "expected_shortfall": 0.0,
+                "gap_at_p10": 0.0,
             },
             {
                 "name": "logos",
@@ -282,6 +284,8 @@ def test_run_certain_scenario_json(tmp_path):
                 "where": None,
                 "probability": 0.0,
                 "stderr": 0.0,
+                "expected_shortfall": 1.0,
+                "gap_at_p10": 1.0,
             },
         ],
         "p_all_targets": 0.0,
@@ -568,6 +572,50 @@ def test_json_is_identical_for_any_thread_count(tmp_path, example_text):
         assert "Traceback" not in done.stderr
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] == example_text
+
+
+# forecast compare
+
+STRETCH = CONFIGS / "stretch.yaml"
+RUN_KEYS = {"scenario", "trials", "seed", "booked", "open_deals", "weighted_pipeline", "revenue", "targets"}
+
+
+def test_compare_json_has_run_keys_and_plan_keys(example_json):
+    result = invoke("compare", STRETCH, "--plans", "stretch,pull_in", "--trials", TRIALS, "--json")
+    assert result.exit_code == 0, result.output
+    plans = json.loads(result.stdout)
+    assert [plan["plan"] for plan in plans] == ["base", "stretch", "pull_in"]
+    for plan in plans:
+        assert RUN_KEYS | {"plan", "delta_vs_base", "required_extra_pipeline", "p_all_targets"} <= set(plan)
+        assert [row["probability"] for row in plan["required_extra_pipeline"]["levels"]] == [0.5, 0.8, 0.9]
+    base, stretch, _ = plans
+    assert stretch["p_all_targets"] < base["p_all_targets"]
+    assert stretch["targets"][0]["at_least"] == 1_500_000
+    assert base["delta_vs_base"]["p_all_targets"]["estimate"] == 0.0
+
+
+def test_compare_table_names_every_plan():
+    result = invoke("compare", STRETCH, "--trials", TRIALS)
+    assert result.exit_code == 0, result.output
+    for name in ("base", "stretch", "pull_in", "coaching", "prospecting", "Targets per plan", "paired"):
+        assert name in result.stdout
+
+
+def test_compare_rejects_unknown_plans_and_bad_plans(tmp_path):
+    result = invoke("compare", STRETCH, "--plans", "stretch,moonshot", "--trials", TRIALS)
+    assert_rejected(
+        result,
+        [f"Stretch Q4 2026: no plan 'moonshot'; plans are base, stretch, pull_in, coaching, prospecting"],
+        tmp_path,
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        STRETCH.read_text().replace("example_pipeline.csv", str(EXAMPLE_CSV)).replace("OPP-0043", "OPP-9999")
+    )
+    result = invoke("compare", bad, "--trials", TRIALS)
+    assert_rejected(
+        result, ["Stretch Q4 2026: plans.pull_in.accelerate: unknown deal id 'OPP-9999'"], tmp_path
+    )
 
 
 # forecast validate, forecast schema
