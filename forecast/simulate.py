@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from forecast.errors import ScenarioError
 from forecast.kernels import COUNT, REVENUE, simulate_pipeline, trial_block
 from forecast.pipeline import Deals, load_deals
 from forecast.rng import deal_keys, lognormal_table, stream_starts
-from forecast.errors import ScenarioError
 from forecast.scenario import Scenario, Target
 
 THRESHOLD_SCALE = 2.0**32

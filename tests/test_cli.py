@@ -605,7 +605,7 @@ def test_compare_rejects_unknown_plans_and_bad_plans(tmp_path):
     result = invoke("compare", STRETCH, "--plans", "stretch,moonshot", "--trials", TRIALS)
     assert_rejected(
         result,
-        [f"Stretch Q4 2026: no plan 'moonshot'; plans are base, stretch, pull_in, coaching, prospecting"],
+        ["Stretch Q4 2026: no plan 'moonshot'; plans are base, stretch, pull_in, coaching, prospecting"],
         tmp_path,
     )
     bad = tmp_path / "bad.yaml"

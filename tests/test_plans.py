@@ -70,7 +70,8 @@ def test_accelerate_exclude_and_rate_deltas():
 
 def test_add_deals_spreads_sizes_around_the_mean():
     scenario = _scenario(
-        "  more:\n    add_deals: {count: 50, stage: Proposal, amount: 1000, amount_spread: 0.5, new_logo: false}\n"
+        "  more:\n    add_deals:\n"
+        "      {count: 50, stage: Proposal, amount: 1000, amount_spread: 0.5, new_logo: false}\n"
     )
     _, deals = apply_plan(scenario, _deals(), "more")
     added = deals.subset(slice(4, None))
