@@ -5,10 +5,8 @@ integer hash of a per-deal stream start plus ``trial * GOLDEN``. Results therefo
 do not depend on thread count or on how trials are blocked, and two plans of one
 scenario that share a deal share its random numbers (common random numbers).
 
-The float helpers (``fast_log``, ``fast_exp``, ``cos_two_pi``) are branch-free
-polynomial versions of the libm functions, accurate to a few 1e-15 relative on the
-ranges used here. Library calls stop LLVM from vectorising the deal-trial loop;
-these do not.
+Amount noise is a lookup in an inverse-CDF table of the lognormal, cheaper per
+draw than computing a normal and an exponential.
 """
 
 from __future__ import annotations
@@ -16,9 +14,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -30,15 +26,7 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S33 = np.uint64(33)
 _S32 = np.uint64(32)
-_S24 = np.uint64(24)
-_S12 = np.uint64(12)
-_S28 = np.uint64(28)
 _LOW32 = np.uint64(0xFFFFFFFF)
-_LOW24 = np.uint64(0xFFFFFF)
-
-LN2_HI = 6.93147180369123816490e-01
-LN2_LO = 1.90821492927058770002e-10
-LOG2E = 1.4426950408889634
 
 
 @njit(inline="always")
@@ -83,22 +71,6 @@ def stream_starts(seed, keys):
 def counter(start, trial):
     """The counter of one deal in one trial: uint64."""
     return start + np.uint64(trial) * GOLDEN
-
-
-@intrinsic
-def _float_as_int(typingctx, value):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _int_as_float(typingctx, value):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
 
 
 AMOUNT_ROWS = 4096  # equal slices of probability, picked by the top 12 bits of a 36-bit uniform
@@ -166,138 +138,6 @@ def amount_multiplier(h, base, slope):
     return base[index] + slope[index] * frac
 
 
-_EXP_MASK = 0x7FF
-_MANTISSA_MASK = 0x000FFFFFFFFFFFFF
-_ONE_BITS = 0x3FF0000000000000
-_TWO_52_BITS = 0x4330000000000000
-_TWO_52 = 4503599627370496.0
-_ROUND_MAGIC = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer
-
-
-@njit(inline="always")
-def _int_to_float(small):
-    """An int64 in [0, 2**52) as float64, by bits (AVX2 has no int64 -> double)."""
-    return _int_as_float(small | _TWO_52_BITS) - _TWO_52
-
-
-@njit(inline="always")
-def fast_log(x):
-    """Natural log of a positive normal float64, branch-free."""
-    bits = _float_as_int(x)
-    exponent = _int_to_float((bits >> 52) & _EXP_MASK) - 1023.0
-    mantissa = _int_as_float((bits & _MANTISSA_MASK) | _ONE_BITS)  # in [1, 2)
-    big = mantissa > 1.4142135623730951
-    mantissa = mantissa * 0.5 if big else mantissa
-    exponent = exponent + 1.0 if big else exponent
-    f = mantissa - 1.0
-    s = f / (2.0 + f)  # log(m) = 2 atanh(s), |s| < 0.172
-    s2 = s * s
-    series = 1.0 + s2 * (
-        1.0 / 3.0
-        + s2
-        * (
-            1.0 / 5.0
-            + s2
-            * (
-                1.0 / 7.0
-                + s2
-                * (1.0 / 9.0 + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0 + s2 * (1.0 / 17.0)))))
-            )
-        )
-    )
-    return exponent * LN2_HI + (exponent * LN2_LO + 2.0 * s * series)
-
-
-@njit(inline="always")
-def fast_exp(x):
-    """exp(x) for |x| < 700, branch-free."""
-    shifted = x * LOG2E + _ROUND_MAGIC
-    n = shifted - _ROUND_MAGIC  # round(x / ln 2)
-    r = (x - n * LN2_HI) - n * LN2_LO  # |r| <= ln(2) / 2
-    poly = 1.0 + r * (
-        1.0
-        + r
-        * (
-            1.0 / 2.0
-            + r
-            * (
-                1.0 / 6.0
-                + r
-                * (
-                    1.0 / 24.0
-                    + r
-                    * (
-                        1.0 / 120.0
-                        + r
-                        * (
-                            1.0 / 720.0
-                            + r
-                            * (
-                                1.0 / 5040.0
-                                + r
-                                * (
-                                    1.0 / 40320.0
-                                    + r
-                                    * (
-                                        1.0 / 362880.0
-                                        + r
-                                        * (1.0 / 3628800.0 + r * (1.0 / 39916800.0 + r * (1.0 / 479001600.0)))
-                                    )
-                                )
-                            )
-                        )
-                    )
-                )
-            )
-        )
-    )
-    scale = _int_as_float((_float_as_int(shifted) + 1023) << 52)  # 2**n from n's low bits
-    return poly * scale
-
-
-@njit(inline="always")
-def cos_two_pi(v):
-    """cos(2 pi v) for v in [0, 1), branch-free."""
-    a = abs(v - 0.5)  # cos(2 pi v) = -cos(2 pi a), a in [0, 0.5]
-    flip = a > 0.25
-    b = (0.5 - a) if flip else a  # in [0, 0.25]
-    x = 6.283185307179586 * b
-    x2 = x * x
-    c = 1.0 + x2 * (
-        -1.0 / 2.0
-        + x2
-        * (
-            1.0 / 24.0
-            + x2
-            * (
-                -1.0 / 720.0
-                + x2
-                * (
-                    1.0 / 40320.0
-                    + x2
-                    * (
-                        -1.0 / 3628800.0
-                        + x2
-                        * (
-                            1.0 / 479001600.0
-                            + x2
-                            * (
-                                -1.0 / 87178291200.0
-                                + x2
-                                * (
-                                    1.0 / 20922789888000.0
-                                    + x2 * (-1.0 / 6402373705728000.0 + x2 * (1.0 / 2432902008176640000.0))
-                                )
-                            )
-                        )
-                    )
-                )
-            )
-        )
-    )
-    return c if flip else -c
-
-
 @njit(inline="always")
 def uniform_pair(h):
     """Two 32-bit integer draws from one hash: (high, low), each in [0, 2**32), as int64.
@@ -305,15 +145,3 @@ def uniform_pair(h):
     Signed, because AVX2 compares signed 64-bit integers natively, not unsigned.
     """
     return np.int64(h >> _S32), np.int64(h & _LOW32)
-
-
-@njit(inline="always")
-def standard_normal(h):
-    """One N(0, 1) draw by Box-Muller from a 64-bit hash.
-
-    The top 40 bits give the radius uniform, in [2**-40, 1]; the low 24 bits the
-    angle uniform, in [0, 1). Both are built from bits, which vectorises on AVX2.
-    """
-    radius_u = 2.0 - _int_as_float(np.int64((h >> _S24) << _S12) | _ONE_BITS)
-    angle_u = _int_as_float(np.int64((h & _LOW24) << _S28) | _ONE_BITS) - 1.0
-    return np.sqrt(-2.0 * fast_log(radius_u)) * cos_two_pi(angle_u)
