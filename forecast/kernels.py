@@ -13,7 +13,8 @@ MIN_TRIAL_BLOCK = 256
 REVENUE = 0  # metric kinds: sum of landed amounts, or count of landed deals
 COUNT = 1
 
-LANDED = 2  # per-trial outcome of a deal: 0 lost, 1 won but outside the period
+WON_NOT_LANDED = 1  # per-trial outcome of a deal: 0 lost, 1 won but outside the period, 2 landed
+LANDED = 2
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -78,6 +79,18 @@ def _outcome(start, trial, win_at, land_at):
     return win_draw < win_at, land_draw < land_at
 
 
+@njit(inline="always")
+def _outcomes(start, trial0, win_at, land_at, outcome):
+    """Each trial's outcome of one deal: 0 lost, 1 won but not landed, 2 landed (LANDED).
+
+    Kept to integer arithmetic and a uint8 store, the loop vectorises on AVX2 (which
+    has no int64 -> float64 conversion, and short-circuit ``and`` is a branch).
+    """
+    for i in range(outcome.shape[0]):
+        won, lands = _outcome(start, trial0 + i, win_at, land_at)
+        outcome[i] = won * (1 + lands)
+
+
 @njit(error_model="numpy", cache=True)
 def _fixed_block(
     starts, win_threshold, land_threshold, value, dated_inside,
@@ -88,21 +101,19 @@ def _fixed_block(
     block_revenue = np.zeros(size)
     block_slipped = np.zeros(size)
     block_metrics = np.zeros((metric_kind.shape[0], size))
-    landed = np.empty(size)
+    outcome = np.empty(size, dtype=np.uint8)
     for d in range(starts.shape[0]):
-        start, win_at, land_at = starts[d], win_threshold[d], land_threshold[d]
+        _outcomes(starts[d], trial0, win_threshold[d], land_threshold[d], outcome)
         amount = value[d]
         slip_amount = amount if dated_inside[d] else 0.0
         for i in range(size):
-            won, lands = _outcome(start, trial0 + i, win_at, land_at)
-            landed[i] = 1.0 if (won and lands) else 0.0
-            block_revenue[i] += amount if (won and lands) else 0.0
-            block_slipped[i] += slip_amount if (won and not lands) else 0.0
+            block_revenue[i] += amount if outcome[i] == LANDED else 0.0
+            block_slipped[i] += slip_amount if outcome[i] == WON_NOT_LANDED else 0.0
         for m in range(metric_start[d], metric_start[d + 1]):
             k = metric_index[m]
             weight = 1.0 if metric_kind[k] == COUNT else amount
             for i in range(size):
-                block_metrics[k, i] += landed[i] * weight
+                block_metrics[k, i] += weight if outcome[i] == LANDED else 0.0
     revenue[:] = block_revenue
     slipped[:] = block_slipped
     metrics[:, :] = block_metrics
@@ -125,27 +136,31 @@ def _noisy_block(
     block_metrics = np.zeros((metric_kind.shape[0], size))
     outcome = np.empty(size, dtype=np.uint8)
     won_at = np.empty(size, dtype=np.int64)
+    won_amount = np.empty(size)
     for d in range(starts.shape[0]):
-        start, win_at, land_at = starts[d], win_threshold[d], land_threshold[d]
-        for i in range(size):  # 0 lost, 1 won but not landed, 2 landed
-            won, lands = _outcome(start, trial0 + i, win_at, land_at)
-            outcome[i] = won * (1 + lands)
+        start = starts[d]
+        _outcomes(start, trial0, win_threshold[d], land_threshold[d], outcome)
         n_won = 0
         for i in range(size):
             won_at[n_won] = i
             n_won += outcome[i] > 0
+        deal_value = value[d]
         slip_weight = 1.0 if dated_inside[d] else 0.0
-        first_metric, end_metric = metric_start[d], metric_start[d + 1]
         for j in range(n_won):
             i = won_at[j]
-            amount = value[d] * amount_multiplier(mix_b(counter(start, trial0 + i)), noise_base, noise_slope)
+            amount = deal_value * amount_multiplier(
+                mix_b(counter(start, trial0 + i)), noise_base, noise_slope
+            )
+            won_amount[j] = amount
             landed = outcome[i] == LANDED
             block_revenue[i] += amount if landed else 0.0
             block_slipped[i] += 0.0 if landed else amount * slip_weight
-            if landed:
-                for m in range(first_metric, end_metric):
-                    k = metric_index[m]
-                    block_metrics[k, i] += 1.0 if metric_kind[k] == COUNT else amount
+        for m in range(metric_start[d], metric_start[d + 1]):
+            k = metric_index[m]
+            count = metric_kind[k] == COUNT
+            for j in range(n_won):
+                i = won_at[j]
+                block_metrics[k, i] += (1.0 if count else won_amount[j]) if outcome[i] == LANDED else 0.0
     revenue[:] = block_revenue
     slipped[:] = block_slipped
     metrics[:, :] = block_metrics
