@@ -173,3 +173,86 @@ def trial_block(trials: int, threads: int) -> int:
     """
     per_task = -(-trials // (4 * max(threads, 1)))
     return int(min(MAX_TRIAL_BLOCK, max(MIN_TRIAL_BLOCK, -(-per_task // 64) * 64)))
+
+
+_TWO_M53 = 2.0**-53
+_SIZE_DRAWS = 1 << 20  # counters below this are a trial's Poisson draws, from it on its sizes
+_POISSON_CHUNK = 500.0  # exp(-lambda) stays far from underflow
+
+
+@njit(inline="always")
+def _uniform(start, n):
+    """The n-th uniform in [0, 1) of a stream."""
+    return np.float64(mix_a(counter(start, n)) >> np.uint64(11)) * _TWO_M53
+
+
+@njit(inline="always")
+def _poisson(start, n, lam):
+    """Poisson(lam) by inverse CDF from one uniform (lam <= _POISSON_CHUNK)."""
+    u = _uniform(start, n)
+    mass = np.exp(-lam)
+    cumulative = mass
+    k = 0
+    limit = lam + 40.0 * np.sqrt(lam) + 50.0  # past it, cumulative is 1 to rounding
+    while u > cumulative and k < limit:
+        k += 1
+        mass *= lam / k
+        cumulative += mass
+    return k
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def new_pipeline_trials(stream, lam, size_mean, noise_base, noise_slope, first_trial, revenue, count):
+    """Deals that future activity creates and closes in the period, per trial.
+
+    ``stream`` uint64 start of the new-pipeline stream; ``lam`` float64, the expected
+    number of such deals (Poisson; drawn as a sum of chunks of at most 500);
+    ``size_mean`` float64 mean size, times the ``rng.lognormal_table`` multiplier
+    (length-1 arrays: fixed size). Writes float64[trials] ``revenue`` and ``count``.
+    """
+    n_chunks = max(1, int(np.ceil(lam / _POISSON_CHUNK)))
+    chunk_lam = lam / n_chunks
+    noise = noise_base.shape[0] > 1
+    for t in prange(revenue.shape[0]):
+        start = mix_b(counter(stream, first_trial + t))
+        deals = 0
+        for j in range(n_chunks):
+            deals += _poisson(start, j, chunk_lam)
+        total = 0.0
+        for k in range(deals):
+            size = size_mean
+            if noise:
+                size *= amount_multiplier(mix_b(counter(start, _SIZE_DRAWS + k)), noise_base, noise_slope)
+            total += size
+        revenue[t] = total
+        count[t] = deals
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def wins_to_cover(stream, remaining, size_mean, noise_base, noise_slope, needed):
+    """Per trial, the (fractional) number of won deals whose sizes add up to ``remaining``.
+
+    Sizes are ``size_mean`` times the table multiplier, drawn in order from the
+    trial's stream; the last deal counts by the fraction of it still needed.
+    ``remaining`` and ``needed`` float64[trials].
+    """
+    noise = noise_base.shape[0] > 1
+    for t in prange(remaining.shape[0]):
+        left = remaining[t]
+        if left <= 0.0:
+            needed[t] = 0.0
+            continue
+        if not noise:
+            needed[t] = left / size_mean
+            continue
+        start = mix_b(counter(stream, t))
+        k = 0
+        while True:
+            size = size_mean * amount_multiplier(
+                mix_b(counter(start, _SIZE_DRAWS + k)), noise_base, noise_slope
+            )
+            if size >= left:
+                needed[t] = k + left / size
+                break
+            left -= size
+            k += 1

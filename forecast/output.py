@@ -77,6 +77,7 @@ def samples_table(forecasts: list[Forecast]) -> pa.Table:
             "revenue": trials.revenue,
             "slipped_revenue": trials.slipped,
             "new_logos": trials.new_logos,
+            "new_pipeline_revenue": trials.new_pipeline,
         }
         for name, values in trials.targets.items():
             columns[f"target:{name}"] = values

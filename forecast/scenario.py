@@ -179,9 +179,112 @@ class Target(_Strict):
     )
 
 
+def _fraction(value: Any) -> Any:
+    """Rates may be written as fractions: '1/6'."""
+    if isinstance(value, str) and "/" in value:
+        numerator, _, denominator = value.partition("/")
+        try:
+            return float(numerator) / float(denominator)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(
+                f"{value!r} is not a rate; expected a decimal (0.4) or a fraction (1/6)"
+            ) from None
+    return value
+
+
+ConversionRate = Annotated[float, BeforeValidator(_fraction), Field(gt=0.0, le=1.0)]
+
+
+class ConversionStage(_Strict):
+    """A funnel step: the share of this stage's deals that move one step closer to the win."""
+
+    name: str
+    rate: ConversionRate
+
+
+class LagWeeks(_Strict):
+    """Weeks from first conversation to close."""
+
+    distribution: Literal["fixed", "uniform", "gamma", "lognormal"] = "gamma"
+    mean: float = Field(gt=0.0)
+    sd: float = Field(default=0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _spread_fits(self) -> LagWeeks:
+        if self.distribution in ("gamma", "lognormal") and self.sd == 0:
+            raise ValueError(f"a {self.distribution} lag needs sd > 0 (or distribution: fixed)")
+        if self.distribution == "uniform" and self.sd * 3**0.5 > self.mean:
+            raise ValueError("a uniform lag with this sd would start before week 0")
+        return self
+
+
+class DealSize(_Strict):
+    mean: float = Field(gt=0.0)
+    sigma: float = Field(default=0.0, ge=0.0, le=3.0, description="Lognormal spread of sizes.")
+
+
+class NewPipeline(_Strict):
+    """Deals not yet created: weekly conversations (Poisson) that convert and close in time."""
+
+    conversations_per_week: float = Field(ge=0.0)
+    stages: list[ConversionStage] = Field(min_length=1, description="Closest to the win first.")
+    lag_weeks: LagWeeks
+    deal_size: DealSize
+    new_logo: bool = True
+
+
+class FunnelVariance(_Strict):
+    """Which randomness the funnel's probabilistic answer includes."""
+
+    activity: Literal["poisson", "fixed"] = Field(
+        default="poisson", description="poisson: the weekly count varies around the plan; fixed: exactly it."
+    )
+    conversion: Literal["binomial", "expected"] = Field(
+        default="binomial", description="binomial: each deal converts by chance; expected: exactly the rate."
+    )
+
+
 class Simulation(_Strict):
     trials: int = Field(default=DEFAULT_TRIALS, ge=1, le=MAX_TRIALS, strict=True)
     seed: int = Field(default=DEFAULT_SEED, ge=0, lt=2**63, strict=True)
+
+
+class FunnelSpec(_Strict):
+    """A rep's plan: from a quota back through the conversion rates to weekly activity."""
+
+    quota: float = Field(gt=0.0, description="Revenue to reach over periods x weeks (e.g. a year).")
+    deal_size: float = Field(gt=0.0, description="Average won amount.")
+    deal_size_spread: float = Field(
+        default=0.0, ge=0.0, le=3.0, description="Lognormal sigma of won amounts."
+    )
+    stages: list[ConversionStage] = Field(min_length=1, description="Closest to the win first.")
+    periods: int = Field(default=4, ge=1, le=52, description="Periods in the quota's horizon.")
+    weeks: float = Field(default=12.0, gt=0.0, description="Selling weeks per period.")
+    booked: float = Field(default=0.0, ge=0.0, description="Revenue already won towards the quota.")
+    open: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        default_factory=dict, description="Open deals per stage, e.g. {proposal: 10}."
+    )
+    variance: FunnelVariance = Field(default_factory=FunnelVariance)
+    levels: list[Annotated[float, Field(gt=0.0, lt=1.0)]] = Field(default_factory=lambda: [0.5, 0.8, 0.9])
+    simulation: Simulation = Field(default_factory=Simulation)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FunnelSpec:
+        period_weeks = 52.0 / self.periods
+        if self.weeks > period_weeks + 1e-9:
+            raise ValueError(
+                f"weeks: {self.weeks:g} selling weeks do not fit in a period of {period_weeks:.1f} weeks "
+                f"({self.periods} periods a year)"
+            )
+        keys = [stage_key(stage.name) for stage in self.stages]
+        if len(set(keys)) < len(keys):
+            raise ValueError("stages: a stage is listed twice")
+        unknown = [name for name in self.open if stage_key(name) not in keys]
+        if unknown:
+            raise ValueError(
+                f"open: unknown stage {unknown[0]!r}; stages are {', '.join(s.name for s in self.stages)}"
+            )
+        return self
 
 
 class DealTemplate(_Strict):
@@ -251,6 +354,9 @@ class Scenario(_Strict):
     )
     plans: dict[str, Plan] = Field(
         default_factory=dict, description="Named what-ifs; the file itself is 'base'."
+    )
+    new_pipeline: NewPipeline | None = Field(
+        default=None, description="Activity that creates and closes deals within the period."
     )
 
     _source: Path | None = PrivateAttr(default=None)
@@ -427,9 +533,8 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple, str]]:
     return problems
 
 
-def parse_scenario(text: str, source: Path | None = None) -> Scenario:
-    """Validate scenario YAML text; ``source`` resolves relative paths and names the file."""
-    label = str(source) if source else "scenario"
+def _validate_yaml(text: str, model: type[BaseModel], label: str) -> tuple[BaseModel, dict[tuple, int]]:
+    """YAML text -> a validated model and the line of every key path; errors name key and line."""
     try:
         document = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -438,14 +543,29 @@ def parse_scenario(text: str, source: Path | None = None) -> Scenario:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ScenarioError(f"{label}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
     if not isinstance(data, dict):
-        raise ScenarioError(f"{label}: expected a mapping of scenario keys at the top level")
+        raise ScenarioError(f"{label}: expected a mapping of keys at the top level")
     lines = _line_index(document) if document is not None else {}
     try:
-        scenario = Scenario.model_validate(data)
+        return model.model_validate(data), lines
     except ValidationError as error:
         raise ScenarioError(
             list(dict.fromkeys(f"{label}: {_describe(item, data, lines)}" for item in error.errors()))
         ) from None
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError(f"{path}: cannot read {what} file: {error}") from None
+
+
+def parse_scenario(text: str, source: Path | None = None) -> Scenario:
+    """Validate scenario YAML text; ``source`` resolves relative paths and names the file."""
+    label = str(source) if source else "scenario"
+    scenario, lines = _validate_yaml(text, Scenario, label)
     problems = reference_problems(scenario)
     if problems:
         raise ScenarioError([f"{label}: {_located(path, lines)}: {message}" for path, message in problems])
@@ -456,13 +576,17 @@ def parse_scenario(text: str, source: Path | None = None) -> Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: scenario file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ScenarioError(f"{path}: cannot read scenario file: {error}") from None
-    return parse_scenario(text, path.resolve())
+    return parse_scenario(_read(path, "scenario"), path.resolve())
+
+
+def parse_funnel(text: str, source: Path | None = None) -> FunnelSpec:
+    """Validate a funnel plan's YAML text."""
+    return _validate_yaml(text, FunnelSpec, str(source) if source else "funnel")[0]
+
+
+def load_funnel(path: str | Path) -> FunnelSpec:
+    path = Path(path)
+    return parse_funnel(_read(path, "funnel"), path.resolve())
 
 
 def json_schema() -> dict[str, Any]:

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from forecast.errors import ScenarioError
-from forecast.kernels import COUNT, REVENUE, simulate_pipeline, trial_block
+from forecast.kernels import COUNT, REVENUE, new_pipeline_trials, simulate_pipeline, trial_block
 from forecast.pipeline import Deals, load_deals
 from forecast.rng import deal_keys, lognormal_table, stream_starts
 from forecast.scenario import Scenario, Target
@@ -31,10 +31,11 @@ class DealModel:
 class Trials:
     """Per-trial results, one entry per trial."""
 
-    revenue: np.ndarray  # in-period revenue, booked included
+    revenue: np.ndarray  # in-period revenue, booked and new pipeline included
     slipped: np.ndarray  # won revenue dated inside the period that slipped past it
     new_logos: np.ndarray  # new-logo wins in the period, booked included
     targets: dict[str, np.ndarray]  # each target's metric value
+    new_pipeline: np.ndarray  # revenue of deals not yet created at as_of (0 without new_pipeline)
 
 
 @dataclass
@@ -141,22 +142,50 @@ def simulate(
         slipped,
         values,
     )
+    new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
     booked = scenario.booked_totals
-    revenue += booked.revenue
+    revenue += booked.revenue + new_revenue
     new_logos = values[0] + booked.new_logos
+    if scenario.new_pipeline is not None and scenario.new_pipeline.new_logo:
+        new_logos += new_deals
     targets = {}
     for target in scenario.targets:
         if target.name in slot:
             targets[target.name] = values[slot[target.name]]
+            if target.metric == "deals" and not target.where:
+                targets[target.name] = targets[target.name] + new_deals
         else:
             targets[target.name] = revenue if target.metric == "revenue" else new_logos
     return Forecast(
         scenario=scenario,
         deals=deals,
         model=model,
-        trials=Trials(revenue=revenue, slipped=slipped, new_logos=new_logos, targets=targets),
+        trials=Trials(
+            revenue=revenue, slipped=slipped, new_logos=new_logos, targets=targets, new_pipeline=new_revenue
+        ),
         seed=seed,
     )
+
+
+NEW_PIPELINE_KEY = "__new_pipeline__"  # the stream of deals not yet created
+
+
+def _new_pipeline(scenario: Scenario, n_trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trial revenue and count of deals that activity from ``as_of`` on closes in the period."""
+    revenue = np.zeros(n_trials)
+    count = np.zeros(n_trials)
+    pipeline = scenario.new_pipeline
+    if pipeline is None:
+        return revenue, count
+    from forecast.activity import expected_new_deals
+
+    sigma = pipeline.deal_size.sigma
+    base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
+    stream = stream_starts(np.uint64(seed), deal_keys([NEW_PIPELINE_KEY]))[0]
+    new_pipeline_trials(
+        stream, expected_new_deals(scenario), pipeline.deal_size.mean, base, slope, 0, revenue, count
+    )
+    return revenue, count
 
 
 def load_and_simulate(scenario: Scenario, trials: int | None = None, seed: int | None = None) -> Forecast:

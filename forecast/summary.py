@@ -116,6 +116,11 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
         "coverage": coverage,
         "overdue_deals": int(overdue_deals(scenario, deals).sum()),
         "revenue": distribution(trials.revenue),
+        "revenue_split": {
+            "booked": booked.revenue,
+            "open_pipeline": float(np.mean(trials.revenue - trials.new_pipeline)) - booked.revenue,
+            "new_pipeline": float(np.mean(trials.new_pipeline)),
+        },
         "slipped_revenue": {"mean": float(np.mean(trials.slipped))},
         "new_logos": {"mean": float(np.mean(trials.new_logos))},
         "targets": targets,

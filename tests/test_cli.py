@@ -264,6 +264,7 @@ def test_run_certain_scenario_json(tmp_path):
         "coverage": 1.4,
         "overdue_deals": 1,
         "revenue": {"mean": 6000.0, "std": 0.0, **{key: 6000.0 for key in PERCENTILE_KEYS}},
+        "revenue_split": {"booked": 1000.0, "open_pipeline": 5000.0, "new_pipeline": 0.0},
         "slipped_revenue": {"mean": 0.0},
         "new_logos": {"mean": 2.0},
         "targets": [
@@ -339,6 +340,7 @@ def test_run_samples(tmp_path, no_targets, suffix):
         "revenue",
         "slipped_revenue",
         "new_logos",
+        "new_pipeline_revenue",
         "target:quota",
         "target:new customers",
         "target:analytics deals",
