@@ -161,6 +161,95 @@ def compare(file, plan_list, trials, seed, as_json, threads) -> None:
     out.print(compare_note(results))
 
 
+def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
+    """'name:value' options -> (name, value); the value may be a fraction such as 1/6."""
+    pairs = []
+    for value in values:
+        name, sep, number = value.rpartition(":")
+        if not sep or not name:
+            raise ForecastError(f"{what} {value!r}: expected NAME:VALUE, e.g. proposal:0.4")
+        pairs.append((name, number))
+    return pairs
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--quota", type=float, help="Revenue to reach over the horizon (e.g. a year).")
+@click.option("--deal-size", type=float, help="Average won amount.")
+@click.option("--deal-size-spread", type=float, help="Lognormal sigma of won amounts (default 0).")
+@click.option(
+    "--stage", "stages", multiple=True, help="NAME:RATE, closest to the win first; rate 0.4 or 1/6."
+)
+@click.option("--periods", type=int, help="Periods in the horizon (default 4).")
+@click.option("--weeks", type=float, help="Selling weeks per period (default 12).")
+@click.option("--booked", type=float, help="Revenue already won towards the quota.")
+@click.option("--open", "open_deals", multiple=True, help="STAGE:COUNT open deals, e.g. proposal:10.")
+@click.option(
+    "--activity", type=click.Choice(["poisson", "fixed"]), help="Weekly activity varies (poisson) or not."
+)
+@click.option(
+    "--conversion", type=click.Choice(["binomial", "expected"]), help="Conversion by chance or exact."
+)
+@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Trials for the probabilistic answer.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed.")
+@click.option(
+    "--scenario", "scenario_file", type=click.Path(dir_okay=False), help="Diagnose this scenario's gap."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def funnel(file, quota, deal_size, deal_size_spread, stages, periods, weeks, booked, open_deals, activity,
+           conversion, trials, seed, scenario_file, as_json) -> None:  # fmt: skip
+    """From a quota back to weekly activity; with --scenario, what the scenario's gap needs.
+
+    FILE is a funnel plan in YAML (keys as the options); options override it.
+
+    Example: forecast funnel --quota 1000000 --deal-size 50000 --stage proposal:0.4
+    --stage opportunity:0.5 --stage conversation:1/6 --periods 4 --weeks 12
+    """
+    from forecast.funnel import diagnose, plan_funnel
+    from forecast.render import console, diagnosis_lines, funnel_tables
+    from forecast.scenario import funnel_with, load_funnel
+    from forecast.simulate import simulate
+
+    changes = {
+        key: value
+        for key, value in {
+            "quota": quota, "deal_size": deal_size, "deal_size_spread": deal_size_spread,
+            "periods": periods, "weeks": weeks, "booked": booked,
+        }.items()
+        if value is not None
+    }  # fmt: skip
+    if stages:
+        changes["stages"] = [{"name": name, "rate": rate} for name, rate in _pairs(stages, "--stage")]
+    if open_deals:
+        changes["open"] = dict(_pairs(open_deals, "--open"))
+    base = load_funnel(file) if file else None
+    if base is not None or changes:
+        variance = {**(base.variance.model_dump() if base else {})}
+        variance.update({k: v for k, v in (("activity", activity), ("conversion", conversion)) if v})
+        changes["variance"] = variance
+    planned = plan_funnel(funnel_with(base, changes), trials, seed) if (base is not None or changes) else None
+    diagnosis = None
+    if scenario_file is not None:
+        ((scenario, deals),) = _load((scenario_file,))
+        diagnosis = diagnose(simulate(scenario, deals, trials=trials, seed=seed))
+        if diagnosis is None:
+            raise ForecastError(f"{scenario_file}: the scenario has no revenue target to diagnose")
+    if planned is None and diagnosis is None:
+        raise ForecastError(
+            "give a funnel FILE, the funnel options (--quota, --deal-size, --stage ...) or --scenario"
+        )
+    if as_json:
+        click.echo(json.dumps({"funnel": planned, "diagnosis": diagnosis}, indent=2))
+        return
+    out = console(sys.stdout)
+    if planned is not None:
+        for table in funnel_tables(planned):
+            out.print(table)
+    if diagnosis is not None:
+        for line in diagnosis_lines(diagnosis):
+            out.print(line)
+
+
 @cli.command()
 def schema() -> None:
     """Print the scenario file's JSON Schema (for editor completion).

@@ -30,7 +30,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     """The ``forecast run`` table of one scenario."""
     period = summary["period"]
     title = f"{summary['scenario']}  {period['start']} .. {period['end']}  (as of {summary['as_of']})"
-    table = Table(title=title, show_header=True, title_justify="left", min_width=cell_len(title))
+    table = _titled(title)
     table.add_column("measure")
     table.add_column("value", justify="right")
     revenue = summary["revenue"]
@@ -142,3 +142,83 @@ def compare_note(results: list[dict[str, Any]]) -> str:
         f"Extra deals: added {stage}deals of {money(deal['amount'])} (win rate {percent(deal['win_rate'])}) "
         f"needed for that P(all targets); '-' if more than {required['max_deals_searched']:,}."
     )
+
+
+def _count(value: float) -> str:
+    """Activity counts: two decimals below 10 (a weekly rate), one below 1,000, then whole."""
+    if value < 10:
+        return f"{value:.2f}"
+    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def _titled(title: str) -> Table:
+    """A table at least as wide as its title, so the title never wraps."""
+    return Table(title=title, title_justify="left", min_width=cell_len(title))
+
+
+def funnel_tables(result: dict[str, Any]) -> list[Table]:
+    """``forecast funnel``: the backward chain, then the activity for each probability."""
+    chain = _titled(
+        f"To reach {money(result['quota'])} with deals of {money(result['deal_size'])}"
+        + (f" ({money(result['booked'])} booked)" if result["booked"] else "")
+        + ": the average path"
+    )
+    for name in ("stage", "total", "per period", "per week"):
+        chain.add_column(name, justify="left" if name == "stage" else "right", no_wrap=True)
+    for row in result["chain"]["stages"]:
+        chain.add_row(row["stage"], _count(row["total"]), _count(row["per_period"]), _count(row["per_week"]))
+    stage = result["outermost_stage"]
+    variance = result["variance"]
+    activity = _titled(
+        f"Weekly {stage} activity for a chance of reaching the quota "
+        f"({variance['activity']} activity, {variance['conversion']} conversion)"
+    )
+    activity.add_column("chance", justify="right", no_wrap=True)
+    names = list(result["activity"][0]["stages_per_week"]) if result["activity"] else []
+    for name in reversed(names):
+        activity.add_column(f"{name} / week", justify="right", no_wrap=True)
+    for row in result["activity"]:
+        counts = row["stages_per_week"]
+        activity.add_row(percent(row["probability"]), *(_count(counts[name]) for name in reversed(names)))
+    return [chain, activity]
+
+
+def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
+    """The diagnosis of a scenario's gap to quota, in words."""
+    head = (
+        f"{diagnosis['target']}: {money(diagnosis['at_least'])}; expected revenue "
+        f"{money(diagnosis['expected_revenue'])}; P(hit) {percent(diagnosis['probability'])}."
+    )
+    if diagnosis["status"] == "on_track":
+        return [head, "On track: expected revenue covers the quota."]
+    lines = [head, f"Gap to quota (expected): {money(diagnosis['gap'])}."]
+    accelerate = diagnosis["accelerate"]
+    lines.append(
+        f"Slip risk: {money(diagnosis['expected_slipped_revenue'])} of won revenue is expected to slip, "
+        f"{percent(diagnosis['slip_share_of_gap'])} of the gap."
+    )
+    if diagnosis["status"] == "slip_risk":
+        deals = accelerate["deals"]
+        named = ", ".join(deals[:10]) + (", ..." if len(deals) > 10 else "")
+        lines.append(
+            f"Enough pipeline, at risk of slipping: accelerating {len(deals)} deals closes the gap "
+            f"on average ({named}); P(hit) would be {percent(accelerate.get('probability_after'))}."
+        )
+        return lines
+    lines.append(
+        "Not enough pipeline: accelerating every deal would add "
+        f"{money(diagnosis['acceleration_available'])}; {money(diagnosis['pipeline_gap'])} "
+        "must come from new pipeline."
+    )
+    activity = diagnosis["new_activity"]
+    if "extra_per_week" in activity:
+        extra = ", ".join(
+            f"{_count(count)} {name}" for name, count in reversed(activity["extra_per_week"].items())
+        )
+        lines.append(
+            f"From now on, each week: {extra} more ({activity['weeks_left']:.1f} weeks left; "
+            f"{percent(activity['share_closing_in_period'])} of new deals close in time)."
+        )
+    else:
+        lines.append(activity["note"])
+    return lines

@@ -589,6 +589,19 @@ def load_funnel(path: str | Path) -> FunnelSpec:
     return parse_funnel(_read(path, "funnel"), path.resolve())
 
 
+def funnel_with(
+    base: FunnelSpec | None, changes: dict[str, Any], label: str = "funnel options"
+) -> FunnelSpec:
+    """A funnel spec from a file's (or nothing) with keys replaced, e.g. from command-line options."""
+    data = {**(base.model_dump() if base else {}), **changes}
+    try:
+        return FunnelSpec.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(
+            list(dict.fromkeys(f"{label}: {_describe(item, data, {})}" for item in error.errors()))
+        ) from None
+
+
 def json_schema() -> dict[str, Any]:
     """The scenario's JSON Schema, for editors."""
     schema = Scenario.model_json_schema()

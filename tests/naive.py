@@ -98,3 +98,54 @@ def p_at_least_brute(amounts, probabilities, quota) -> float:
         if sum(a for won, a in zip(outcome, amounts, strict=True) if won) >= quota:
             total += mass
     return total
+
+
+def _uniform(start: int, n: int) -> float:
+    return (mix_a((start + n * GOLDEN) & MASK) >> 11) * 2.0**-53
+
+
+def new_pipeline(stream: int, lam: float, size_mean: float, table, trials: int):
+    """Per trial: Poisson(lam) new deals (inverse CDF, chunks of at most 500), their sizes summed."""
+    import math
+
+    chunks = max(1, math.ceil(lam / 500.0))
+    chunk_lam = lam / chunks
+    revenue, count = np.zeros(trials), np.zeros(trials)
+    for t in range(trials):
+        start = mix_b((stream + t * GOLDEN) & MASK)
+        deals = 0
+        for j in range(chunks):
+            u, k = _uniform(start, j), 0
+            mass = math.exp(-chunk_lam)
+            cumulative = mass
+            while u > cumulative and k < chunk_lam + 40 * math.sqrt(chunk_lam) + 50:
+                k += 1
+                mass *= chunk_lam / k
+                cumulative += mass
+            deals += k
+        sizes = [
+            size_mean
+            * (multiplier(mix_b((start + ((1 << 20) + k) * GOLDEN) & MASK), *table) if table else 1.0)
+            for k in range(deals)
+        ]
+        total = 0.0
+        for size in sizes:
+            total += size
+        revenue[t], count[t] = total, deals
+    return revenue, count
+
+
+def wins_to_cover(stream: int, remaining: float, size_mean: float, table, trials: int) -> np.ndarray:
+    """Per trial, whole deals in order until their sizes cover ``remaining``, plus the last one's fraction."""
+    needed = np.zeros(trials)
+    for t in range(trials):
+        start = mix_b((stream + t * GOLDEN) & MASK)
+        left, k = remaining, 0
+        while True:
+            size = size_mean * multiplier(mix_b((start + ((1 << 20) + k) * GOLDEN) & MASK), *table)
+            if size >= left:
+                needed[t] = k + left / size
+                break
+            left -= size
+            k += 1
+    return needed

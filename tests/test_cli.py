@@ -576,6 +576,72 @@ def test_json_is_identical_for_any_thread_count(tmp_path, example_text):
     assert outputs[0] == outputs[1] == example_text
 
 
+# forecast funnel
+
+FUNNEL = CONFIGS / "funnel" / "textbook.yaml"
+TEXTBOOK_OPTIONS = (
+    "--quota", 1000000, "--deal-size", 50000, "--stage", "proposal:0.4", "--stage", "opportunity:0.5",
+    "--stage", "conversation:1/6", "--periods", 4, "--weeks", 12,
+)  # fmt: skip
+
+
+def test_funnel_textbook_from_options():
+    result = invoke("funnel", *TEXTBOOK_OPTIONS, "--trials", TRIALS, "--json")
+    assert result.exit_code == 0, result.output
+    planned = json.loads(result.stdout)["funnel"]
+    rows = {row["stage"]: row for row in planned["chain"]["stages"]}
+    assert (rows["wins"]["total"], rows["proposal"]["total"], rows["opportunity"]["total"]) == (20, 50, 100)
+    assert (rows["conversation"]["total"], rows["conversation"]["per_period"]) == (600, 150)
+    assert rows["conversation"]["per_week"] == 12.5
+    levels = [row["probability"] for row in planned["activity"]]
+    assert levels == [0.5, 0.8, 0.9]
+    table = invoke("funnel", *TEXTBOOK_OPTIONS, "--trials", TRIALS).stdout
+    assert "the average path" in table and "conversation / week" in table
+
+
+def test_funnel_file_and_option_override():
+    from_file = json.loads(invoke("funnel", FUNNEL, "--trials", TRIALS, "--json").stdout)["funnel"]
+    assert from_file["chain"]["stages"][-1]["per_week"] == 12.5
+    doubled = json.loads(invoke("funnel", FUNNEL, "--quota", 2000000, "--trials", TRIALS, "--json").stdout)
+    assert doubled["funnel"]["chain"]["stages"][-1]["per_week"] == 25.0
+
+
+def test_funnel_diagnoses_a_scenario():
+    result = invoke("funnel", "--scenario", CONFIGS / "quarter_start.yaml", "--trials", TRIALS, "--json")
+    assert result.exit_code == 0, result.output
+    diagnosis = json.loads(result.stdout)["diagnosis"]
+    assert diagnosis["status"] in ("on_track", "slip_risk", "not_enough_pipeline")
+    assert diagnosis["gap"] == pytest.approx(diagnosis["at_least"] - diagnosis["expected_revenue"])
+    text = invoke("funnel", "--scenario", CONFIGS / "quarter_start.yaml", "--trials", TRIALS).stdout
+    assert "Gap to quota" in text
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (("--stage", "proposal"), "--stage 'proposal': expected NAME:VALUE, e.g. proposal:0.4"),
+        (
+            ("--quota", 1000, "--deal-size", 10, "--stage", "a:1.5"),
+            "funnel options: stages[0].rate: Input should be",
+        ),
+        (
+            ("--quota", 1000, "--deal-size", 10, "--stage", "a:0"),
+            "funnel options: stages[0].rate: Input should be",
+        ),
+        (
+            ("--quota", 1000, "--deal-size", 10, "--stage", "a:0.5", "--weeks", 14),
+            "14 selling weeks do not fit in a period of 13.0 weeks",
+        ),
+        ((), "give a funnel FILE, the funnel options"),
+    ],
+)
+def test_funnel_rejects_bad_input(tmp_path, options, expected):
+    result = invoke("funnel", *options)
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
+
+
 # forecast compare
 
 STRETCH = CONFIGS / "stretch.yaml"
