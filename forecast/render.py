@@ -42,6 +42,12 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("pipeline coverage", "-" if summary["coverage"] is None else f"{summary['coverage']:.2f}x"),
         ("expected revenue", money(revenue["mean"])),
     ]
+    split = summary["revenue_split"]
+    if split["new_pipeline"]:  # only scenarios with new_pipeline have a third source
+        rows += [
+            ("  from open pipeline", money(split["open_pipeline"])),
+            ("  from deals not created yet", money(split["new_pipeline"])),
+        ]
     rows += [(f"revenue P{level}", money(revenue[f"p{level}"])) for level in PERCENTILES]
     rows.append(("expected slipped revenue", money(summary["slipped_revenue"]["mean"])))
     rows.append(("expected new logos", f"{summary['new_logos']['mean']:.2f}"))
