@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -248,6 +249,92 @@ def funnel(file, quota, deal_size, deal_size_spread, stages, periods, weeks, boo
     if diagnosis is not None:
         for line in diagnosis_lines(diagnosis):
             out.print(line)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .parquet or .csv file.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Batch seed; a scenario without its own seed gets one from it and its content.",
+)
+@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override every scenario's trials.")
+@click.option(
+    "--workers", type=click.IntRange(1, 1024), help="Local worker processes (default: one per core)."
+)
+@click.option("--scheduler", help="Dask scheduler address tcp://HOST:PORT, or 'local' for a LocalCluster.")
+@click.option("--resume", is_flag=True, help="Skip scenarios whose content hash is already in --out.")
+@click.option("--flush-every", type=click.IntRange(1, None), help="Write --out every N finished scenarios.")
+def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> None:
+    """Run many scenarios (files, folders or globs), their sweeps and plans: one row each.
+
+    Example: forecast batch configs/ --out results.parquet --workers 2
+    """
+    from forecast.batch import dask_executor, local_executor, plan_jobs, run_batch, scenario_files
+    from forecast.output import check_output
+
+    out_path = Path(out)
+    check_output(out_path)
+    jobs = plan_jobs(scenario_files(paths), seed, trials)
+    client = executor = None
+    if scheduler is not None:
+        client, executor = dask_executor(scheduler)
+    elif (workers or os.cpu_count() or 1) > 1 and len(jobs) > 1:
+        executor = local_executor(workers or os.cpu_count() or 1)
+    try:
+        with _progress(len(jobs)) as on_progress:
+            report = run_batch(
+                jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=on_progress
+            )
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        if client is not None:
+            client.close()
+    click.echo(
+        f"{report.ran} scenarios run, {report.skipped} already in {out_path}; "
+        f"{len(report.rows)} rows written; {len(report.failed)} failed",
+        err=True,
+    )
+    for row in report.failed:
+        label = f" [{row['sweep']}]" if row.get("sweep") else ""
+        click.echo(f"failed: {row['path']}{label}", err=True)
+        for problem in row["error"].split(" | "):
+            click.echo(f"  {problem}", err=True)
+    if report.failed:
+        sys.exit(EXIT_FAILED)
+
+
+class _progress:
+    """A rich progress bar on a terminal (done / failed / remaining, time left); silent otherwise."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.fields[status]}"), BarColumn(), TimeRemainingColumn(), transient=True
+        )
+        self.bar.start()
+        task = self.bar.add_task("batch", total=self.total, status=f"0 done, 0 failed, {self.total} left")
+
+        def update(done: int, failed: int, todo: int) -> None:
+            status = f"{done} done, {failed} failed, {todo - done} left"
+            self.bar.update(task, completed=done + (self.total - todo), status=status)
+
+        return update
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 @cli.command()

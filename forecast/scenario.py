@@ -359,6 +359,11 @@ class Scenario(_Strict):
         default=None, description="Activity that creates and closes deals within the period."
     )
 
+    sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="Dotted setting -> values; forecast batch runs every combination (run: as written).",
+    )
+
     _source: Path | None = PrivateAttr(default=None)
 
     @field_validator("period")
@@ -401,6 +406,15 @@ class Scenario(_Strict):
             if name in names[:position]:
                 raise ValueError(f"target name {name!r} is used twice")
         return targets
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_settings(cls, sweep: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key in sweep:
+            head = key.split(".")[0]
+            if head not in cls.model_fields or head in ("sweep", "name"):
+                raise ValueError(f"{key!r}: no such setting to sweep (e.g. slip.default, amount.sigma)")
+        return sweep
 
     @field_validator("plans")
     @classmethod
@@ -577,6 +591,61 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     path = Path(path)
     return parse_scenario(_read(path, "scenario"), path.resolve())
+
+
+def _with_setting(data: Any, key: str, value: Any) -> None:
+    """Set a dotted setting (``slip.default``, ``stages.1.win_rate``) in raw scenario data."""
+    *parents, last = key.split(".")
+    for part in parents:
+        data = data[int(part)] if isinstance(data, list) else data.setdefault(part, {})
+    if isinstance(data, list):
+        data[int(last)] = value
+    else:
+        data[last] = value
+
+
+def sweep_variant(text: str, source: Path | None, values: dict[str, Any]) -> Scenario:
+    """The scenario with the sweep settings ``values`` applied (none: the file as written)."""
+    import copy
+
+    if not values:
+        return parse_scenario(text, source)
+    label = str(source) if source else "scenario"
+    where = ", ".join(f"{key}={value}" for key, value in values.items())
+    data = copy.deepcopy(yaml.safe_load(text))
+    data.pop("sweep", None)
+    try:
+        for key, value in values.items():
+            _with_setting(data, key, value)
+    except (IndexError, ValueError, TypeError, AttributeError):
+        raise ScenarioError(f"{label}: sweep {where}: no such setting") from None
+    try:
+        return parse_scenario(yaml.safe_dump(data), source)
+    except ScenarioError as error:  # lines refer to the re-written text: drop them
+        raise ScenarioError(
+            [
+                f"{label}: sweep {where}: " + re.sub(r" \(line \d+\)", "", problem.removeprefix(f"{label}: "))
+                for problem in error.problems
+            ]
+        ) from None
+
+
+def sweep_variants(text: str, source: Path | None = None) -> list[tuple[dict[str, Any], Scenario]]:
+    """Every combination of a scenario's ``sweep`` values, each as its own scenario.
+
+    Returns ``(values, scenario)`` pairs in a fixed order (the cartesian product of
+    the lists as written); a scenario without ``sweep`` is the one pair ``({}, it)``.
+    """
+    import itertools
+
+    scenario = parse_scenario(text, source)
+    if not scenario.sweep:
+        return [({}, scenario)]
+    keys = list(scenario.sweep)
+    combinations = [
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*scenario.sweep.values())
+    ]
+    return [(values, sweep_variant(text, source, values)) for values in combinations]
 
 
 def parse_funnel(text: str, source: Path | None = None) -> FunnelSpec:
