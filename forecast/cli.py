@@ -76,20 +76,23 @@ def _set_threads(threads: int | None) -> None:
     "--samples", type=click.Path(dir_okay=False), help="Write per-trial results to a .parquet or .csv file."
 )
 @click.option("--threads", type=int, help="Simulation threads (default: all cores).")
-def run(files, trials, seed, as_json, samples, threads) -> None:
+@click.option("--by", "by", multiple=True, help="Break revenue down by a column (owner, region, ...).")
+def run(files, trials, seed, as_json, samples, threads, by) -> None:
     """Simulate each scenario FILE and report its attainment distribution.
 
     Example: forecast run configs/example.yaml --trials 20000 --json
     """
     from forecast.output import check_output, samples_table, write_table
-    from forecast.render import console, summary_note, summary_table
+    from forecast.render import breakdown_tables, console, summary_note, summary_table
     from forecast.simulate import simulate
     from forecast.summary import summarize
 
     _set_threads(threads)
     if samples is not None:
         check_output(Path(samples))
-    forecasts = [simulate(scenario, deals, trials=trials, seed=seed) for scenario, deals in _load(files)]
+    forecasts = [
+        simulate(scenario, deals, trials=trials, seed=seed, by=by) for scenario, deals in _load(files)
+    ]
     summaries = [summarize(forecast) for forecast in forecasts]
     if samples is not None:
         write_table(samples_table(forecasts), Path(samples))
@@ -99,6 +102,8 @@ def run(files, trials, seed, as_json, samples, threads) -> None:
     out = console(sys.stdout)
     for summary in summaries:
         out.print(summary_table(summary))
+        for table in breakdown_tables(summary):
+            out.print(table)
         out.print(summary_note(summary))
 
 

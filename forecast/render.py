@@ -49,6 +49,20 @@ def summary_table(summary: dict[str, Any]) -> Table:
             ("  from deals not created yet", money(split["new_pipeline"])),
         ]
     rows += [(f"revenue P{level}", money(revenue[f"p{level}"])) for level in PERCENTILES]
+    judgement = summary["judgement"]
+    if judgement:  # the CRM's forecast categories, placed in the simulated distribution
+        rows.append(
+            (
+                "commit call (its percentile)",
+                f"{money(judgement['commit'])} ({100 * judgement['commit_percentile']:.0f})",
+            )
+        )
+        rows.append(
+            (
+                "best-case call (its percentile)",
+                f"{money(judgement['best_case'])} ({100 * judgement['best_case_percentile']:.0f})",
+            )
+        )
     rows.append(("expected slipped revenue", money(summary["slipped_revenue"]["mean"])))
     rows.append(("expected new logos", f"{summary['new_logos']['mean']:.2f}"))
     for target in summary["targets"]:
@@ -228,3 +242,45 @@ def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
     else:
         lines.append(activity["note"])
     return lines
+
+
+def breakdown_tables(summary: dict[str, Any]) -> list[Table]:
+    """Per rep / group: quota, expected, P10/P50/P90, P(hit), and the commit and best-case calls."""
+    tables = []
+    for column, rows in summary["breakdown"].items():
+        table = _titled(
+            f"{summary['scenario']} by {column} (open pipeline; booked and new pipeline are the team's)"
+        )
+        headers = [
+            "name",
+            "quota",
+            "expected",
+            "P10",
+            "P50",
+            "P90",
+            "P(hit)",
+            "commit (pctile)",
+            "best case (pctile)",
+        ]
+        for header in headers:
+            table.add_column(header, justify="left" if header == "name" else "right", no_wrap=True)
+        for row in rows:
+            revenue, judgement = row["revenue"], row["judgement"]
+            calls = ["-", "-"]
+            if judgement:
+                calls = [
+                    f"{money(judgement[key])} ({100 * judgement[f'{key}_percentile']:.0f})"
+                    for key in ("commit", "best_case")
+                ]
+            table.add_row(
+                row["name"],
+                money(row["quota"]),
+                money(revenue["mean"]),
+                money(revenue["p10"]),
+                money(revenue["p50"]),
+                money(revenue["p90"]),
+                percent(row["probability"]),
+                *calls,
+            )
+        tables.append(table)
+    return tables

@@ -358,6 +358,10 @@ class Scenario(_Strict):
     new_pipeline: NewPipeline | None = Field(
         default=None, description="Activity that creates and closes deals within the period."
     )
+    quotas: dict[str, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(
+        default_factory=dict,
+        description="Column -> value -> quota, e.g. {owner: {Alice: 300000}, region: {EMEA: 600000}}.",
+    )
 
     sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
         default_factory=dict,

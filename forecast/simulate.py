@@ -36,6 +36,7 @@ class Trials:
     new_logos: np.ndarray  # new-logo wins in the period, booked included
     targets: dict[str, np.ndarray]  # each target's metric value
     new_pipeline: np.ndarray  # revenue of deals not yet created at as_of (0 without new_pipeline)
+    breakdown: dict[str, dict[str, np.ndarray]]  # column -> value -> its open deals' revenue
 
 
 @dataclass
@@ -86,33 +87,72 @@ def _thresholds(probability: np.ndarray) -> np.ndarray:
     return np.round(probability * THRESHOLD_SCALE).astype(np.int64)
 
 
-def _metrics(scenario: Scenario, deals: Deals) -> tuple[list[tuple[int, np.ndarray]], dict[str, int]]:
-    """Metrics the kernel accumulates: new logos first, then one per filtered target."""
-    metrics: list[tuple[int, np.ndarray]] = [(COUNT, deals.new_logo.copy())]
-    slot: dict[str, int] = {}
-    for target in scenario.targets:
-        if target.metric in ("revenue", "new_logos") and not target.where:
-            continue
-        kind = REVENUE if target.metric == "revenue" else COUNT
-        mask = target_mask(target, deals)
-        for index, (other_kind, other_mask) in enumerate(metrics):
+class _MetricSet:
+    """Metrics the kernel accumulates, each a (kind, deal mask); identical ones share a slot."""
+
+    def __init__(self) -> None:
+        self.metrics: list[tuple[int, np.ndarray]] = []
+
+    def slot(self, kind: int, mask: np.ndarray) -> int:
+        for index, (other_kind, other_mask) in enumerate(self.metrics):
             if other_kind == kind and np.array_equal(other_mask, mask):
-                slot[target.name] = index
-                break
-        else:
-            slot[target.name] = len(metrics)
-            metrics.append((kind, mask))
-    return metrics, slot
+                return index
+        self.metrics.append((kind, mask))
+        return len(self.metrics) - 1
+
+
+def breakdown_columns(scenario: Scenario, by: tuple[str, ...] = ()) -> list[str]:
+    """Columns to break revenue down by: those with quotas, then those asked for."""
+    return list(dict.fromkeys([*scenario.quotas, *by]))
+
+
+def _breakdown_values(scenario: Scenario, deals: Deals, column: str) -> list[str]:
+    """The column's values in the pipeline, plus those only a quota names (a rep with no deals)."""
+    try:
+        present = deals.column(column)
+    except KeyError:
+        raise ScenarioError(
+            f"{scenario.label}: cannot break down by {column!r}: the pipeline has no such column "
+            f"(columns: {', '.join(deals.attributes) or 'none'})"
+        ) from None
+    from forecast.pipeline import normalise
+
+    quoted = [normalise(value) for value in scenario.quotas.get(column, {})]
+    return sorted(set(present) | set(quoted))
 
 
 def simulate(
-    scenario: Scenario, deals: Deals, trials: int | None = None, seed: int | None = None
+    scenario: Scenario,
+    deals: Deals,
+    trials: int | None = None,
+    seed: int | None = None,
+    by: tuple[str, ...] = (),
 ) -> Forecast:
-    """Simulate the scenario's pipeline; ``trials`` and ``seed`` override the file."""
+    """Simulate the scenario's pipeline; ``trials`` and ``seed`` override the file.
+
+    ``by`` adds per-trial revenue for every value of those columns (and of the
+    columns ``quotas`` names), from the same trials as the total.
+    """
     n_trials = scenario.simulation.trials if trials is None else trials
     seed = scenario.simulation.seed if seed is None else seed
     model = deal_model(scenario, deals)
-    metrics, slot = _metrics(scenario, deals)
+    metric_set = _MetricSet()
+    new_logo_slot = metric_set.slot(COUNT, deals.new_logo.copy())
+    slot = {
+        target.name: metric_set.slot(
+            REVENUE if target.metric == "revenue" else COUNT, target_mask(target, deals)
+        )
+        for target in scenario.targets
+        if target.where or target.metric == "deals"
+    }
+    breakdown_slots = {
+        column: {
+            value: metric_set.slot(REVENUE, deals.column(column) == value)
+            for value in _breakdown_values(scenario, deals, column)
+        }
+        for column in breakdown_columns(scenario, by)
+    }
+    metrics = metric_set.metrics
     membership = np.array([mask for _, mask in metrics])  # metrics x deals, O(deals)
     metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
     metric_index = np.nonzero(membership.T)[1].astype(np.int64)
@@ -145,7 +185,7 @@ def simulate(
     new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
     booked = scenario.booked_totals
     revenue += booked.revenue + new_revenue
-    new_logos = values[0] + booked.new_logos
+    new_logos = values[new_logo_slot] + booked.new_logos
     if scenario.new_pipeline is not None and scenario.new_pipeline.new_logo:
         new_logos += new_deals
     targets = {}
@@ -161,7 +201,15 @@ def simulate(
         deals=deals,
         model=model,
         trials=Trials(
-            revenue=revenue, slipped=slipped, new_logos=new_logos, targets=targets, new_pipeline=new_revenue
+            revenue=revenue,
+            slipped=slipped,
+            new_logos=new_logos,
+            targets=targets,
+            new_pipeline=new_revenue,
+            breakdown={
+                column: {value: values[index] for value, index in slots.items()}
+                for column, slots in breakdown_slots.items()
+            },
         ),
         seed=seed,
     )

@@ -65,6 +65,65 @@ def all_targets_hit(forecast: Forecast) -> np.ndarray | None:
     return np.logical_and.reduce([reaches(forecast.trials.targets[t.name], t.at_least) for t in targets])
 
 
+COMMIT = "commit"  # Salesforce forecast categories, compared as normalised lower case
+BEST_CASE = "best case"
+
+
+def _judgement(forecast: Forecast, mask: np.ndarray, booked: float) -> dict[str, float] | None:
+    """Commit and best-case sums of the deals in ``mask`` dated inside the period (None without categories)."""
+    deals = forecast.deals
+    if "forecast_category" not in deals.attributes:
+        return None
+    category = np.char.lower(deals.attributes["forecast_category"].astype(str))
+    inside = mask & forecast.model.dated_inside
+    commit = booked + float(deals.amount[inside & (category == COMMIT)].sum())
+    return {
+        "commit": commit,
+        "best_case": commit + float(deals.amount[inside & (category == BEST_CASE)].sum()),
+    }
+
+
+def _with_percentiles(judgement: dict[str, float] | None, values: np.ndarray) -> dict[str, float] | None:
+    """Where each judgement sum falls in the simulated distribution (share of trials at or below it)."""
+    if judgement is None:
+        return None
+    return {
+        **judgement,
+        **{f"{key}_percentile": float(np.mean(values <= value)) for key, value in judgement.items()},
+    }
+
+
+def breakdown(forecast: Forecast) -> dict[str, list[dict[str, Any]]]:
+    """Per value of each breakdown column: its quota, distribution, P(hit) and judgement sums.
+
+    The rows are the open pipeline's revenue of the deals with that value (booked and
+    new pipeline are the team's, not a rep's), from the same trials as the total.
+    """
+    out = {}
+    scenario = forecast.scenario
+    for column, per_value in forecast.trials.breakdown.items():
+        from forecast.pipeline import normalise
+
+        quotas = {normalise(value): quota for value, quota in scenario.quotas.get(column, {}).items()}
+        rows = []
+        for value, revenue in per_value.items():
+            quota = quotas.get(value)
+            p_hit = probability(reaches(revenue, quota)) if quota is not None else (None, None)
+            mask = forecast.deals.column(column) == value
+            rows.append(
+                {
+                    "name": value,
+                    "quota": quota,
+                    "revenue": distribution(revenue),
+                    "probability": p_hit[0],
+                    "stderr": p_hit[1],
+                    "judgement": _with_percentiles(_judgement(forecast, mask, 0.0), revenue),
+                }
+            )
+        out[column] = rows
+    return out
+
+
 def summarize(forecast: Forecast) -> dict[str, Any]:
     """The result of ``forecast run --json`` for one scenario."""
     scenario = forecast.scenario
@@ -124,6 +183,10 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
         "slipped_revenue": {"mean": float(np.mean(trials.slipped))},
         "new_logos": {"mean": float(np.mean(trials.new_logos))},
         "targets": targets,
+        "judgement": _with_percentiles(
+            _judgement(forecast, np.ones(len(deals), dtype=bool), booked.revenue), trials.revenue
+        ),
+        "breakdown": breakdown(forecast),
         "p_all_targets": p_all,
         "p_all_targets_stderr": p_all_stderr,
     }

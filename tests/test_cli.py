@@ -143,7 +143,7 @@ def test_run_table_shows_every_measure(example_json):
     result = invoke("run", EXAMPLE, "--trials", TRIALS)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    assert result.stdout.startswith("Team Q4 2026  2026-10-01 .. 2026-12-31  (as of 2026-10-15)\n")
+    assert result.stdout.splitlines()[0].rstrip() == "Team Q4 2026  2026-10-01 .. 2026-12-31  (as of 2026-10-15)"
     assert result.stdout.endswith("2,000 trials, seed 2026; +- is one Monte Carlo standard error (points)\n")
     rows = table_rows(result.stdout)
     assert list(rows) == [
@@ -154,6 +154,8 @@ def test_run_table_shows_every_measure(example_json):
         "pipeline coverage",
         "expected revenue",
         *(f"revenue P{key[1:]}" for key in PERCENTILE_KEYS),
+        "commit call (its percentile)",
+        "best-case call (its percentile)",
         "expected slipped revenue",
         "expected new logos",
         "P(quota: revenue >= 1,000,000)",
@@ -265,6 +267,8 @@ def test_run_certain_scenario_json(tmp_path):
         "overdue_deals": 1,
         "revenue": {"mean": 6000.0, "std": 0.0, **{key: 6000.0 for key in PERCENTILE_KEYS}},
         "revenue_split": {"booked": 1000.0, "open_pipeline": 5000.0, "new_pipeline": 0.0},
+        "judgement": None,
+        "breakdown": {},
         "slipped_revenue": {"mean": 0.0},
         "new_logos": {"mean": 2.0},
         "targets": [

@@ -54,3 +54,62 @@ def test_no_targets_no_joint_probability():
     assert summary["targets"] == []
     assert summary["p_all_targets"] is None
     assert summary["coverage"] is None
+
+
+TEAM = (
+    "booked: 50\n"
+    "quotas: {owner: {A: 150, B: 100, C: 10}, region: {North: 200}}\n"
+    "new_pipeline:\n"
+    "  conversations_per_week: 5\n"
+    "  stages: [{name: proposal, rate: 0.5}]\n"
+    "  lag_weeks: {distribution: fixed, mean: 1}\n"
+    "  deal_size: {mean: 10}\n"
+)
+
+
+def _team(trials=4000, by=()):
+    deals = make_deals(
+        [100, 200, 50, 80],
+        [0.5, 0.4, 0.9, 0.3],
+        owner=["A", "A", "B", "B"],
+        region=["North", "South", "North", "South"],
+        forecast_category=["Commit", "Best Case", "commit", "Pipeline"],
+    )
+    return simulate(make_scenario("amount: {sigma: 0.4}\n" + TEAM), deals, trials=trials, by=by)
+
+
+def test_team_is_the_sum_of_its_reps_trial_by_trial():
+    forecast = _team()
+    trials = forecast.trials
+    reps = trials.breakdown["owner"]
+    assert set(reps) == {"A", "B", "C"}  # C has a quota but no deals
+    assert not reps["C"].any()
+    np.testing.assert_allclose(sum(reps.values()) + 50 + trials.new_pipeline, trials.revenue, rtol=1e-12)
+    np.testing.assert_allclose(sum(trials.breakdown["region"].values()), sum(reps.values()), rtol=1e-12)
+
+
+def test_breakdown_rows_have_quota_probability_and_judgement():
+    forecast = _team()
+    rows = {row["name"]: row for row in summarize(forecast)["breakdown"]["owner"]}
+    a = forecast.trials.breakdown["owner"]["A"]
+    assert rows["A"]["quota"] == 150
+    assert rows["A"]["probability"] == pytest.approx(np.mean(a >= 150 * (1 - 1e-9)))
+    assert rows["C"]["probability"] == 0.0
+    assert rows["A"]["judgement"]["commit"] == 100  # categories match case-insensitively
+    assert rows["A"]["judgement"]["best_case"] == 300
+    assert rows["A"]["judgement"]["commit_percentile"] == pytest.approx(np.mean(a <= 100))
+    team = summarize(forecast)["judgement"]
+    assert (team["commit"], team["best_case"]) == (50 + 100 + 50, 50 + 100 + 50 + 200)
+
+
+def test_by_a_missing_column_is_an_error():
+    from forecast.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="cannot break down by 'segment'"):
+        _team(by=("segment",))
+
+
+def test_by_adds_columns_without_quotas():
+    rows = summarize(_team(by=("region",)))["breakdown"]
+    assert [row["name"] for row in rows["region"]] == ["North", "South"]
+    assert rows["region"][1]["quota"] is None and rows["region"][1]["probability"] is None
