@@ -70,7 +70,7 @@ BEST_CASE = "best case"
 
 
 def _judgement(forecast: Forecast, mask: np.ndarray, booked: float) -> dict[str, float] | None:
-    """Commit and best-case sums of the deals in ``mask`` dated inside the period (None without categories)."""
+    """Commit and best-case sums of the deals in ``mask`` dated in the period (None without categories)."""
     deals = forecast.deals
     if "forecast_category" not in deals.attributes:
         return None

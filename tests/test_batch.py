@@ -113,9 +113,9 @@ def test_serial_processes_and_dask_give_identical_rows(folder):
     pytest.importorskip("dask.distributed")
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            run_batch(jobs, folder / "dask.parquet", client.get_executor())
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        run_batch(jobs, folder / "dask.parquet", client.get_executor())
     serial = _rows(folder / "serial.parquet")
     assert len(serial) == 6 + 2
     assert _rows(folder / "processes.parquet") == serial

@@ -143,7 +143,8 @@ def test_run_table_shows_every_measure(example_json):
     result = invoke("run", EXAMPLE, "--trials", TRIALS)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    assert result.stdout.splitlines()[0].rstrip() == "Team Q4 2026  2026-10-01 .. 2026-12-31  (as of 2026-10-15)"
+    title = result.stdout.splitlines()[0].rstrip()
+    assert title == "Team Q4 2026  2026-10-01 .. 2026-12-31  (as of 2026-10-15)"
     assert result.stdout.endswith("2,000 trials, seed 2026; +- is one Monte Carlo standard error (points)\n")
     rows = table_rows(result.stdout)
     assert list(rows) == [
