@@ -343,6 +343,34 @@ class _progress:
 
 
 @cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--top", type=click.IntRange(1, None), default=20, show_default=True, help="Deals to show.")
+@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per deal.")
+def drivers(file, top, trials, seed, as_json) -> None:
+    """Rank the open deals by how much they move the chance of making the quota.
+
+    Example: forecast drivers configs/team.yaml --top 10
+    """
+    from forecast.drivers import drivers as deal_drivers
+    from forecast.drivers import quota_target
+    from forecast.render import console, drivers_note, drivers_table
+    from forecast.simulate import simulate
+
+    ((scenario, deals),) = _load((file,))
+    forecast = simulate(scenario, deals, trials=trials, seed=seed)
+    rows = deal_drivers(forecast)[:top]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    out = console(sys.stdout)
+    target = quota_target(forecast)
+    out.print(drivers_table(scenario.label, f"{target.name} ({target.at_least:,.0f})", rows))
+    out.print(drivers_note())
+
+
+@cli.command()
 def schema() -> None:
     """Print the scenario file's JSON Schema (for editor completion).
 

@@ -256,3 +256,44 @@ def wins_to_cover(stream, remaining, size_mean, noise_base, noise_slope, needed)
                 break
             left -= size
             k += 1
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def deal_drivers(
+    starts, win_threshold, land_threshold, value, noise_base, noise_slope, revenue, quota,
+    landed, landed_hits, landed_value, rescued,
+):  # fmt: skip
+    """What each deal does to the quota, from the trials ``simulate_pipeline`` ran.
+
+    Replays every deal's draws (same streams) against ``revenue`` float64[trials]
+    and ``quota`` (already lowered by the rounding tolerance). Per deal, int64 or
+    float64[deals]: trials it ``landed`` in, of those the ones that reached the quota
+    (``landed_hits``), its landed revenue summed (``landed_value``), and the trials it
+    was won but did not land in, missed the quota, and would have reached it had the
+    deal landed (``rescued``: what accelerating it gains). Each deal writes only its
+    own slots, so results do not depend on the thread count.
+    """
+    noise = noise_base.shape[0] > 1
+    for d in prange(starts.shape[0]):
+        count = 0
+        hits = 0
+        total = 0.0
+        saved = 0
+        for t in range(revenue.shape[0]):
+            won, lands = _outcome(starts[d], t, win_threshold[d], land_threshold[d])
+            if not won:
+                continue
+            amount = value[d]
+            if noise:
+                amount *= amount_multiplier(mix_b(counter(starts[d], t)), noise_base, noise_slope)
+            reached = revenue[t] >= quota
+            if lands:
+                count += 1
+                hits += reached
+                total += amount
+            elif not reached and revenue[t] + amount >= quota:
+                saved += 1
+        landed[d] = count
+        landed_hits[d] = hits
+        landed_value[d] = total
+        rescued[d] = saved

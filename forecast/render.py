@@ -284,3 +284,35 @@ def breakdown_tables(summary: dict[str, Any]) -> list[Table]:
             )
         tables.append(table)
     return tables
+
+
+def drivers_table(scenario: str, target: str, rows: list[dict[str, Any]]) -> Table:
+    """``forecast drivers``: the deals that move P(hit) most, and what pulling them in gains."""
+    table = _titled(f"{scenario}: the deals that decide {target}")
+    headers = ["#", "deal", "owner", "stage", "amount", "close", "P(lands)", "P(hit) if won", "if not",
+               "swing", "expected", "if accelerated"]  # fmt: skip
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("deal", "owner", "stage", "close") else "right")
+    for rank, row in enumerate(rows, start=1):
+        table.add_row(
+            str(rank),
+            row["deal_id"],
+            row["owner"] or "-",
+            row["stage"] or "-",
+            money(row["amount"]),
+            row["close_date"],
+            percent(row["p_landed"]),
+            percent(row["p_hit_if_won"]),
+            percent(row["p_hit_if_lost"]),
+            "-" if row["swing"] is None else f"{100 * row['swing']:+.1f}",
+            money(row["expected_contribution"]),
+            "-" if row["acceleration_gain"] is None else f"{100 * row['acceleration_gain']:+.1f}",
+        )
+    return table
+
+
+def drivers_note() -> str:
+    return (
+        "swing: P(hit) if the deal lands in the period minus if it does not, in points; if accelerated: "
+        "the gain in P(hit) were it pulled in with no slip; expected: its expected revenue in the period."
+    )

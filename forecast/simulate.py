@@ -87,6 +87,31 @@ def _thresholds(probability: np.ndarray) -> np.ndarray:
     return np.round(probability * THRESHOLD_SCALE).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class DealDraws:
+    """The kernels' per-deal inputs: stream starts, thresholds, values, the amount-noise table."""
+
+    starts: np.ndarray  # uint64
+    win_threshold: np.ndarray  # int64: win rate x 2**32
+    land_threshold: np.ndarray  # int64: landing rate x 2**32
+    value: np.ndarray  # float64
+    noise_base: np.ndarray  # float64: rng.lognormal_table, or [1.0] for fixed amounts
+    noise_slope: np.ndarray
+
+    @classmethod
+    def of(cls, scenario: Scenario, deals: Deals, model: DealModel, seed: int) -> DealDraws:
+        sigma = scenario.amount.sigma
+        base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
+        return cls(
+            starts=stream_starts(np.uint64(seed), deal_keys(deals.deal_id)),
+            win_threshold=_thresholds(model.win_rate),
+            land_threshold=_thresholds(model.land_rate),
+            value=np.ascontiguousarray(model.value, dtype=np.float64),
+            noise_base=base,
+            noise_slope=slope,
+        )
+
+
 class _MetricSet:
     """Metrics the kernel accumulates, each a (kind, deal mask); identical ones share a slot."""
 
@@ -157,22 +182,18 @@ def simulate(
     metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
     metric_index = np.nonzero(membership.T)[1].astype(np.int64)
     metric_kind = np.array([kind for kind, _ in metrics], dtype=np.int64)
-    if scenario.amount.sigma > 0:
-        noise_base, noise_slope = lognormal_table(scenario.amount.sigma)
-    else:
-        noise_base, noise_slope = np.ones(1), np.zeros(1)
-
+    draws = DealDraws.of(scenario, deals, model, seed)
     revenue = np.empty(n_trials)
     slipped = np.empty(n_trials)
     values = np.empty((len(metrics), n_trials))
     simulate_pipeline(
-        stream_starts(np.uint64(seed), deal_keys(deals.deal_id)),
-        _thresholds(model.win_rate),
-        _thresholds(model.land_rate),
-        np.ascontiguousarray(model.value, dtype=np.float64),
+        draws.starts,
+        draws.win_threshold,
+        draws.land_threshold,
+        draws.value,
         model.dated_inside,
-        noise_base,
-        noise_slope,
+        draws.noise_base,
+        draws.noise_slope,
         metric_start,
         metric_index,
         metric_kind,

@@ -13,9 +13,14 @@ PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 _RELATIVE_TOLERANCE = 1e-9  # sums of haircut amounts are not exact in float64
 
 
+def rounding_slack(at_least: float) -> float:
+    """How far below a target a sum may fall by float rounding alone and still count as reaching it."""
+    return _RELATIVE_TOLERANCE * max(1.0, abs(at_least))
+
+
 def reaches(values: np.ndarray, at_least: float) -> np.ndarray:
     """Trials in which a metric reaches its target (rounding-safe ``>=``)."""
-    return values >= at_least - _RELATIVE_TOLERANCE * max(1.0, abs(at_least))
+    return values >= at_least - rounding_slack(at_least)
 
 
 def probability(hit: np.ndarray) -> tuple[float, float]:

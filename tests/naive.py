@@ -149,3 +149,28 @@ def wins_to_cover(stream: int, remaining: float, size_mean: float, table, trials
             left -= size
             k += 1
     return needed
+
+
+def deal_drivers(seed, keys, win_rate, land_rate, value, table, revenue, quota):
+    """Per deal: trials landed, landed and at quota, landed revenue, and rescued by landing."""
+    win_at = [round(p * 2**32) for p in win_rate]
+    land_at = [round(p * 2**32) for p in land_rate]
+    out = []
+    for d, key in enumerate(keys):
+        start = stream_start(seed, int(key))
+        landed = hits = rescued = 0
+        total = 0.0
+        for t, trial_revenue in enumerate(revenue):
+            counter = (start + t * GOLDEN) & MASK
+            h = mix_a(counter)
+            if (h >> 32) >= win_at[d]:
+                continue
+            amount = value[d] * (multiplier(mix_b(counter), *table) if table is not None else 1.0)
+            if (h & 0xFFFFFFFF) < land_at[d]:
+                landed += 1
+                hits += trial_revenue >= quota
+                total += amount
+            elif trial_revenue < quota <= trial_revenue + amount:
+                rescued += 1
+        out.append((landed, hits, total, rescued))
+    return out

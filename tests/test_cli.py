@@ -647,6 +647,30 @@ def test_funnel_rejects_bad_input(tmp_path, options, expected):
     assert "Traceback" not in result.output
 
 
+# forecast drivers
+
+
+def test_drivers_json_and_table():
+    result = invoke("drivers", CONFIGS / "team.yaml", "--top", 5, "--trials", TRIALS, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 5
+    for row in rows:
+        assert {"deal_id", "p_hit_if_won", "p_hit_if_lost", "swing", "acceleration_gain"} <= set(row)
+        assert row["swing"] == pytest.approx(row["p_hit_if_won"] - row["p_hit_if_lost"])
+    assert [row["swing"] for row in rows] == sorted((row["swing"] for row in rows), reverse=True)
+    table = invoke("drivers", CONFIGS / "team.yaml", "--top", 5, "--trials", TRIALS).stdout
+    assert rows[0]["deal_id"] in table and "if accelerated" in table
+
+
+def test_drivers_without_quota_is_an_error(no_targets, tmp_path):
+    assert_rejected(
+        invoke("drivers", no_targets, "--trials", TRIALS),
+        ["No targets: drivers need a revenue target (the quota) to measure deals against"],
+        tmp_path,
+    )
+
+
 # forecast compare
 
 STRETCH = CONFIGS / "stretch.yaml"
