@@ -371,6 +371,36 @@ def drivers(file, top, trials, seed, as_json) -> None:
 
 
 @cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--unit", help="Column assigned in whole units (default: territories.unit, else region).")
+@click.option("--objective", type=click.Choice(["attainment", "p_hit"]), help="What to even out across reps.")
+@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def territories(file, unit, objective, trials, seed, as_json) -> None:
+    """How fair the current territory split is, and a fairer split of whole regions or sectors.
+
+    Example: forecast territories configs/team.yaml --unit sector
+    """
+    from forecast.render import console, territory_tables
+    from forecast.simulate import simulate
+    from forecast.territories import territories as split_territories
+
+    ((scenario, deals),) = _load((file,))
+    unit = unit or scenario.territories.unit
+    forecast = simulate(scenario, deals, trials=trials, seed=seed, by=("owner", unit))
+    result = split_territories(forecast, unit=unit, objective=objective)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    out = console(sys.stdout)
+    for table in territory_tables(result):
+        out.print(table)
+    if "note" in result["suggested"]:
+        out.print(result["suggested"]["note"])
+
+
+@cli.command()
 def schema() -> None:
     """Print the scenario file's JSON Schema (for editor completion).
 

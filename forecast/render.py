@@ -316,3 +316,43 @@ def drivers_note() -> str:
         "swing: P(hit) if the deal lands in the period minus if it does not, in points; if accelerated: "
         "the gain in P(hit) were it pulled in with no slip; expected: its expected revenue in the period."
     )
+
+
+def territory_tables(result: dict[str, Any]) -> list[Table]:
+    """``forecast territories``: the current split and the suggested one, rep by rep."""
+    tables = []
+    for key, title in (
+        ("current", "Current split"),
+        ("suggested", f"Suggested split by whole {result['unit']}"),
+    ):
+        split = result[key]
+        spread = split["spread"]
+        heading = (
+            f"{title}: {spread['objective']} from {spread['min']:.2f} to {spread['max']:.2f} "
+            f"(range {spread['range']:.2f}, attainment CV {spread['attainment_cv'] or 0:.2f})"
+        )
+        if key == "suggested":
+            heading += f"; {split['method']}" + (
+                f", gap to bound {split['gap']:.2f}" if split["method"] != "exact" else ""
+            )
+        table = _titled(heading)
+        for name in (
+            "rep",
+            result["unit"] if key == "suggested" else "units",
+            "quota",
+            "expected",
+            "attainment",
+            "P(hit)",
+        ):
+            table.add_column(name, justify="left" if name in ("rep", "units", result["unit"]) else "right")
+        for row in split["reps"]:
+            table.add_row(
+                row["rep"],
+                ", ".join(row["units"]) or "-",
+                money(row["quota"]),
+                money(row["expected"]),
+                f"{row['attainment']:.2f}",
+                percent(row["p_hit"]),
+            )
+        tables.append(table)
+    return tables

@@ -233,6 +233,18 @@ class NewPipeline(_Strict):
     new_logo: bool = True
 
 
+class Territories(_Strict):
+    """How ``forecast territories`` may redraw the split: whole units of one column, to even out reps."""
+
+    unit: str = Field(
+        default="region", description="Column whose values are assigned whole (region, sector)."
+    )
+    objective: Literal["attainment", "p_hit"] = Field(
+        default="attainment",
+        description="Even out expected attainment (revenue / quota) or P(hit own quota).",
+    )
+
+
 class FunnelVariance(_Strict):
     """Which randomness the funnel's probabilistic answer includes."""
 
@@ -358,6 +370,7 @@ class Scenario(_Strict):
     new_pipeline: NewPipeline | None = Field(
         default=None, description="Activity that creates and closes deals within the period."
     )
+    territories: Territories = Field(default_factory=Territories)
     quotas: dict[str, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(
         default_factory=dict,
         description="Column -> value -> quota, e.g. {owner: {Alice: 300000}, region: {EMEA: 600000}}.",

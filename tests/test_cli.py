@@ -671,6 +671,22 @@ def test_drivers_without_quota_is_an_error(no_targets, tmp_path):
     )
 
 
+# forecast territories
+
+
+def test_territories_json_and_table():
+    result = invoke("territories", CONFIGS / "team.yaml", "--trials", TRIALS, "--json")
+    assert result.exit_code == 0, result.output
+    split = json.loads(result.stdout)
+    assert split["unit"] == "sector" and split["suggested"]["method"] == "exact"
+    assert split["suggested"]["spread"]["range"] <= split["current"]["spread"]["range"]
+    assert sorted(u for row in split["suggested"]["reps"] for u in row["units"]) == [
+        "Finance", "Healthcare", "Manufacturing", "Retail",
+    ]  # fmt: skip
+    table = invoke("territories", CONFIGS / "team.yaml", "--trials", TRIALS, "--unit", "region").stdout
+    assert "Suggested split by whole region" in table and "try a finer unit" in table
+
+
 # forecast compare
 
 STRETCH = CONFIGS / "stretch.yaml"

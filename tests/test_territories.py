@@ -1,0 +1,70 @@
+"""Territories: known optima, coherent splits, the heuristic against the exact search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecast.simulate import simulate
+from forecast.territories import Split, _exact, _heuristic, territories
+from tests.builders import make_deals, make_scenario
+
+
+def _forecast(amounts, sectors, owners, quotas, trials=2000, probability=1.0):
+    deals = make_deals(amounts, [probability] * len(amounts), owner=owners, sector=sectors)
+    scenario = make_scenario(f"quotas: {{owner: {quotas}}}\n")
+    return simulate(scenario, deals, trials=trials, by=("owner", "sector"))
+
+
+def test_finds_the_known_optimum_and_keeps_units_whole():
+    forecast = _forecast(
+        [100, 100, 80, 20, 60],
+        ["A", "B", "C", "D", "A"],
+        ["r1", "r2", "r1", "r1", "r2"],
+        "{r1: 180, r2: 180}",
+    )
+    result = territories(forecast, unit="sector")
+    suggested = result["suggested"]
+    assert suggested["method"] == "exact"
+    assert suggested["spread"]["range"] == pytest.approx(0.0, abs=1e-12)  # {A 160, D 20}, {B 100, C 80}
+    units = [unit for row in suggested["reps"] for unit in row["units"]]
+    assert sorted(units) == ["A", "B", "C", "D"]  # every unit once, none split
+    assert all(row["units"] for row in suggested["reps"])
+    assert {row["expected"] for row in suggested["reps"]} == {180.0}
+    current = {row["rep"]: row for row in result["current"]["reps"]}
+    assert current["r1"]["units"] == ["A", "C", "D"] and current["r1"]["expected"] == 200  # a mix today
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_heuristic_matches_exact_on_small_instances_and_respects_the_bound(seed):
+    rs = np.random.default_rng(seed)
+    units, reps = 7, 3
+    revenue = rs.lognormal(5, 0.6, size=(units, 1)) * np.ones((1, 10))
+    split = Split(revenue, rs.uniform(200, 400, reps), "attainment")
+    exact, heuristic = _exact(split, reps), _heuristic(split, reps)
+    assert len(set(heuristic.tolist())) == reps  # every rep keeps a whole territory
+    assert split.spread(exact) >= split.lower_bound() - 1e-12
+    assert split.spread(heuristic) >= split.spread(exact) - 1e-12
+    assert split.spread(heuristic) <= split.spread(exact) + 0.05  # local search gets close on these
+
+
+def test_p_hit_objective_and_fewer_units_than_reps():
+    forecast = _forecast(
+        [100, 120, 80, 90], ["A", "A", "B", "B"], ["r1", "r2", "r3", "r1"], "{r1: 150, r2: 150, r3: 150}",
+        probability=0.6,
+    )  # fmt: skip
+    result = territories(forecast, unit="sector", objective="p_hit")
+    assert result["suggested"]["spread"]["objective"] == "p_hit"
+    assert "some reps cannot own a whole one" in result["suggested"]["note"]
+    owned = [row for row in result["suggested"]["reps"] if row["units"]]
+    assert len(owned) == 2  # both sectors given out whole, one rep each
+
+
+def test_large_instances_use_the_heuristic_with_a_gap():
+    sectors = [f"S{i}" for i in range(12)]
+    forecast = _forecast(list(range(50, 50 + 12 * 10, 10)), sectors, ["a", "b", "c", "d"] * 3,
+                         "{a: 300, b: 300, c: 300, d: 300}")  # fmt: skip
+    suggested = territories(forecast, unit="sector")["suggested"]
+    assert suggested["method"] == "heuristic"  # 4 ** 12 assignments
+    assert suggested["gap"] >= 0
+    assert all(row["units"] for row in suggested["reps"])
