@@ -51,7 +51,9 @@ def scenario_files(paths: Iterable[str]) -> list[Path]:
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SCENARIO_SUFFIXES)
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in SCENARIO_SUFFIXES and p.is_file()
+            )
         elif path.is_file():
             found = [path]
         else:
@@ -84,12 +86,13 @@ def plan_jobs(files: list[Path], batch_seed: int, trials: int | None = None) -> 
     jobs: list[Job] = []
     pipeline_bytes: dict[Path, bytes] = {}
     for path in files:
+        text = b""
         try:
             text = path.read_bytes()
             variants = sweep_variants(text.decode("utf-8"), path)
         except (ForecastError, OSError, UnicodeDecodeError) as error:
-            message = "; ".join(error.problems) if isinstance(error, ForecastError) else f"{path}: {error}"
-            jobs.append(Job(len(jobs), str(path), content_hash=_digest(path.read_bytes()), error=message))
+            message = " | ".join(error.problems) if isinstance(error, ForecastError) else f"{path}: {error}"
+            jobs.append(Job(len(jobs), str(path), content_hash=_digest(text), error=message))
             continue
         for values, scenario in variants:
             source = scenario.pipeline_path
@@ -98,7 +101,9 @@ def plan_jobs(files: list[Path], batch_seed: int, trials: int | None = None) -> 
             content = _digest(text, pipeline_bytes[source], json.dumps(values, sort_keys=True).encode())
             explicit = "seed" in scenario.simulation.model_fields_set
             seed = scenario.simulation.seed if explicit else derived_seed(batch_seed, content)
-            jobs.append(Job(len(jobs), str(path), values, content, seed, trials))
+            jobs.append(
+                Job(len(jobs), str(path), values, content, seed, trials or scenario.simulation.trials)
+            )
     return jobs
 
 
@@ -141,6 +146,27 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _text(value: Any) -> str:
+    """Sweep values as text, so one column can hold 2026-Q4 and 2026, or 0.1 and '1.1e6'."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def resume_key(row: dict[str, Any]) -> tuple:
+    """What makes a finished row the same job: file, sweep values, content, seed and trials."""
+    return (
+        row["path"],
+        row["sweep"] or "",
+        row["content_hash"],
+        int(row["seed"] or 0),
+        int(row["trials"] or 0),
+    )
+
+
+def _job_key_row(job: Job) -> dict[str, Any]:
+    return {"path": job.path, "sweep": job.label, "content_hash": job.content_hash, "seed": job.seed,
+            "trials": job.trials}  # fmt: skip
+
+
 def run_job(job: Job, single_thread: bool = False) -> list[dict[str, Any]]:
     """Run one job; never raises: a failure is a row with its message in ``error``."""
     started = time.perf_counter()
@@ -150,7 +176,8 @@ def run_job(job: Job, single_thread: bool = False) -> list[dict[str, Any]]:
         "sweep": job.label,
         "content_hash": job.content_hash,
         "seed": job.seed,
-        **{f"sweep.{key}": value for key, value in job.sweep.items()},
+        "trials": job.trials,
+        **{f"sweep.{key}": _text(value) for key, value in job.sweep.items()},
     }
     if single_thread:
         import numba
@@ -187,14 +214,21 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows already in an output file (for --resume); none if it does not exist."""
     if not path.exists():
         return []
+    import pyarrow as pa
+
     try:
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path).to_pylist()
-        import pyarrow.csv as pacsv
+            table = pq.read_table(path)
+        else:
+            import pyarrow.csv as pacsv
 
-        return pacsv.read_csv(path).to_pylist()
+            table = pacsv.read_csv(path)
+            for index, column in enumerate(table.schema):  # CSV reading guessed dates: back to text
+                if pa.types.is_temporal(column.type) or pa.types.is_null(column.type):
+                    table = table.set_column(index, column.name, table.column(index).cast(pa.string()))
+        return table.to_pylist()
     except Exception as error:
         raise OutputError(f"{path}: cannot read it to resume: {error}") from None
 
@@ -207,7 +241,10 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
 
     ordered = sorted(rows, key=lambda row: row["job"])  # stable: a job's plans keep their order
     columns = list(dict.fromkeys([*META, *(key for row in ordered for key in row)]))
-    table = pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in ordered])
+    try:
+        table = pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in ordered])
+    except pa.ArrowException as error:  # e.g. a column whose values mix types
+        raise OutputError(f"{path}: cannot build the results table: {error}") from None
     write_table(table, path)
 
 
@@ -233,8 +270,8 @@ def run_batch(
     their rows kept. ``on_progress(done, failed, total)`` is called after each job.
     """
     rows = read_rows(out) if resume else []
-    done_hashes = {row["content_hash"] for row in rows}
-    todo = [job for job in jobs if job.content_hash not in done_hashes]
+    done = {resume_key(row) for row in rows}
+    todo = [job for job in jobs if resume_key(_job_key_row(job)) not in done]
     flush_every = flush_every or max(1, min(50, math.ceil(len(todo) / 20)))
     done = failed = 0
     failures: list[dict[str, Any]] = []

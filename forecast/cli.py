@@ -43,6 +43,7 @@ def cli() -> None:
 def _load(paths: tuple[str, ...]):
     """Load every scenario and its pipeline; report the problems of all files at once."""
     from forecast.pipeline import load_deals
+    from forecast.plans import reference_problems
     from forecast.scenario import load_scenario
 
     loaded, problems = [], []
@@ -50,6 +51,7 @@ def _load(paths: tuple[str, ...]):
         try:
             scenario = load_scenario(path)
             deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+            problems += reference_problems(scenario, deals)
             loaded.append((scenario, deals))
         except ForecastError as error:
             problems += error.problems
@@ -289,14 +291,16 @@ def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> 
         client, executor = dask_executor(scheduler)
     elif (workers or os.cpu_count() or 1) > 1 and len(jobs) > 1:
         executor = local_executor(workers or os.cpu_count() or 1)
+    stopped = True
     try:
         with _progress(len(jobs)) as on_progress:
             report = run_batch(
                 jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=on_progress
             )
+        stopped = False
     finally:
-        if executor is not None:
-            executor.shutdown()
+        if executor is not None:  # on an error or Ctrl-C, do not wait for the queued jobs
+            executor.shutdown(wait=not stopped, cancel_futures=stopped)
         if client is not None:
             client.close()
     click.echo(

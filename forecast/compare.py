@@ -37,7 +37,8 @@ class ExtraPipelineSearch:
         self.forecast = forecast
         self.max_deals = max_deals
         self.extra = template_deals(scenario, forecast.deals, template, max_deals, EXTRA_PREFIX)
-        self.without_booked = scenario.model_copy(update={"booked": 0.0})
+        # the added deals alone: booked and new pipeline are already in the forecast's trials
+        self.without_booked = scenario.model_copy(update={"booked": 0.0, "new_pipeline": None})
         self._p_all: dict[int, float] = {}
 
     def p_all(self, count: int) -> float:
@@ -74,7 +75,7 @@ class ExtraPipelineSearch:
 def required_extra_pipeline(forecast: Forecast, levels=LEVELS) -> dict[str, Any] | None:
     """Deals (and amount) of the scenario's ``new_deal`` needed to reach each level of P(all)."""
     scenario = forecast.scenario
-    if not scenario.targets:
+    if not scenario.targets or not levels:
         return None
     template = scenario.new_deal
     if template.win_rate is None and not scenario.stages:

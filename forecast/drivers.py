@@ -21,7 +21,7 @@ from forecast.summary import rounding_slack
 def quota_target(forecast: Forecast):
     """The quota drivers are measured against: the first revenue target without ``where``."""
     scenario = forecast.scenario
-    target = next((t for t in scenario.targets if t.metric == "revenue" and not t.where), None)
+    target = scenario.quota
     if target is None:
         raise ScenarioError(
             f"{scenario.label}: drivers need a revenue target (the quota) to measure deals against"

@@ -180,7 +180,7 @@ def diagnose(forecast: Forecast) -> dict[str, Any] | None:
     pipeline: extra conversations per week from now on (with ``new_pipeline``).
     """
     scenario = forecast.scenario
-    quota = next((t for t in scenario.targets if t.metric == "revenue" and not t.where), None)
+    quota = scenario.quota
     if quota is None:
         return None
     trials = forecast.trials

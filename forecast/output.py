@@ -47,6 +47,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     except OSError as error:
         raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+    except pa.ArrowException as error:
+        raise OutputError(f"{path}: cannot write the table: {error}") from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

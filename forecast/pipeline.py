@@ -40,6 +40,7 @@ class Deals:
     slip: np.ndarray | None = None  # float64 in [0, 1]; NaN where the stage's (or default) slip applies
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # normalised str values
     source: Path | None = None
+    aliases: dict[str, str] = field(default_factory=dict)  # the export's header -> canonical name
 
     def __post_init__(self) -> None:
         if self.slip is None:
@@ -48,8 +49,13 @@ class Deals:
     def __len__(self) -> int:
         return len(self.deal_id)
 
+    def columns(self) -> list[str]:
+        """Every name ``column`` accepts."""
+        return ["deal_id", "new_logo", *self.attributes, *self.aliases]
+
     def column(self, name: str) -> np.ndarray:
         """Values of a canonical or export column, as normalised strings, for filters."""
+        name = self.aliases.get(name, name)
         if name in self.attributes:
             return self.attributes[name]
         if name == "deal_id":
@@ -71,6 +77,7 @@ class Deals:
             **{name: getattr(self, name)[mask] for name in _ARRAYS},
             attributes={name: values[mask] for name, values in self.attributes.items()},
             source=self.source,
+            aliases=self.aliases,
         )
 
     def concat(self, other: Deals) -> Deals:
@@ -84,6 +91,7 @@ class Deals:
             **{name: np.concatenate([getattr(self, name), getattr(other, name)]) for name in _ARRAYS},
             attributes={name: np.concatenate([column(self, name), column(other, name)]) for name in names},
             source=self.source,
+            aliases={**other.aliases, **self.aliases},
         )
 
 
@@ -369,4 +377,9 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         attributes=attributes,
         rows=kept.astype(np.int64) + first_row,
         source=path,
+        aliases={
+            export: canonical
+            for canonical, export in mapping.items()
+            if export != canonical and (canonical in attributes or canonical in ("deal_id", "new_logo"))
+        },
     )

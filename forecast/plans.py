@@ -50,15 +50,19 @@ def template_deals(
     sizes = np.exp(spread * ndtri((np.arange(count) + 0.5) / count))
     amount = mean * sizes / np.mean(sizes)
     close = template.close_date or scenario.period_range.end
+    stage = stage_of(scenario, template.stage)
     return Deals(
         deal_id=np.array([f"{prefix}{i + 1}" for i in range(count)], dtype=object),
         amount=amount,
         close_date=np.full(count, np.datetime64(close, "D")),
         probability=np.full(count, np.nan if template.win_rate is None else template.win_rate),
-        stage_index=np.full(count, stage_of(scenario, template.stage), dtype=np.int64),
+        stage_index=np.full(count, stage, dtype=np.int64),
         new_logo=np.full(count, template.new_logo),
         rows=np.zeros(count, dtype=np.int64),
-        attributes={name: np.full(count, "", dtype=object) for name in deals.attributes},
+        attributes={
+            **{name: np.full(count, "", dtype=object) for name in deals.attributes},
+            **({"stage": np.full(count, scenario.stages[stage].name, dtype=object)} if stage >= 0 else {}),
+        },
     )
 
 
@@ -72,19 +76,51 @@ def _targets(scenario: Scenario, plan: Plan) -> list[Target]:
         if at_least is None:
             continue
         position = next((i for i, t in enumerate(targets) if t.metric == metric and not t.where), None)
-        if position is None:
-            targets.append(Target(name=metric, metric=metric, at_least=at_least))
+        if position is None:  # created, under a name no other target has
+            names = {t.name for t in targets}
+            name = next(n for n in (metric, f"{metric} (all deals)", f"{metric} (plan)") if n not in names)
+            targets.append(Target(name=name, metric=metric, at_least=at_least))
         else:
             targets[position] = targets[position].model_copy(update={"at_least": at_least})
     return targets
 
 
-def _deal_positions(deals: Deals, ids: list[str], where: str) -> np.ndarray:
+def _unknown_ids(deals: Deals, plan: Plan, where: str) -> list[str]:
+    """Every deal id a plan names that the pipeline lacks, one message each."""
+    known = set(deals.deal_id)
+    return [
+        f"{where}.{key}: unknown deal id {deal!r}"
+        for key in ("accelerate", "exclude")
+        for deal in getattr(plan, key)
+        if deal not in known
+    ]
+
+
+def _deal_positions(deals: Deals, ids: list[str]) -> np.ndarray:
     position = {deal: i for i, deal in enumerate(deals.deal_id)}
-    unknown = [deal for deal in ids if deal not in position]
-    if unknown:
-        raise ScenarioError([f"{where}: unknown deal id {deal!r}" for deal in unknown])
     return np.array([position[deal] for deal in ids], dtype=np.int64)
+
+
+def reference_problems(scenario: Scenario, deals: Deals) -> list[str]:
+    """What the scenario names but the pipeline lacks: plan deal ids, target and quota columns."""
+    from forecast.simulate import target_mask
+
+    problems = []
+    for name, plan in scenario.plans.items():
+        problems += _unknown_ids(deals, plan, f"{scenario.source or scenario.label}: plans.{name}")
+    for target in scenario.targets:
+        try:
+            target_mask(target, deals)
+        except ScenarioError as error:
+            problems += [f"{scenario.source or scenario.label}: {problem}" for problem in error.problems]
+    usable = set(deals.columns())
+    problems += [
+        f"{scenario.source or scenario.label}: quotas.{column}: the pipeline has no such column "
+        f"(columns: {', '.join(sorted(usable))})"
+        for column in scenario.quotas
+        if column not in usable
+    ]
+    return problems
 
 
 def apply_plan(scenario: Scenario, deals: Deals, name: str) -> tuple[Scenario, Deals]:
@@ -92,7 +128,10 @@ def apply_plan(scenario: Scenario, deals: Deals, name: str) -> tuple[Scenario, D
     if name == BASE_PLAN:
         return scenario, deals
     plan = scenario.plans[name]
-    where = f"{scenario.label}: plans.{name}"
+    where = f"{scenario.source or scenario.label}: plans.{name}"
+    problems = _unknown_ids(deals, plan, where)
+    if problems:
+        raise ScenarioError(problems)
     model = deal_model(scenario, deals)
     probability = deals.probability.copy()
     slip = deals.slip.copy()
@@ -104,7 +143,7 @@ def apply_plan(scenario: Scenario, deals: Deals, name: str) -> tuple[Scenario, D
         for stage, delta in getattr(plan, key).items():
             in_stage = deals.stage_index == stage_of(scenario, stage)
             out[in_stage] = np.clip(rates[in_stage] + delta, 0.0, 1.0)
-    accelerated = _deal_positions(deals, plan.accelerate, f"{where}.accelerate")
+    accelerated = _deal_positions(deals, plan.accelerate)
     slip[accelerated] = 0.0
     period_end = np.datetime64(scenario.period_range.end, "D")
     close_date[accelerated] = np.minimum(close_date[accelerated], period_end)
@@ -121,7 +160,7 @@ def apply_plan(scenario: Scenario, deals: Deals, name: str) -> tuple[Scenario, D
         source=deals.source,
     )
     keep = np.ones(len(deals), dtype=bool)
-    keep[_deal_positions(deals, plan.exclude, f"{where}.exclude")] = False
+    keep[_deal_positions(deals, plan.exclude)] = False
     changed = changed.subset(keep)
     for position, added in enumerate(plan.add_deals):
         extra = template_deals(scenario, deals, added, added.count, f"{name}:added:{position + 1}:")

@@ -95,7 +95,7 @@ def console(file=None) -> Console:
 
 def _points(delta: dict[str, Any] | None) -> str:
     """A paired difference of probabilities in points, with its 95 % interval."""
-    if delta is None:
+    if delta is None or delta["ci95"] is None:
         return "-"
     low, high = (100 * bound for bound in delta["ci95"])
     return f"{100 * delta['estimate']:+.1f} [{low:+.1f}, {high:+.1f}]"

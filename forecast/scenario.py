@@ -64,7 +64,7 @@ def _form(value: Any) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PeriodRange(_Strict):
@@ -354,7 +354,9 @@ class Scenario(_Strict):
     )
     pipeline: PipelineSource
     booked: Annotated[
-        Annotated[float, Tag("scalar")] | Annotated[Booked, Tag("mapping")], Discriminator(_form)
+        Annotated[float, Tag("scalar"), Field(ge=0.0, allow_inf_nan=False)]
+        | Annotated[Booked, Tag("mapping")],
+        Discriminator(_form),
     ] = Field(default=0.0, description="Revenue (or {revenue, new_logos}) already won.")
     stages: list[Stage] | None = None
     slip: Slip = Field(default_factory=Slip)
@@ -389,13 +391,6 @@ class Scenario(_Strict):
         if isinstance(period, str):
             parse_period(period)
         return period
-
-    @field_validator("booked")
-    @classmethod
-    def _booked_non_negative(cls, booked: float | Booked) -> float | Booked:
-        if isinstance(booked, float | int) and booked < 0:
-            raise ValueError("booked revenue must be >= 0")
-        return booked
 
     @field_validator("as_of")
     @classmethod
@@ -439,6 +434,11 @@ class Scenario(_Strict):
         if BASE_PLAN in plans:
             raise ValueError(f"{BASE_PLAN!r} is the scenario as written; give the plan another name")
         return plans
+
+    @property
+    def quota(self) -> Target | None:
+        """The quota: the first revenue target without ``where`` (what diagnoses and drivers use)."""
+        return next((t for t in self.targets if t.metric == "revenue" and not t.where), None)
 
     @property
     def period_range(self) -> PeriodRange:

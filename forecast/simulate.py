@@ -78,7 +78,7 @@ def target_mask(target: Target, deals: Deals) -> np.ndarray:
     except KeyError as error:
         raise ScenarioError(
             f"target {target.name!r}: where.{error.args[0]}: the pipeline has no such column "
-            f"(columns: {', '.join(deals.attributes) or 'none'})"
+            f"(columns: {', '.join(deals.columns())})"
         ) from None
     return mask & deals.new_logo if target.metric == "new_logos" else mask
 
@@ -237,6 +237,7 @@ def simulate(
 
 
 NEW_PIPELINE_KEY = "__new_pipeline__"  # the stream of deals not yet created
+MAX_NEW_DEALS = 10_000  # expected new deals per trial; each is drawn, so the cost grows with it
 
 
 def _new_pipeline(scenario: Scenario, n_trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -251,9 +252,13 @@ def _new_pipeline(scenario: Scenario, n_trials: int, seed: int) -> tuple[np.ndar
     sigma = pipeline.deal_size.sigma
     base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
     stream = stream_starts(np.uint64(seed), deal_keys([NEW_PIPELINE_KEY]))[0]
-    new_pipeline_trials(
-        stream, expected_new_deals(scenario), pipeline.deal_size.mean, base, slope, 0, revenue, count
-    )
+    expected = expected_new_deals(scenario)
+    if expected > MAX_NEW_DEALS:
+        raise ScenarioError(
+            f"{scenario.source or scenario.label}: new_pipeline would create {expected:,.0f} deals per "
+            f"trial; at most {MAX_NEW_DEALS:,} are simulated one by one (lower conversations_per_week)"
+        )
+    new_pipeline_trials(stream, expected, pipeline.deal_size.mean, base, slope, 0, revenue, count)
     return revenue, count
 
 

@@ -44,9 +44,9 @@ def paired_difference(plan: np.ndarray, base: np.ndarray) -> dict[str, Any]:
     """
     difference = plan.astype(np.float64) - base.astype(np.float64)
     estimate = float(np.mean(difference))
-    stderr = (
-        float(np.std(difference, ddof=1) / math.sqrt(difference.size)) if difference.size > 1 else math.nan
-    )
+    if difference.size < 2:  # no spread to estimate from one trial
+        return {"estimate": estimate, "stderr": None, "ci95": None}
+    stderr = float(np.std(difference, ddof=1) / math.sqrt(difference.size))
     return {
         "estimate": estimate,
         "stderr": stderr,
@@ -161,7 +161,7 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
     all_hit = all_targets_hit(forecast)
     p_all, p_all_stderr = (None, None) if all_hit is None else probability(all_hit)
 
-    revenue_target = next((t for t in scenario.targets if t.metric == "revenue" and not t.where), None)
+    revenue_target = scenario.quota
     still_needed = revenue_target.at_least - booked.revenue if revenue_target else 0.0
     coverage = open_in_period / still_needed if still_needed > 0 else None
 

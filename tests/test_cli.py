@@ -726,9 +726,7 @@ def test_compare_rejects_unknown_plans_and_bad_plans(tmp_path):
         STRETCH.read_text().replace("example_pipeline.csv", str(EXAMPLE_CSV)).replace("OPP-0043", "OPP-9999")
     )
     result = invoke("compare", bad, "--trials", TRIALS)
-    assert_rejected(
-        result, ["Stretch Q4 2026: plans.pull_in.accelerate: unknown deal id 'OPP-9999'"], tmp_path
-    )
+    assert_rejected(result, [f"{bad}: plans.pull_in.accelerate: unknown deal id 'OPP-9999'"], tmp_path)
 
 
 # forecast validate, forecast schema

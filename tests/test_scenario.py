@@ -214,7 +214,9 @@ def test_bad_filter_value_is_one_message(value):
 
 
 def test_negative_booked_revenue():
-    assert problems(BASE + "booked: -5\n") == ["scenario: booked (line 3): booked revenue must be >= 0"]
+    assert problems(BASE + "booked: -5\n") == [
+        "scenario: booked (line 3): Input should be greater than or equal to 0"
+    ]
 
 
 def test_missing_required_keys():
@@ -331,6 +333,7 @@ def test_json_schema_covers_every_key():
         "ConversionStage",
         "LagWeeks",
         "DealSize",
+        "Territories",
     )
     assert set(schema["$defs"]) == set(nested)
     for name in nested:
