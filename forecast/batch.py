@@ -24,7 +24,8 @@ from typing import Any
 from forecast.errors import ForecastError, OutputError
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
-META = ("job", "path", "sweep", "plan", "content_hash", "seed", "wall_time_s", "error")
+META = ("job", "path", "sweep", "plan", "content_hash", "seed", "trials", "wall_time_s", "error")
+TEXT_COLUMNS = ("path", "sweep", "plan", "content_hash", "error", "scenario", "file")  # never numbers
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         else:
             import pyarrow.csv as pacsv
 
-            table = pacsv.read_csv(path)
+            names = pacsv.open_csv(path).schema.names
+            text = {name: pa.string() for name in names if name.startswith("sweep") or name in TEXT_COLUMNS}
+            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text))
             for index, column in enumerate(table.schema):  # CSV reading guessed dates: back to text
                 if pa.types.is_temporal(column.type) or pa.types.is_null(column.type):
                     table = table.set_column(index, column.name, table.column(index).cast(pa.string()))

@@ -291,6 +291,13 @@ class FunnelSpec(_Strict):
         keys = [stage_key(stage.name) for stage in self.stages]
         if len(set(keys)) < len(keys):
             raise ValueError("stages: a stage is listed twice")
+        if self.variance.conversion == "binomial":
+            fractional = [name for name, count in self.open.items() if not float(count).is_integer()]
+            if fractional:
+                raise ValueError(
+                    f"open: {fractional[0]!r} has a fractional count; deals convert one by one "
+                    "(binomial), so give whole deals or use variance.conversion: expected"
+                )
         unknown = [name for name in self.open if stage_key(name) not in keys]
         if unknown:
             raise ValueError(

@@ -120,4 +120,15 @@ def test_new_pipeline_revenue_has_its_analytic_mean():
     deals = forecast.trials.targets["deals"]
     np.testing.assert_array_equal(forecast.trials.targets["logos"], deals)
     assert not forecast.trials.targets["product X"].any()
-    assert deals.mean() == pytest.approx(expected_new_deals(scenario), rel=0.01)
+    expected = expected_new_deals(scenario)  # Poisson: variance = mean
+    assert abs(deals.mean() - expected) < 4 * math.sqrt(expected / deals.size)
+
+
+def test_too_much_new_pipeline_is_refused():
+    from forecast.errors import ScenarioError
+
+    scenario = make_scenario(
+        NEW_PIPELINE.replace("conversations_per_week: 40", "conversations_per_week: 3e6")
+    )
+    with pytest.raises(ScenarioError, match="at most 10,000 are simulated one by one"):
+        simulate(scenario, make_deals([1000], [0.0], product=["X"]), trials=10)

@@ -165,3 +165,50 @@ def test_flatten():
 def test_job_error_is_kept():
     rows = batch.run_job(Job(0, "x.yaml", content_hash="h", error="x.yaml: broken"))
     assert rows[0]["error"] == "x.yaml: broken" and rows[0]["job"] == 0
+
+
+def test_resume_reruns_what_differs_and_keeps_identical_files_apart(folder):
+    twin = folder / "twin"
+    twin.mkdir()
+    (twin / "b.yaml").write_text((folder / "b.yaml").read_text())  # same content, another path
+    files = scenario_files([str(folder / "b.yaml"), str(twin / "b.yaml")])
+    out = folder / "out.csv"
+    jobs = plan_jobs(files, batch_seed=1)
+    assert jobs[0].content_hash == jobs[1].content_hash
+    run_batch(jobs[:1], out)  # as if killed after the first
+    report = run_batch(jobs, out, resume=True)
+    assert (report.ran, report.skipped) == (1, 1)
+    assert len(read_csv_rows(out)) == 2
+    more_trials = plan_jobs(files, batch_seed=1, trials=500)
+    assert run_batch(more_trials, out, resume=True).ran == 2  # other trials: not the same result
+
+
+def read_csv_rows(path):
+    import pyarrow.csv as pacsv
+
+    return pacsv.read_csv(path).to_pylist()
+
+
+def test_csv_resume_and_mixed_sweep_values(folder):
+    (folder / "mixed.yaml").write_text(
+        SCENARIO + "sweep: {period: [2026-Q4, 2026], targets.0.at_least: [900000, 1.1e6]}\n"
+    )
+    files = scenario_files([str(folder / "mixed.yaml")])
+    jobs = plan_jobs(files, batch_seed=2)
+    out = folder / "mixed.csv"
+    run_batch(jobs[:2], out)
+    report = run_batch(jobs, out, resume=True)
+    assert (report.ran, report.skipped) == (2, 2)
+    rows = batch.read_rows(out)  # sweep columns read back as text
+    assert [row["job"] for row in rows] == [0, 1, 2, 3]
+    assert [str(row["sweep.period"]) for row in rows] == ["2026-Q4", "2026-Q4", "2026", "2026"]
+    assert [str(row["sweep.targets.0.at_least"]) for row in rows] == [
+        "900000",
+        "1.1e6",
+    ] * 2  # text and number
+    assert not any(row["error"] for row in rows)
+
+
+def test_a_folder_named_like_a_scenario_is_not_one(folder):
+    (folder / "dir.yaml").mkdir()
+    assert "dir.yaml" not in [p.name for p in scenario_files([str(folder)])]

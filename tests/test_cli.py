@@ -791,3 +791,20 @@ def test_shipped_config_runs(config):
     summary = json.loads(result.stdout)
     assert summary["trials"] == 1000
     assert summary["open_deals"] > 0
+
+
+def test_validate_checks_what_the_scenario_names_in_the_pipeline(tmp_path):
+    scenario = tmp_path / "refs.yaml"
+    scenario.write_text(
+        EXAMPLE.read_text().replace("example_pipeline.csv", str(EXAMPLE_CSV))
+        + "plans: {p: {accelerate: [OPP-9999]}}\nquotas: {segment: {x: 1}}\n"
+    )
+    scenario.write_text(scenario.read_text().replace("where: {product: Analytics}", "where: {colour: red}"))
+    result = invoke("validate", scenario)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert f"Error: {scenario}: plans.p.accelerate: unknown deal id 'OPP-9999'" in lines
+    assert any(
+        "target 'analytics deals': where.colour: the pipeline has no such column" in line for line in lines
+    )
+    assert any("quotas.segment: the pipeline has no such column" in line for line in lines)

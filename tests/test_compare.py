@@ -103,3 +103,27 @@ def test_shipped_stretch_example():
         assert results[name]["delta_vs_base"]["p_all_targets"]["estimate"] > 0, name
     needed = [row["deals"] for row in results["stretch"]["required_extra_pipeline"]["levels"]]
     assert needed == sorted(needed) and needed[0] > 0
+
+
+def test_extra_pipeline_search_is_the_full_simulation_with_the_deals_added():
+    """With new pipeline and booked revenue in the scenario, adding k deals is exactly re-simulating."""
+    scenario = make_scenario(
+        SCENARIO
+        + "booked: 100\n"
+        + "new_pipeline:\n  conversations_per_week: 2\n  stages: [{name: proposal, rate: 0.5}]\n"
+        + "  lag_weeks: {distribution: fixed, mean: 2}\n  deal_size: {mean: 150}\n"
+    )
+    deals = _deals()
+    forecast = simulate(scenario, deals, trials=3_000, seed=6)
+    search = ExtraPipelineSearch(forecast, max_deals=20)
+    for count in (1, 5, 20):
+        everything = simulate(
+            scenario, deals.concat(search.extra.subset(slice(0, count))), trials=3_000, seed=6
+        )
+        assert search.p_all(count) == float(np.mean(all_targets_hit(everything)))
+
+
+def test_one_trial_has_no_interval():
+    result = compare_plans(make_scenario(SCENARIO), _deals(), ["coaching"], trials=1, levels=())[1]
+    assert result["delta_vs_base"]["p_all_targets"]["stderr"] is None
+    assert result["delta_vs_base"]["p_all_targets"]["ci95"] is None

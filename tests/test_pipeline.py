@@ -472,3 +472,19 @@ def test_blank_lines_are_skipped(tmp_path):
     deals = load_deals(PipelineSource(path=str(path)), path, [Stage(name="Any", win_rate=0.5)])
     assert list(deals.deal_id) == ["A", "B"]
     assert list(deals.rows) == [2, 4]
+
+
+def test_targets_may_name_the_exports_own_header(tmp_path):
+    path = tmp_path / "aliased.csv"
+    path.write_text("Id,Amount,Close,Chance,Line\nA,10,2026-08-01,0.5,X\nB,20,2026-08-02,0.5,Y\n")
+    columns = {
+        "deal_id": "Id",
+        "amount": "Amount",
+        "close_date": "Close",
+        "probability": "Chance",
+        "product": "Line",
+    }
+    deals = load_deals(PipelineSource(path=str(path), columns=columns), path, None)
+    np.testing.assert_array_equal(deals.matching({"Line": "X"}), deals.matching({"product": "X"}))
+    assert list(deals.matching({"Line": "X"})) == [True, False]
+    assert {"Line", "product", "Id", "deal_id"} <= set(deals.columns())

@@ -165,3 +165,32 @@ def test_bad_plan_definitions_name_plan_and_key(plans, message):
     with pytest.raises(ScenarioError) as error:
         _scenario(plans)
     assert any(message in line for line in error.value.problems), error.value.problems
+
+
+def test_shorthand_never_takes_a_filtered_targets_name():
+    scenario = make_scenario(
+        STAGES + "targets: [{name: revenue, metric: revenue, where: {product: X}, at_least: 100}]\n"
+        "plans: {big: {revenue: 900}}\n"
+    )
+    plan, deals = apply_plan(scenario, _deals(), "big")
+    assert [(t.name, t.where, t.at_least) for t in plan.targets] == [
+        ("revenue", {"product": "X"}, 100),
+        ("revenue (all deals)", {}, 900),
+    ]
+    forecast = simulate(plan, deals, trials=500)
+    assert forecast.trials.targets["revenue (all deals)"] is forecast.trials.revenue
+
+
+def test_all_unknown_ids_are_reported_together_and_added_deals_have_their_stage():
+    scenario = _scenario(
+        "  p:\n    accelerate: [X1]\n    exclude: [D0, X2]\n    add_deals: {count: 2, stage: Proposal}\n"
+    )
+    with pytest.raises(ScenarioError) as error:
+        apply_plan(scenario, _deals(), "p")
+    assert [line.split(": ", 1)[1] for line in error.value.problems] == [
+        "plans.p.accelerate: unknown deal id 'X1'",
+        "plans.p.exclude: unknown deal id 'X2'",
+    ]
+    fixed = _scenario("  p: {add_deals: {count: 2, stage: Proposal}}\n")
+    _, deals = apply_plan(fixed, _deals(), "p")
+    assert list(deals.column("stage")[-2:]) == ["Proposal", "Proposal"]
