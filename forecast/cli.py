@@ -405,6 +405,45 @@ def territories(file, unit, objective, trials, seed, as_json) -> None:
 
 
 @cli.command()
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option(
+    "--scenario",
+    "scenario_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Scenario whose rates, period and quota apply (its pipeline settings read both files).",
+)
+@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def changes(old, new, scenario_file, trials, seed, as_json) -> None:
+    """Why the forecast moved between two exports of the same pipeline (OLD, then NEW).
+
+    Example: forecast changes last_week.csv this_week.csv --scenario configs/example.yaml
+    """
+    from forecast.changes import attribute_changes
+    from forecast.pipeline import load_deals
+    from forecast.render import changes_table, console
+    from forecast.scenario import load_scenario
+
+    scenario = load_scenario(scenario_file)
+    snapshots, problems = [], []
+    for path in (old, new):
+        try:
+            snapshots.append(load_deals(scenario.pipeline, Path(path), scenario.stages))
+        except ForecastError as error:
+            problems += error.problems
+    if problems:
+        raise ForecastError(problems)
+    result = attribute_changes(scenario, *snapshots, trials=trials, seed=seed)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    console(sys.stdout).print(changes_table(scenario.label, result))
+
+
+@cli.command()
 def schema() -> None:
     """Print the scenario file's JSON Schema (for editor completion).
 

@@ -38,6 +38,7 @@ class Deals:
     new_logo: np.ndarray  # bool
     rows: np.ndarray  # int64 row number in the file; 0 for deals a plan added
     slip: np.ndarray | None = None  # float64 in [0, 1]; NaN where the stage's (or default) slip applies
+    push_count: np.ndarray | None = None  # int64: times the close date was pushed out (0 if unknown)
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # normalised str values
     source: Path | None = None
     aliases: dict[str, str] = field(default_factory=dict)  # the export's header -> canonical name
@@ -45,6 +46,8 @@ class Deals:
     def __post_init__(self) -> None:
         if self.slip is None:
             self.slip = np.full(len(self.deal_id), np.nan)
+        if self.push_count is None:
+            self.push_count = np.zeros(len(self.deal_id), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.deal_id)
@@ -95,7 +98,9 @@ class Deals:
         )
 
 
-_ARRAYS = ("deal_id", "amount", "close_date", "probability", "slip", "stage_index", "new_logo", "rows")
+_ARRAYS = (
+    "deal_id", "amount", "close_date", "probability", "slip", "stage_index", "new_logo", "rows", "push_count",
+)  # fmt: skip
 
 
 def normalise(value: Any) -> str:
@@ -259,6 +264,15 @@ def _parse_date(value: Any, date_format: str | None) -> dt.date:
         raise ValueError(f"{text!r} is not a date; expected {expected}") from None
 
 
+def _parse_count(value: Any) -> int:
+    if value is None or normalise(value) == "":
+        return 0
+    number = _parse_amount(value)
+    if not number.is_integer():
+        raise ValueError(f"{number:g} is not a whole number")
+    return int(number)
+
+
 def _parse_bool(value: Any) -> bool:
     text = normalise(value).casefold()
     if text in _TRUE:
@@ -309,6 +323,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     probability = np.full(n, math.nan)
     stage_index = np.full(n, -1, dtype=np.int64)
     new_logo = np.zeros(n, dtype=bool)
+    push_count = np.zeros(n, dtype=np.int64)
     first_seen: dict[str, int] = {}
     problems: list[str] = []
 
@@ -341,6 +356,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         probability[out] = math.nan if parsed is None else parsed
         if "new_logo" in raw:
             new_logo[out] = bool(check("new_logo", _parse_bool))
+        if "push_count" in raw:
+            push_count[out] = check("push_count", _parse_count) or 0
         if "stage" in raw and stages is not None:
             name = normalise(raw["stage"][row])
             index = stage_lookup.get(stage_key(name))
@@ -374,6 +391,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         probability=probability,
         stage_index=stage_index,
         new_logo=new_logo,
+        push_count=push_count,
         attributes=attributes,
         rows=kept.astype(np.int64) + first_row,
         source=path,

@@ -7,6 +7,8 @@ same random numbers for the same deal: differences between plans are real.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from forecast.errors import ScenarioError
@@ -147,18 +149,7 @@ def apply_plan(scenario: Scenario, deals: Deals, name: str) -> tuple[Scenario, D
     slip[accelerated] = 0.0
     period_end = np.datetime64(scenario.period_range.end, "D")
     close_date[accelerated] = np.minimum(close_date[accelerated], period_end)
-    changed = Deals(
-        deal_id=deals.deal_id,
-        amount=deals.amount,
-        close_date=close_date,
-        probability=probability,
-        slip=slip,
-        stage_index=deals.stage_index,
-        new_logo=deals.new_logo,
-        rows=deals.rows,
-        attributes=deals.attributes,
-        source=deals.source,
-    )
+    changed = dataclasses.replace(deals, close_date=close_date, probability=probability, slip=slip)
     keep = np.ones(len(deals), dtype=bool)
     keep[_deal_positions(deals, plan.exclude)] = False
     changed = changed.subset(keep)

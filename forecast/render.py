@@ -356,3 +356,34 @@ def territory_tables(result: dict[str, Any]) -> list[Table]:
             )
         tables.append(table)
     return tables
+
+
+def changes_table(scenario: str, result: dict[str, Any]) -> Table:
+    """``forecast changes``: the parts of the change, which add up to the total."""
+    before, after, total = result["before"], result["after"], result["total_change"]
+    table = _titled(
+        f"{scenario}: expected revenue {money(before['expected_revenue'])} "
+        f"-> {money(after['expected_revenue'])}"
+        + (
+            f", P(hit) {percent(before['p_hit'])} -> {percent(after['p_hit'])}"
+            if before["p_hit"] is not None
+            else ""
+        )
+    )
+    for name in ("change", "expected revenue", "P(hit), points", "deals"):
+        table.add_column(name, justify="right" if name in ("expected revenue", "P(hit), points") else "left")
+
+    def points(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:+.1f}"
+
+    for part in result["parts"]:
+        deals = part["deals"]
+        listed = ", ".join(deals[:6]) + (f", ... ({len(deals)})" if len(deals) > 6 else "")
+        table.add_row(
+            part["kind"].replace("_", " "),
+            f"{part['expected_revenue_change']:+,.0f}",
+            points(part["p_hit_change"]),
+            listed,
+        )
+    table.add_row("total", f"{total['expected_revenue_change']:+,.0f}", points(total["p_hit_change"]), "")
+    return table

@@ -41,6 +41,7 @@ CANONICAL_COLUMNS = (
     "product",
     "new_logo",
     "forecast_category",
+    "push_count",
 )
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -155,6 +156,12 @@ class Slip(_Strict):
     default: Probability = 0.0
     pull_in: Probability = Field(
         default=0.0, description="Chance a won deal dated after the period closes in it."
+    )
+    push_factor: float = Field(
+        default=1.0,
+        ge=1.0,
+        le=10.0,
+        description="Slip risk x this, per time the deal's close date was pushed.",
     )
 
 

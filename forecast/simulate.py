@@ -64,6 +64,7 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     period_end = np.datetime64(scenario.period_range.end, "D")
     dated_inside = deals.close_date <= period_end
     slip = np.where(np.isnan(deals.slip), stage_slip[deals.stage_index], deals.slip)
+    slip = np.minimum(1.0, slip * scenario.slip.push_factor**deals.push_count)  # pushed deals slip more
     land_rate = np.where(dated_inside, 1.0 - slip, scenario.slip.pull_in)
     value = deals.amount * (1.0 - scenario.amount.haircut)
     return DealModel(

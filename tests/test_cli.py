@@ -687,6 +687,29 @@ def test_territories_json_and_table():
     assert "Suggested split by whole region" in table and "try a finer unit" in table
 
 
+# forecast changes
+
+
+def test_changes_between_two_exports(tmp_path):
+    lines = EXAMPLE_CSV.read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    kept = [row for row in rows if not row.startswith("OPP-0007,")]  # one deal gone
+    newer = tmp_path / "newer.csv"
+    newer.write_text("\n".join([header, *kept]) + "\n")
+    result = invoke("changes", EXAMPLE_CSV, newer, "--scenario", EXAMPLE, "--trials", TRIALS, "--json")
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)
+    parts = {part["kind"]: part for part in changes["parts"]}
+    assert parts["lost"]["deals"] == ["OPP-0007"]
+    assert parts["lost"]["expected_revenue_change"] == pytest.approx(
+        changes["total_change"]["expected_revenue_change"]
+    )
+    table = invoke("changes", EXAMPLE_CSV, newer, "--scenario", EXAMPLE, "--trials", TRIALS).stdout
+    assert "OPP-0007" in table and "total" in table
+    missing = invoke("changes", EXAMPLE_CSV, tmp_path / "nope.csv", "--scenario", EXAMPLE)
+    assert missing.exit_code == 2 and "pipeline file not found" in missing.stderr
+
+
 # forecast compare
 
 STRETCH = CONFIGS / "stretch.yaml"

@@ -188,3 +188,10 @@ def test_revenue_is_bounded_without_noise(deals_spec, booked, haircut, seed):
     ).trials.revenue
     assert np.all(revenue >= booked)
     assert np.all(revenue <= booked + sum(amounts) * (1 + 1e-12))
+
+
+def test_each_push_multiplies_the_slip_risk():
+    scenario = make_scenario("slip: {default: 0.2, push_factor: 1.5}\nstages: [{name: A, win_rate: 0.5}]\n")
+    deals = make_deals([10, 10, 10, 10], stage_index=[0] * 4)
+    deals.push_count[:] = [0, 1, 2, 9]
+    np.testing.assert_allclose(deal_model(scenario, deals).slip, [0.2, 0.3, 0.45, 1.0])
