@@ -67,7 +67,7 @@ def _state(old: Deals, new: Deals, kinds: dict[str, list[str]], applied: set[str
     for kind, fields in (
         ("won", ("stage_index", "probability", "close_date")),
         ("lost", ("stage_index", "probability")),
-        ("pulled_in", ("close_date",)),
+        ("pulled_in", ("close_date", "push_count")),
         ("pushed_out", ("close_date", "push_count")),
         ("amount", ("amount",)),
         ("stage", ("stage_index",)),
