@@ -79,7 +79,8 @@ def _set_threads(threads: int | None) -> None:
 )
 @click.option("--threads", type=int, help="Simulation threads (default: all cores).")
 @click.option("--by", "by", multiple=True, help="Break revenue down by a column (owner, region, ...).")
-def run(files, trials, seed, as_json, samples, threads, by) -> None:
+@click.option("--plot", is_flag=True, help="Print a text histogram of revenue under each table.")
+def run(files, trials, seed, as_json, samples, threads, by, plot) -> None:
     """Simulate each scenario FILE and report its attainment distribution.
 
     Example: forecast run configs/example.yaml --trials 20000 --json
@@ -102,10 +103,15 @@ def run(files, trials, seed, as_json, samples, threads, by) -> None:
         click.echo(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
         return
     out = console(sys.stdout)
-    for summary in summaries:
+    for forecast, summary in zip(forecasts, summaries, strict=True):
         out.print(summary_table(summary))
         for table in breakdown_tables(summary):
             out.print(table)
+        if plot:
+            from forecast.charts import text_histogram
+
+            quota = forecast.scenario.quota
+            click.echo(text_histogram(forecast.trials.revenue, None if quota is None else quota.at_least))
         out.print(summary_note(summary))
 
 
@@ -441,6 +447,31 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
         click.echo(json.dumps(result, indent=2))
         return
     console(sys.stdout).print(changes_table(scenario.label, result))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option(
+    "--png", "png_dir", type=click.Path(file_okay=False), help="Also write each chart as a PNG here."
+)
+@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
+def report(file, out, png_dir, trials, seed) -> None:
+    """Write one self-contained HTML page: the headline in words and the charts.
+
+    Example: forecast report configs/stretch.yaml -o report.html --png charts/
+    """
+    from forecast.report import write_report
+
+    out_path = Path(out)
+    if out_path.suffix.lower() not in (".html", ".htm"):
+        raise ForecastError(f"{out}: expected an .html file name")
+    if not out_path.parent.is_dir():
+        raise ForecastError(f"{out}: folder {out_path.parent} does not exist")
+    ((scenario, deals),) = _load((file,))
+    result = write_report(scenario, deals, out_path, None if png_dir is None else Path(png_dir), trials, seed)
+    click.echo(f"{result['headline']}\nWrote {out_path} ({len(result['charts'])} charts).")
 
 
 @cli.command()
