@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 from forecast.kernels import COUNT, MAX_TRIAL_BLOCK, simulate_pipeline, trial_block  # noqa: E402
 from forecast.rng import lognormal_table, stream_starts  # noqa: E402
+from forecast.simulate import no_correlation  # noqa: E402
 
 SIGMA = 0.25  # amount noise of the "lognormal" runs
 SEED = 42
@@ -112,6 +113,7 @@ def run_kernel(pipe: Pipeline, trials: int, tables: tuple[np.ndarray, np.ndarray
         pipe.metric_start,
         pipe.metric_index,
         np.array([COUNT], np.int64),
+        no_correlation(len(pipe.starts)),
         0,
         trial_block(trials, numba.get_num_threads()),
         revenue,

@@ -33,7 +33,7 @@ def drivers(forecast: Forecast) -> list[dict[str, Any]]:
     """One row per open deal, highest swing first (ties: higher acceleration gain, then id)."""
     scenario, deals, model = forecast.scenario, forecast.deals, forecast.model
     target = quota_target(forecast)
-    draws = DealDraws.of(scenario, deals, model, forecast.seed)
+    draws = DealDraws.of(scenario, deals, model, forecast.seed, forecast.n_trials)
     n = len(deals)
     landed = np.zeros(n, dtype=np.int64)
     landed_hits = np.zeros(n, dtype=np.int64)
@@ -42,7 +42,7 @@ def drivers(forecast: Forecast) -> list[dict[str, Any]]:
     revenue = forecast.trials.revenue
     deal_drivers(
         draws.starts, draws.win_threshold, draws.land_threshold, draws.value, draws.noise_base,
-        draws.noise_slope, revenue, target.at_least - rounding_slack(target.at_least),
+        draws.noise_slope, draws.correlation, revenue, target.at_least - rounding_slack(target.at_least),
         landed, landed_hits, landed_value, rescued,
     )  # fmt: skip
     trials = forecast.n_trials

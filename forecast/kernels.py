@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from forecast.normal import normal_cdf, unit_interval
 from forecast.rng import amount_multiplier, counter, mix_a, mix_b, uniform_pair
 
 MAX_TRIAL_BLOCK = 4096
@@ -29,6 +30,7 @@ def simulate_pipeline(
     metric_start,
     metric_index,
     metric_kind,
+    correlation,
     first_trial,
     trial_block,
     revenue,
@@ -46,7 +48,8 @@ def simulate_pipeline(
     length-1 arrays for fixed amounts. Metrics (revenue or deal counts restricted to
     a subset of deals) in CSR form: deal ``d`` belongs to metrics
     ``metric_index[metric_start[d]:metric_start[d + 1]]`` (int64), ``metric_kind``
-    int64[metrics] is ``REVENUE`` or ``COUNT``. Trials ``first_trial`` onwards go to
+    int64[metrics] is ``REVENUE`` or ``COUNT``. ``correlation`` is the tuple of
+    ``correlation_inputs`` (no factors: independent deals). Trials ``first_trial`` onwards go to
     ``revenue``, ``slipped`` float64[trials] and ``metrics`` float64[metrics, trials],
     in blocks of ``trial_block`` trials, one block per parallel task.
 
@@ -61,13 +64,13 @@ def simulate_pipeline(
         if noise_base.shape[0] > 1:
             _noisy_block(
                 starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-                metric_start, metric_index, metric_kind, first_trial + lo,
+                metric_start, metric_index, metric_kind, correlation, lo, first_trial + lo,
                 revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
             )  # fmt: skip
         else:
             _fixed_block(
                 starts, win_threshold, land_threshold, value, dated_inside,
-                metric_start, metric_index, metric_kind, first_trial + lo,
+                metric_start, metric_index, metric_kind, correlation, lo, first_trial + lo,
                 revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
             )  # fmt: skip
 
@@ -91,10 +94,44 @@ def _outcomes(start, trial0, win_at, land_at, outcome):
         outcome[i] = won * (1 + lands)
 
 
+@njit(inline="always")
+def _correlated_outcomes(start, trial0, base_rate, land_at, latent, scale, shift, outcome):
+    """Outcomes when deals move together: the win rate given this trial's factors.
+
+    A deal wins when ``loadings . factors + sd * noise < latent`` (``latent`` is
+    Phi^-1 of its win rate), so given the factors its win rate is
+    Phi((latent - shift) / sd). It is written as ``base_rate`` plus the change of the
+    approximate Phi, so with no shift it is exactly the independent rate.
+    """
+    phi_latent = normal_cdf(latent)
+    for i in range(outcome.shape[0]):
+        win_draw, land_draw = uniform_pair(mix_a(counter(start, trial0 + i)))
+        rate = base_rate + (normal_cdf((latent - shift[i]) * scale) - phi_latent)
+        outcome[i] = (unit_interval(win_draw) < rate) * (1 + (land_draw < land_at))
+
+
+@njit(inline="always")
+def _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, offset, trial0, outcome, shift):
+    """Deal ``d``'s outcome in each trial of the block, correlated if it loads on any factor."""
+    factor_start, factor_index, factor_loading, latent, scale, factor_values = correlation
+    if factor_start[d] == factor_start[d + 1]:
+        _outcomes(starts[d], trial0, win_threshold[d], land_threshold[d], outcome)
+        return
+    size = outcome.shape[0]
+    shift[:] = 0.0
+    for m in range(factor_start[d], factor_start[d + 1]):
+        loading = factor_loading[m]
+        values = factor_values[factor_index[m]]
+        for i in range(size):
+            shift[i] += loading * values[offset + i]
+    base_rate = win_threshold[d] * (1.0 / 4294967296.0)
+    _correlated_outcomes(starts[d], trial0, base_rate, land_threshold[d], latent[d], scale[d], shift, outcome)
+
+
 @njit(error_model="numpy", cache=True)
 def _fixed_block(
     starts, win_threshold, land_threshold, value, dated_inside,
-    metric_start, metric_index, metric_kind, trial0, revenue, slipped, metrics,
+    metric_start, metric_index, metric_kind, correlation, offset, trial0, revenue, slipped, metrics,
 ):  # fmt: skip
     """One block with fixed amounts: every loop is branch-free and vectorises."""
     size = revenue.shape[0]
@@ -102,8 +139,9 @@ def _fixed_block(
     block_slipped = np.zeros(size)
     block_metrics = np.zeros((metric_kind.shape[0], size))
     outcome = np.empty(size, dtype=np.uint8)
+    shift = np.empty(size)
     for d in range(starts.shape[0]):
-        _outcomes(starts[d], trial0, win_threshold[d], land_threshold[d], outcome)
+        _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, offset, trial0, outcome, shift)
         amount = value[d]
         slip_amount = amount if dated_inside[d] else 0.0
         for i in range(size):
@@ -122,7 +160,7 @@ def _fixed_block(
 @njit(error_model="numpy", cache=True)
 def _noisy_block(
     starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-    metric_start, metric_index, metric_kind, trial0, revenue, slipped, metrics,
+    metric_start, metric_index, metric_kind, correlation, offset, trial0, revenue, slipped, metrics,
 ):  # fmt: skip
     """One block with lognormal amounts, drawn only for the won deal-trials.
 
@@ -137,9 +175,10 @@ def _noisy_block(
     outcome = np.empty(size, dtype=np.uint8)
     won_at = np.empty(size, dtype=np.int64)
     won_amount = np.empty(size)
+    shift = np.empty(size)
     for d in range(starts.shape[0]):
         start = starts[d]
-        _outcomes(start, trial0, win_threshold[d], land_threshold[d], outcome)
+        _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, offset, trial0, outcome, shift)
         n_won = 0
         for i in range(size):
             won_at[n_won] = i
@@ -260,7 +299,7 @@ def wins_to_cover(stream, remaining, size_mean, noise_base, noise_slope, needed)
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def deal_drivers(
-    starts, win_threshold, land_threshold, value, noise_base, noise_slope, revenue, quota,
+    starts, win_threshold, land_threshold, value, noise_base, noise_slope, correlation, revenue, quota,
     landed, landed_hits, landed_value, rescued,
 ):  # fmt: skip
     """What each deal does to the quota, from the trials ``simulate_pipeline`` ran.
@@ -274,25 +313,33 @@ def deal_drivers(
     own slots, so results do not depend on the thread count.
     """
     noise = noise_base.shape[0] > 1
+    n_trials = revenue.shape[0]
     for d in prange(starts.shape[0]):
         count = 0
         hits = 0
         total = 0.0
         saved = 0
-        for t in range(revenue.shape[0]):
-            won, lands = _outcome(starts[d], t, win_threshold[d], land_threshold[d])
-            if not won:
-                continue
-            amount = value[d]
-            if noise:
-                amount *= amount_multiplier(mix_b(counter(starts[d], t)), noise_base, noise_slope)
-            reached = revenue[t] >= quota
-            if lands:
-                count += 1
-                hits += reached
-                total += amount
-            elif not reached and revenue[t] + amount >= quota:
-                saved += 1
+        outcome = np.empty(MAX_TRIAL_BLOCK, dtype=np.uint8)
+        shift = np.empty(MAX_TRIAL_BLOCK)
+        for lo in range(0, n_trials, MAX_TRIAL_BLOCK):
+            size = min(MAX_TRIAL_BLOCK, n_trials - lo)
+            _deal_outcomes(
+                d, starts, win_threshold, land_threshold, correlation, lo, lo, outcome[:size], shift[:size]
+            )
+            for i in range(size):
+                if outcome[i] == 0:
+                    continue
+                t = lo + i
+                amount = value[d]
+                if noise:
+                    amount *= amount_multiplier(mix_b(counter(starts[d], t)), noise_base, noise_slope)
+                reached = revenue[t] >= quota
+                if outcome[i] == LANDED:
+                    count += 1
+                    hits += reached
+                    total += amount
+                elif not reached and revenue[t] + amount >= quota:
+                    saved += 1
         landed[d] = count
         landed_hits[d] = hits
         landed_value[d] = total

@@ -67,6 +67,17 @@ def stream_starts(seed, keys):
     return out
 
 
+@njit(cache=True)
+def factor_uniforms(starts, out):
+    """Uniforms in (0, 1) for every factor (row, its stream start) and trial (column).
+
+    starts: uint64[factors]; out: float64[factors, trials], written in place.
+    """
+    for f in range(out.shape[0]):
+        for t in range(out.shape[1]):
+            out[f, t] = (np.float64(mix_a(counter(starts[f], t)) >> np.uint64(11)) + 0.5) * 2.0**-53
+
+
 @njit(inline="always")
 def counter(start, trial):
     """The counter of one deal in one trial: uint64."""

@@ -240,6 +240,27 @@ class NewPipeline(_Strict):
     new_logo: bool = True
 
 
+class Correlation(_Strict):
+    """Deals that move together: latent (asset) correlations of a one-factor Gaussian copula."""
+
+    market: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Latent correlation of any two deals through one market factor.",
+    )
+    by: dict[str, Annotated[float, Field(ge=0.0, lt=1.0)]] = Field(
+        default_factory=dict,
+        description="Column -> extra latent correlation within a group, e.g. {owner: 0.2}.",
+    )
+
+    @model_validator(mode="after")
+    def _below_one(self) -> Correlation:
+        if self.market + sum(self.by.values()) >= 1.0:
+            raise ValueError("market and group correlations must add up to less than 1")
+        return self
+
+
 class Territories(_Strict):
     """How ``forecast territories`` may redraw the split: whole units of one column, to even out reps."""
 
@@ -387,6 +408,7 @@ class Scenario(_Strict):
         default=None, description="Activity that creates and closes deals within the period."
     )
     territories: Territories = Field(default_factory=Territories)
+    correlation: Correlation = Field(default_factory=Correlation)
     quotas: dict[str, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(
         default_factory=dict,
         description="Column -> value -> quota, e.g. {owner: {Alice: 300000}, region: {EMEA: 600000}}.",

@@ -10,7 +10,7 @@ import numpy as np
 from forecast.errors import ScenarioError
 from forecast.kernels import COUNT, REVENUE, new_pipeline_trials, simulate_pipeline, trial_block
 from forecast.pipeline import Deals, load_deals
-from forecast.rng import deal_keys, lognormal_table, stream_starts
+from forecast.rng import deal_keys, factor_uniforms, lognormal_table, stream_starts
 from forecast.scenario import Scenario, Target
 
 THRESHOLD_SCALE = 2.0**32
@@ -88,6 +88,59 @@ def _thresholds(probability: np.ndarray) -> np.ndarray:
     return np.round(probability * THRESHOLD_SCALE).astype(np.int64)
 
 
+MARKET_KEY = "__market__"  # the stream of the market factor; groups: "__group__:column=value"
+
+
+def no_correlation(n_deals: int) -> tuple:
+    """The kernels' correlation inputs for independent deals."""
+    return (np.zeros(n_deals + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(n_deals),
+            np.ones(n_deals), np.zeros((0, 0)))  # fmt: skip
+
+
+def correlation_inputs(scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int) -> tuple:
+    """Factor loadings per deal (CSR), latent thresholds, and the factors' values in every trial.
+
+    Memory is O(deals + factors x trials): one row of standard normals per factor
+    (the market, and each value of each grouping column), drawn from the counter
+    generator keyed by the factor's name, so every plan sees the same factors.
+    """
+    from scipy.special import ndtri
+
+    correlation = scenario.correlation
+    if correlation.market == 0 and not any(correlation.by.values()):
+        return no_correlation(len(deals))
+    names: list[str] = []
+    per_deal: list[list[tuple[int, float]]] = [[] for _ in range(len(deals))]
+    if correlation.market > 0:
+        names.append(MARKET_KEY)
+        for row in per_deal:
+            row.append((0, np.sqrt(correlation.market)))
+    for column, rho in correlation.by.items():
+        if rho == 0:
+            continue
+        try:
+            values = deals.column(column)
+        except KeyError:
+            raise ScenarioError(
+                f"{scenario.source or scenario.label}: correlation.by.{column}: the pipeline has no such "
+                f"column (columns: {', '.join(deals.columns())})"
+            ) from None
+        index = {}
+        for d, value in enumerate(values):
+            if value not in index:
+                index[value] = len(names)
+                names.append(f"__group__:{column}={value}")
+            per_deal[d].append((index[value], np.sqrt(rho)))
+    factor_start = np.concatenate([[0], np.cumsum([len(row) for row in per_deal])]).astype(np.int64)
+    factor_index = np.array([f for row in per_deal for f, _ in row], dtype=np.int64)
+    factor_loading = np.array([a for row in per_deal for _, a in row], dtype=np.float64)
+    idiosyncratic = 1.0 - np.array([sum(a * a for _, a in row) for row in per_deal])
+    latent = np.clip(ndtri(np.clip(model.win_rate, 0.0, 1.0)), -37.0, 37.0)
+    uniforms = np.empty((len(names), n_trials))
+    factor_uniforms(stream_starts(np.uint64(seed), deal_keys(names)), uniforms)
+    return (factor_start, factor_index, factor_loading, latent, 1.0 / np.sqrt(idiosyncratic), ndtri(uniforms))
+
+
 @dataclass(frozen=True)
 class DealDraws:
     """The kernels' per-deal inputs: stream starts, thresholds, values, the amount-noise table."""
@@ -98,9 +151,10 @@ class DealDraws:
     value: np.ndarray  # float64
     noise_base: np.ndarray  # float64: rng.lognormal_table, or [1.0] for fixed amounts
     noise_slope: np.ndarray
+    correlation: tuple  # correlation_inputs: factor loadings, latent thresholds, factor values
 
     @classmethod
-    def of(cls, scenario: Scenario, deals: Deals, model: DealModel, seed: int) -> DealDraws:
+    def of(cls, scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int) -> DealDraws:
         sigma = scenario.amount.sigma
         base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
         return cls(
@@ -110,6 +164,7 @@ class DealDraws:
             value=np.ascontiguousarray(model.value, dtype=np.float64),
             noise_base=base,
             noise_slope=slope,
+            correlation=correlation_inputs(scenario, deals, model, seed, n_trials),
         )
 
 
@@ -183,7 +238,7 @@ def simulate(
     metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
     metric_index = np.nonzero(membership.T)[1].astype(np.int64)
     metric_kind = np.array([kind for kind, _ in metrics], dtype=np.int64)
-    draws = DealDraws.of(scenario, deals, model, seed)
+    draws = DealDraws.of(scenario, deals, model, seed, n_trials)
     revenue = np.empty(n_trials)
     slipped = np.empty(n_trials)
     values = np.empty((len(metrics), n_trials))
@@ -198,6 +253,7 @@ def simulate(
         metric_start,
         metric_index,
         metric_kind,
+        draws.correlation,
         0,
         trial_block(n_trials, numba.get_num_threads()),
         revenue,

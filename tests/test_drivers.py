@@ -33,7 +33,7 @@ def _forecast(amounts=AMOUNTS, win_rates=WIN_RATES, trials=60_000):
 def test_kernel_matches_reference():
     forecast = _forecast(trials=400)
     rows = {row["deal_id"]: row for row in drivers(forecast)}
-    draws = DealDraws.of(forecast.scenario, forecast.deals, forecast.model, forecast.seed)
+    draws = DealDraws.of(forecast.scenario, forecast.deals, forecast.model, forecast.seed, forecast.n_trials)
     slow = naive.deal_drivers(
         forecast.seed, deal_keys(forecast.deals.deal_id), forecast.model.win_rate, forecast.model.land_rate,
         draws.value, (draws.noise_base, draws.noise_slope), forecast.trials.revenue, 700 - 700e-9,

@@ -8,6 +8,7 @@ import pytest
 
 from forecast.kernels import COUNT, MAX_TRIAL_BLOCK, REVENUE, simulate_pipeline, trial_block
 from forecast.rng import deal_keys, lognormal_table, stream_starts
+from forecast.simulate import no_correlation
 from tests import naive
 
 
@@ -46,6 +47,7 @@ def _run(inputs, seed, table, trials, first_trial=0, block=MAX_TRIAL_BLOCK):
         metric_start,
         metric_index,
         np.array([kind for kind, _ in metrics], np.int64),
+        no_correlation(len(inputs["keys"])),
         first_trial,
         block,
         revenue,

@@ -335,6 +335,7 @@ def test_json_schema_covers_every_key():
         "LagWeeks",
         "DealSize",
         "Territories",
+        "Correlation",
     )
     assert set(schema["$defs"]) == set(nested)
     for name in nested:
