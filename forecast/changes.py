@@ -51,7 +51,7 @@ def classify(scenario: Scenario, old: Deals, new: Deals) -> dict[str, list[str]]
                 kinds["probability"].append(deal)
         if old_model.dated_inside[i] != new_model.dated_inside[j]:
             kinds["pulled_in" if new_model.dated_inside[j] else "pushed_out"].append(deal)
-        elif new.push_count[j] > old.push_count[i]:  # pushed again, still on the same side of the period end
+        elif new.push_count[j] != old.push_count[i]:  # pushed (or count reset), same side of the period end
             kinds["pushed_out"].append(deal)
         if old.amount[i] != new.amount[j]:
             kinds["amount"].append(deal)

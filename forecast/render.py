@@ -339,6 +339,7 @@ def territory_tables(result: dict[str, Any]) -> list[Table]:
         for name in (
             "rep",
             result["unit"] if key == "suggested" else "units",
+            "open pipeline",
             "quota",
             "expected",
             "attainment",
@@ -349,6 +350,7 @@ def territory_tables(result: dict[str, Any]) -> list[Table]:
             table.add_row(
                 row["rep"],
                 ", ".join(row["units"]) or "-",
+                money(row.get("open_pipeline")) if key == "current" else "-",
                 money(row["quota"]),
                 money(row["expected"]),
                 f"{row['attainment']:.2f}",

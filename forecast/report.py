@@ -63,7 +63,10 @@ def gather(
     plans = compare_plans(scenario, deals, trials=trials, seed=seed, levels=()) if scenario.plans else []
     from forecast.funnel import diagnose
 
-    top = drivers(forecast)[:TOP_DRIVERS] if scenario.quota is not None else []
+    movers = [
+        row for row in drivers(forecast) if (row["swing"] or 0) > 0 or (row["acceleration_gain"] or 0) > 0
+    ]
+    top = movers[:TOP_DRIVERS] if scenario.quota is not None else []
     return {
         "forecast": forecast,
         "summary": summary,
@@ -99,9 +102,7 @@ def headline(data: dict[str, Any]) -> str:
     for result in data["plans"][1:]:
         goal = next((t for t in result["targets"] if t["metric"] == "revenue" and not t["where"]), None)
         if goal is not None and (quota is None or goal["at_least"] > quota.at_least):
-            parts.append(
-                f"{_percent(result['p_all_targets'])} for the {goal['at_least']:,.0f} {result['plan']}"
-            )
+            parts.append(f"{_percent(goal['probability'])} for the {goal['at_least']:,.0f} {result['plan']}")
     sentence = "; ".join(parts)
     if data["drivers"]:
         deals = ", ".join(row["deal_id"] for row in data["drivers"])

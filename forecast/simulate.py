@@ -173,18 +173,20 @@ class _MetricSet:
 
     def __init__(self) -> None:
         self.metrics: list[tuple[int, np.ndarray]] = []
+        self._slots: dict[tuple[int, bytes], int] = {}
 
     def slot(self, kind: int, mask: np.ndarray) -> int:
-        for index, (other_kind, other_mask) in enumerate(self.metrics):
-            if other_kind == kind and np.array_equal(other_mask, mask):
-                return index
-        self.metrics.append((kind, mask))
-        return len(self.metrics) - 1
+        key = (kind, np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little"))
+        if key not in self._slots:
+            self._slots[key] = len(self.metrics)
+            self.metrics.append((kind, mask))
+        return self._slots[key]
 
 
-def breakdown_columns(scenario: Scenario, by: tuple[str, ...] = ()) -> list[str]:
-    """Columns to break revenue down by: those with quotas, then those asked for."""
-    return list(dict.fromkeys([*scenario.quotas, *by]))
+def breakdown_columns(scenario: Scenario, by: tuple[str, ...] = (), aliases: dict | None = None) -> list[str]:
+    """Columns to break revenue down by: those with quotas, then those asked for (export names mapped)."""
+    aliases = aliases or {}
+    return list(dict.fromkeys(aliases.get(column, column) for column in [*scenario.quotas, *by]))
 
 
 def _breakdown_values(scenario: Scenario, deals: Deals, column: str) -> list[str]:
@@ -231,10 +233,10 @@ def simulate(
             value: metric_set.slot(REVENUE, deals.column(column) == value)
             for value in _breakdown_values(scenario, deals, column)
         }
-        for column in breakdown_columns(scenario, by)
+        for column in breakdown_columns(scenario, by, deals.aliases)
     }
     metrics = metric_set.metrics
-    membership = np.array([mask for _, mask in metrics])  # metrics x deals, O(deals)
+    membership = np.array([mask for _, mask in metrics])  # metrics x deals booleans (CSR below)
     metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
     metric_index = np.nonzero(membership.T)[1].astype(np.int64)
     metric_kind = np.array([kind for kind, _ in metrics], dtype=np.int64)

@@ -70,7 +70,8 @@ def all_targets_hit(forecast: Forecast) -> np.ndarray | None:
     return np.logical_and.reduce([reaches(forecast.trials.targets[t.name], t.at_least) for t in targets])
 
 
-COMMIT = "commit"  # Salesforce forecast categories, compared as normalised lower case
+CLOSED = "closed"  # Salesforce forecast categories, compared as normalised lower case
+COMMIT = "commit"
 BEST_CASE = "best case"
 
 
@@ -81,11 +82,9 @@ def _judgement(forecast: Forecast, mask: np.ndarray, booked: float) -> dict[str,
         return None
     category = np.char.lower(deals.attributes["forecast_category"].astype(str))
     inside = mask & forecast.model.dated_inside
-    commit = booked + float(deals.amount[inside & (category == COMMIT)].sum())
-    return {
-        "commit": commit,
-        "best_case": commit + float(deals.amount[inside & (category == BEST_CASE)].sum()),
-    }
+    value = forecast.model.value  # after haircut, as the simulated revenue is
+    commit = booked + float(value[inside & ((category == COMMIT) | (category == CLOSED))].sum())
+    return {"commit": commit, "best_case": commit + float(value[inside & (category == BEST_CASE)].sum())}
 
 
 def _with_percentiles(judgement: dict[str, float] | None, values: np.ndarray) -> dict[str, float] | None:

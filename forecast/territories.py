@@ -167,6 +167,10 @@ def territories(forecast: Forecast, unit: str | None = None, objective: str | No
     units = [value for value in breakdown[unit] if value]
     quotas = _quotas(forecast, reps)
     current_split = Split(np.array([breakdown["owner"][rep] for rep in reps]), quotas, objective)
+    if not np.all(current_split.targets > 0):
+        raise ScenarioError(
+            f"{forecast.scenario.label}: no expected revenue to split between reps; give quotas.owner"
+        )
     current = _describe(forecast, current_split, reps, reps, list(range(len(reps))))
     for row in current["reps"]:
         owned = deals.column("owner") == row["rep"]

@@ -25,11 +25,13 @@ TRIALS = 3000
 
 
 def _old():
-    return make_deals(
+    deals = make_deals(
         [300, 400, 500, 200, 350],
         close_dates=[INSIDE, INSIDE, AFTER, INSIDE, AFTER],
         stage_index=[0, 1, 0, 1, 0],
     )
+    deals.push_count[:] = [0, 2, 1, 0, 3]
+    return deals
 
 
 def _change(deals, index, **fields):
@@ -85,7 +87,19 @@ def test_new_deals_and_the_end_state_is_the_new_forecast():
 deal_changes = st.lists(
     st.tuples(
         st.sampled_from(
-            ["keep", "drop", "win", "lose", "push", "pull", "amount", "stage", "probability", "pushes"]
+            [
+                "keep",
+                "drop",
+                "win",
+                "lose",
+                "push",
+                "pull",
+                "amount",
+                "stage",
+                "probability",
+                "pushes",
+                "reset",
+            ]
         ),
         st.integers(0, 4),
     ),
@@ -107,6 +121,7 @@ def _apply(deals, change: str, index: int):
         "stage": {"stage_index": 1 - min(int(deals.stage_index[index]), 1)},
         "probability": {"probability": 0.55},
         "pushes": {"push_count": int(deals.push_count[index]) + 1},
+        "reset": {"push_count": 0},
     }[change]
     return _change(deals, index, **fields) if fields else deals
 
@@ -134,4 +149,7 @@ def test_parts_add_up_to_the_total(changes, new_deals):
     assert sum(p["p_hit_change"] for p in result["parts"]) == pytest.approx(total["p_hit_change"], abs=1e-12)
     end = simulate(scenario, new, trials=500)
     assert result["after"]["expected_revenue"] == pytest.approx(np.mean(end.trials.revenue), rel=1e-12)
+    start = simulate(scenario, old, trials=500)  # nothing is applied before the first part
+    assert result["before"]["expected_revenue"] == pytest.approx(np.mean(start.trials.revenue), rel=1e-12)
+    assert result["before"]["p_hit"] == float(np.mean(reaches(start.trials.revenue, 900)))
     assert [p["kind"] for p in result["parts"]] == list(KINDS)

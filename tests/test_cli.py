@@ -831,3 +831,35 @@ def test_validate_checks_what_the_scenario_names_in_the_pipeline(tmp_path):
         "target 'analytics deals': where.colour: the pipeline has no such column" in line for line in lines
     )
     assert any("quotas.segment: the pipeline has no such column" in line for line in lines)
+
+
+def test_run_by_an_export_header_and_quota_warnings(tmp_path):
+    result = invoke("run", CONFIGS / "team.yaml", "--by", "Region", "--trials", TRIALS, "--json")
+    assert list(json.loads(result.stdout)["breakdown"]) == [
+        "owner",
+        "region",
+    ]  # 'Region' is the export's name
+    scenario = tmp_path / "typo.yaml"
+    scenario.write_text(
+        (CONFIGS / "team.yaml")
+        .read_text()
+        .replace("example_pipeline.csv", str(EXAMPLE_CSV))
+        .replace("Dana Okafor: 150000", "Dana Okafr: 150000")
+    )
+    assert (
+        "warning: quotas.owner names Dana Okafr, who have no deals in the pipeline"
+        in invoke("validate", scenario).stdout
+    )
+
+
+def test_report_and_plot_through_the_cli(tmp_path):
+    out = tmp_path / "r.html"
+    result = invoke(
+        "report", CONFIGS / "stretch.yaml", "-o", out, "--png", tmp_path / "png", "--trials", TRIALS
+    )
+    assert result.exit_code == 0, result.output
+    assert out.exists() and (tmp_path / "png" / "distribution.png").exists()
+    assert invoke("report", EXAMPLE, "-o", tmp_path / "r.txt").exit_code == 2
+    assert invoke("report", EXAMPLE, "-o", tmp_path / "missing" / "r.html").exit_code == 2
+    plot = invoke("run", EXAMPLE, "--plot", "--trials", TRIALS).stdout
+    assert "<- quota" in plot and "#" in plot

@@ -111,6 +111,13 @@ def test_report_for_every_shipped_scenario(config, tmp_path):
         assert headline.startswith(
             f"{100 * quota['probability']:.0f} % chance to reach the {scenario.quota.at_least:,.0f}"
         )
+    for name, plan in scenario.plans.items():  # a stretch clause is that plan's own revenue goal's chance
+        if plan.revenue is not None:
+            from forecast.compare import compare_plans
+
+            plans = compare_plans(scenario, deals, [name], trials=TRIALS, levels=())
+            goal = next(t for t in plans[1]["targets"] if t["metric"] == "revenue" and not t["where"])
+            assert f"{100 * goal['probability']:.0f} % for the {goal['at_least']:,.0f} {name}" in headline
 
 
 def test_png_charts_for_slides(tmp_path):

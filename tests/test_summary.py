@@ -73,7 +73,7 @@ def _team(trials=4000, by=()):
         [0.5, 0.4, 0.9, 0.3],
         owner=["A", "A", "B", "B"],
         region=["North", "South", "North", "South"],
-        forecast_category=["Commit", "Best Case", "commit", "Pipeline"],
+        forecast_category=["Closed", "Best Case", "commit", "Pipeline"],
     )
     return simulate(make_scenario("amount: {sigma: 0.4}\n" + TEAM), deals, trials=trials, by=by)
 

@@ -68,3 +68,12 @@ def test_large_instances_use_the_heuristic_with_a_gap():
     assert suggested["method"] == "heuristic"  # 4 ** 12 assignments
     assert suggested["gap"] >= 0
     assert all(row["units"] for row in suggested["reps"])
+
+
+def test_nothing_to_split_is_a_clear_error():
+    from forecast.errors import ScenarioError
+
+    deals = make_deals([100, 200], [0.0, 0.0], owner=["a", "b"], sector=["S", "T"])
+    forecast = simulate(make_scenario(), deals, trials=100, by=("owner", "sector"))
+    with pytest.raises(ScenarioError, match="no expected revenue to split"):
+        territories(forecast, unit="sector")
