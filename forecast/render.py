@@ -63,6 +63,14 @@ def summary_table(summary: dict[str, Any]) -> Table:
                 f"{money(judgement['best_case'])} ({100 * judgement['best_case_percentile']:.0f})",
             )
         )
+    effect = summary["correlation"]
+    if effect:  # deals that move together widen the range
+        rows.append(
+            (
+                "P10-P90 width (independent deals)",
+                f"{money(effect['p10_p90_width'])} ({money(effect['independent_p10_p90_width'])})",
+            )
+        )
     rows.append(("expected slipped revenue", money(summary["slipped_revenue"]["mean"])))
     rows.append(("expected new logos", f"{summary['new_logos']['mean']:.2f}"))
     for target in summary["targets"]:

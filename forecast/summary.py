@@ -128,6 +128,56 @@ def breakdown(forecast: Forecast) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def implied_outcome_correlation(win_rate: float, latent: float) -> float:
+    """Correlation between two deals' win indicators for a latent correlation (bivariate normal)."""
+    from scipy.special import ndtri
+    from scipy.stats import multivariate_normal
+
+    if latent == 0 or win_rate in (0.0, 1.0):
+        return 0.0
+    threshold = ndtri(win_rate)
+    both = multivariate_normal(mean=[0, 0], cov=[[1, latent], [latent, 1]]).cdf([threshold, threshold])
+    return float((both - win_rate**2) / (win_rate * (1 - win_rate)))
+
+
+def correlation_effect(forecast: Forecast) -> dict[str, Any] | None:
+    """What correlation does: implied outcome correlations and the P10-P90 width with and without it.
+
+    The width without it comes from re-simulating on the same seed with independent deals.
+    """
+    from forecast.scenario import Correlation
+    from forecast.simulate import simulate
+
+    correlation = forecast.scenario.correlation
+    if correlation.market == 0 and not any(correlation.by.values()):
+        return None
+    win_rate = float(np.mean(forecast.model.win_rate))
+    independent = simulate(
+        forecast.scenario.model_copy(update={"correlation": Correlation()}),
+        forecast.deals,
+        trials=forecast.n_trials,
+        seed=forecast.seed,
+    )
+
+    def width(values: np.ndarray) -> float:
+        p10, p90 = np.percentile(values, [10, 90])
+        return float(p90 - p10)
+
+    return {
+        "latent": {"market": correlation.market, "by": correlation.by},
+        "implied_outcome_correlation": {
+            "at_win_rate": win_rate,
+            "market": implied_outcome_correlation(win_rate, correlation.market),
+            "by": {
+                column: implied_outcome_correlation(win_rate, correlation.market + rho)
+                for column, rho in correlation.by.items()
+            },
+        },
+        "p10_p90_width": width(forecast.trials.revenue),
+        "independent_p10_p90_width": width(independent.trials.revenue),
+    }
+
+
 def summarize(forecast: Forecast) -> dict[str, Any]:
     """The result of ``forecast run --json`` for one scenario."""
     scenario = forecast.scenario
@@ -191,6 +241,7 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
             _judgement(forecast, np.ones(len(deals), dtype=bool), booked.revenue), trials.revenue
         ),
         "breakdown": breakdown(forecast),
+        "correlation": correlation_effect(forecast),
         "p_all_targets": p_all,
         "p_all_targets_stderr": p_all_stderr,
     }

@@ -20,6 +20,7 @@ from forecast.simulate import Forecast
 from forecast.summary import reaches
 
 EXACT_LIMIT = 200_000  # assignments enumerated at most; above it, the heuristic
+EXACT_LIMIT_P_HIT = 2_000  # each P(hit) evaluation sums the units' trials
 
 
 def _quotas(forecast: Forecast, reps: list[str]) -> np.ndarray:
@@ -177,7 +178,8 @@ def territories(forecast: Forecast, unit: str | None = None, objective: str | No
         row["units"] = sorted(set(deals.column(unit)[owned]))
         row["open_pipeline"] = float(deals.amount[owned & forecast.model.dated_inside].sum())
     split = Split(np.array([breakdown[unit][value] for value in units]), quotas, objective)
-    exact = len(reps) ** len(units) <= EXACT_LIMIT
+    limit = EXACT_LIMIT if objective == "attainment" else EXACT_LIMIT_P_HIT  # P(hit) costs a pass over trials
+    exact = len(reps) ** len(units) <= limit
     assignment = _exact(split, len(reps)) if exact else _heuristic(split, len(reps))
     suggested = _describe(forecast, split, reps, units, assignment)
     suggested["method"] = "exact" if exact else "heuristic"

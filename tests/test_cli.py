@@ -270,6 +270,7 @@ def test_run_certain_scenario_json(tmp_path):
         "revenue_split": {"booked": 1000.0, "open_pipeline": 5000.0, "new_pipeline": 0.0},
         "judgement": None,
         "breakdown": {},
+        "correlation": None,
         "slipped_revenue": {"mean": 0.0},
         "new_logos": {"mean": 2.0},
         "targets": [

@@ -1,0 +1,110 @@
+"""Correlated deals: the normal CDF, zero loadings, and exact pool distributions (Vasicek)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+from scipy.special import ndtr, ndtri
+
+from forecast.kernels import simulate_pipeline
+from forecast.normal import normal_cdf_array
+from forecast.rng import deal_keys, stream_starts
+from forecast.simulate import no_correlation, simulate
+from forecast.summary import implied_outcome_correlation, summarize
+from tests.builders import make_deals, make_scenario
+
+
+def test_normal_cdf_is_within_its_stated_error():
+    x = np.linspace(-40, 40, 400_001)
+    assert np.max(np.abs(normal_cdf_array(x) - ndtr(x))) < 7.5e-8
+
+
+def _kernel(win_rate, correlation, trials=2000):
+    n = len(win_rate)
+    revenue, slipped, metrics = np.empty(trials), np.empty(trials), np.empty((0, trials))
+    simulate_pipeline(
+        stream_starts(np.uint64(3), deal_keys([f"d{i}" for i in range(n)])),
+        np.round(np.asarray(win_rate) * 2**32).astype(np.int64), np.full(n, 2**32, np.int64),
+        np.arange(1.0, n + 1), np.ones(n, bool), np.ones(1), np.zeros(1),
+        np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+        correlation, 0, 256, revenue, slipped, metrics,
+    )  # fmt: skip
+    return revenue
+
+
+def test_zero_loadings_give_the_independent_kernel_bit_for_bit():
+    win_rate = np.linspace(0.0, 1.0, 41)
+    n = win_rate.size
+    factors = np.random.default_rng(0).standard_normal((2, 2000))
+    zero = (np.arange(n + 1, dtype=np.int64), np.zeros(n, np.int64), np.zeros(n),
+            np.clip(ndtri(win_rate), -37, 37), np.ones(n), factors)  # fmt: skip
+    np.testing.assert_array_equal(_kernel(win_rate, zero), _kernel(win_rate, no_correlation(n)))
+
+
+def _pool(n: int, win_rate: float, rho: float, trials: int) -> np.ndarray:
+    """Wins per trial of n unit deals with one market factor."""
+    scenario = make_scenario(f"correlation: {{market: {rho}}}\n")
+    forecast = simulate(scenario, make_deals([1.0] * n, [win_rate] * n), trials=trials, seed=5)
+    return np.rint(forecast.trials.revenue)
+
+
+def _finite_pool_sf(n: int, win_rate: float, rho: float, k: int) -> float:
+    """P(wins >= k) = integral over the factor of a binomial tail: exact for the finite pool."""
+    c = ndtri(win_rate)
+
+    def integrand(z):
+        p = ndtr((c - math.sqrt(rho) * z) / math.sqrt(1 - rho))
+        return stats.binom.sf(k - 1, n, p) * stats.norm.pdf(z)
+
+    return integrate.quad(integrand, -9, 9, limit=200)[0]
+
+
+@pytest.mark.parametrize(("n", "win_rate", "rho"), [(20, 0.3, 0.25), (200, 0.15, 0.1)])
+def test_homogeneous_pool_matches_the_exact_finite_pool(n, win_rate, rho):
+    trials = 100_000
+    wins = _pool(n, win_rate, rho, trials)
+    for k in np.unique(np.percentile(wins, [10, 30, 50, 70, 90]).astype(int)):
+        exact = _finite_pool_sf(n, win_rate, rho, int(k))
+        simulated = np.mean(wins >= k)
+        assert abs(simulated - exact) < 4 * math.sqrt(exact * (1 - exact) / trials) + 1e-6, (
+            k,
+            simulated,
+            exact,
+        )
+
+
+def test_large_pool_approaches_vasicek():
+    n, win_rate, rho, trials = 4000, 0.2, 0.1, 20_000
+    share = _pool(n, win_rate, rho, trials) / n
+    c = ndtri(win_rate)
+    for x in (0.1, 0.2, 0.3):
+        vasicek = ndtr((math.sqrt(1 - rho) * ndtri(x) - c) / math.sqrt(rho))
+        finite = 1 - _finite_pool_sf(n, win_rate, rho, int(math.floor(x * n)) + 1)  # P(share <= x), exact
+        simulated = np.mean(share <= x)
+        assert abs(simulated - finite) < 4 * math.sqrt(finite * (1 - finite) / trials) + 1e-6
+        assert abs(finite - vasicek) < 0.02  # the large-pool limit is near at 4,000 deals
+
+
+def test_group_factors_correlate_outcomes_within_groups():
+    latent_market, latent_group, win_rate, trials = 0.05, 0.3, 0.4, 100_000
+    scenario = make_scenario(f"correlation: {{market: {latent_market}, by: {{owner: {latent_group}}}}}\n")
+    deals = make_deals([1.0] * 4, [win_rate] * 4, owner=["a", "a", "b", "b"])
+    forecast = simulate(scenario, deals, trials=trials, seed=9, by=("deal_id",))
+    won = {deal: values > 0 for deal, values in forecast.trials.breakdown["deal_id"].items()}
+    within = np.corrcoef(won["D0"], won["D1"])[0, 1]
+    across = np.corrcoef(won["D0"], won["D2"])[0, 1]
+    tolerance = 4 / math.sqrt(trials)  # standard error of a correlation near these values
+    assert abs(within - implied_outcome_correlation(win_rate, latent_market + latent_group)) < tolerance
+    assert abs(across - implied_outcome_correlation(win_rate, latent_market)) < tolerance
+    assert np.mean(won["D0"]) == pytest.approx(win_rate, abs=4 * math.sqrt(0.24 / trials))  # rates unchanged
+
+
+def test_implied_outcome_correlation_example_and_wider_range():
+    assert implied_outcome_correlation(0.3, 0.10) == pytest.approx(0.058, abs=0.001)  # the issue's example
+    scenario = make_scenario("correlation: {market: 0.3}\n")
+    summary = summarize(simulate(scenario, make_deals([100.0] * 50, [0.4] * 50), trials=5000))
+    effect = summary["correlation"]
+    assert effect["p10_p90_width"] > 1.5 * effect["independent_p10_p90_width"]
