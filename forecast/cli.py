@@ -482,6 +482,60 @@ def report(file, out, png_dir, trials, seed) -> None:
 
 
 @cli.command()
+@click.argument("history", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The YAML fragment to write.")
+@click.option("--map", "mappings", multiple=True, help="CANONICAL=HEADER, e.g. outcome='Opportunity Result'.")
+@click.option("--won", "won", multiple=True, help="Outcome values that mean won (default: Won, Closed Won).")
+@click.option(
+    "--lost", "lost", multiple=True, help="Outcome values that mean lost (default: Lost, Loss, Closed Lost)."
+)
+@click.option(
+    "--segment", "segments", multiple=True, help="Also estimate win rates per value of this column."
+)
+@click.option("--prior-strength", type=click.FloatRange(0, None), default=20.0, show_default=True,
+              help="Deals' worth of the stage rate that segment rates are shrunk toward.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print every estimate as JSON.")
+def calibrate(history, out, mappings, won, lost, segments, prior_strength, as_json) -> None:
+    """Estimate win rates, slip, haircut and cycle time from closed deals; write a scenario fragment.
+
+    Example: forecast calibrate history.csv --out calibration.yaml --segment product
+    """
+    import yaml
+
+    from forecast.calibration import HistorySpec, fragment, load_history
+    from forecast.calibration import calibrate as estimate
+    from forecast.output import atomic_write
+
+    columns = {}
+    for mapping in mappings:
+        name, sep, header = mapping.partition("=")
+        if not sep:
+            raise ForecastError(f"--map {mapping!r}: expected CANONICAL=HEADER")
+        columns[name.strip()] = header.strip()
+    spec = HistorySpec(columns=columns, segments=tuple(segments), prior_strength=prior_strength)
+    if won:
+        spec.won = won
+    if lost:
+        spec.lost = lost
+    result = estimate(load_history(Path(history), spec), spec)
+    text = "# forecast calibrate " + str(history) + ": include with `calibration: FILE` in a scenario\n"
+    text += yaml.safe_dump(fragment(result), sort_keys=False)
+    atomic_write(Path(out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    overall = result["overall"]
+    low, high = overall["interval_90"]
+    rate = overall["win_rate"]
+    click.echo(
+        f"{overall['deals']:,} closed deals, win rate {rate:.1%} (90 % {low:.1%}-{high:.1%}); wrote {out}"
+    )
+    for stage in result["stages"]:
+        note = f" [{stage['note']}]" if "note" in stage else ""
+        click.echo(f"  {stage['name']}: {stage['win_rate']:.1%} of {stage['deals']}{note}")
+
+
+@cli.command()
 def schema() -> None:
     """Print the scenario file's JSON Schema (for editor completion).
 

@@ -409,6 +409,9 @@ class Scenario(_Strict):
     )
     territories: Territories = Field(default_factory=Territories)
     correlation: Correlation = Field(default_factory=Correlation)
+    calibration: str | None = Field(
+        default=None, description="YAML fragment from forecast calibrate; keys set here take precedence."
+    )
     quotas: dict[str, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(
         default_factory=dict,
         description="Column -> value -> quota, e.g. {owner: {Alice: 300000}, region: {EMEA: 600000}}.",
@@ -600,8 +603,13 @@ def reference_problems(scenario: Scenario) -> list[tuple[tuple, str]]:
     return problems
 
 
-def _validate_yaml(text: str, model: type[BaseModel], label: str) -> tuple[BaseModel, dict[tuple, int]]:
-    """YAML text -> a validated model and the line of every key path; errors name key and line."""
+def _validate_yaml(
+    text: str, model: type[BaseModel], label: str, prepare=None
+) -> tuple[BaseModel, dict[tuple, int]]:
+    """YAML text -> a validated model and the line of every key path; errors name key and line.
+
+    ``prepare`` may complete the raw data first (a scenario's calibration fragment).
+    """
     try:
         document = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -612,12 +620,34 @@ def _validate_yaml(text: str, model: type[BaseModel], label: str) -> tuple[BaseM
     if not isinstance(data, dict):
         raise ScenarioError(f"{label}: expected a mapping of keys at the top level")
     lines = _line_index(document) if document is not None else {}
+    if prepare is not None:
+        data = prepare(data)
     try:
         return model.model_validate(data), lines
     except ValidationError as error:
         raise ScenarioError(
             list(dict.fromkeys(f"{label}: {_describe(item, data, lines)}" for item in error.errors()))
         ) from None
+
+
+def _with_calibration(data: dict, source: Path | None, label: str) -> dict:
+    """Scenario data completed by its ``calibration`` fragment: what the scenario sets wins."""
+    name = data.get("calibration")
+    if not isinstance(name, str):
+        return data
+    path = Path(name).expanduser()
+    if not path.is_absolute() and source is not None:
+        path = Path(source).parent / path
+    fragment = yaml.safe_load(_read(path, "calibration")) or {}
+    if not isinstance(fragment, dict):
+        raise ScenarioError(f"{label}: calibration {path}: expected a mapping of scenario keys")
+    merged = dict(data)
+    for key, value in fragment.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = {**value, **merged[key]}
+    return merged
 
 
 def _read(path: Path, what: str) -> str:
@@ -632,7 +662,9 @@ def _read(path: Path, what: str) -> str:
 def parse_scenario(text: str, source: Path | None = None) -> Scenario:
     """Validate scenario YAML text; ``source`` resolves relative paths and names the file."""
     label = str(source) if source else "scenario"
-    scenario, lines = _validate_yaml(text, Scenario, label)
+    scenario, lines = _validate_yaml(
+        text, Scenario, label, lambda data: _with_calibration(data, source, label)
+    )
     problems = reference_problems(scenario)
     if problems:
         raise ScenarioError([f"{label}: {_located(path, lines)}: {message}" for path, message in problems])
