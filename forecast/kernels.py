@@ -49,7 +49,8 @@ def simulate_pipeline(
     a subset of deals) in CSR form: deal ``d`` belongs to metrics
     ``metric_index[metric_start[d]:metric_start[d + 1]]`` (int64), ``metric_kind``
     int64[metrics] is ``REVENUE`` or ``COUNT``. ``correlation`` is the tuple of
-    ``correlation_inputs`` (no factors: independent deals). Trials ``first_trial`` onwards go to
+    ``correlation_inputs`` (no factors: independent deals), whose factor values are
+    indexed by absolute trial number. Trials ``first_trial`` onwards go to
     ``revenue``, ``slipped`` float64[trials] and ``metrics`` float64[metrics, trials],
     in blocks of ``trial_block`` trials, one block per parallel task.
 
@@ -64,13 +65,13 @@ def simulate_pipeline(
         if noise_base.shape[0] > 1:
             _noisy_block(
                 starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-                metric_start, metric_index, metric_kind, correlation, lo, first_trial + lo,
+                metric_start, metric_index, metric_kind, correlation, first_trial + lo, first_trial + lo,
                 revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
             )  # fmt: skip
         else:
             _fixed_block(
                 starts, win_threshold, land_threshold, value, dated_inside,
-                metric_start, metric_index, metric_kind, correlation, lo, first_trial + lo,
+                metric_start, metric_index, metric_kind, correlation, first_trial + lo, first_trial + lo,
                 revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
             )  # fmt: skip
 

@@ -152,6 +152,10 @@ def _table(summary: dict[str, Any]) -> str:
         *((f"P{level[1:]}", f"{revenue[level]:,.0f}") for level in ("p10", "p50", "p90")),
         *((f"P({t['name']})", _percent(t["probability"])) for t in summary["targets"]),
     ]
+    if summary["correlation"]:  # how much deals moving together widens the range
+        effect = summary["correlation"]
+        rows.append(("P10-P90 width", f"{effect['p10_p90_width']:,.0f}"))
+        rows.append(("  if deals were independent", f"{effect['independent_p10_p90_width']:,.0f}"))
     body = "".join(
         f"<tr><td>{html.escape(a)}</td><td class='number'>{html.escape(b)}</td></tr>" for a, b in rows
     )

@@ -28,6 +28,7 @@ MAX_TRIALS = 100_000_000
 DEFAULT_TRIALS = 100_000
 DEFAULT_SEED = 20260701
 BASE_PLAN = "base"
+MAX_LATENT = 0.99  # total latent correlation: each deal keeps at least 1 % of its own noise
 
 CANONICAL_COLUMNS = (
     "deal_id",
@@ -256,8 +257,8 @@ class Correlation(_Strict):
 
     @model_validator(mode="after")
     def _below_one(self) -> Correlation:
-        if self.market + sum(self.by.values()) >= 1.0:
-            raise ValueError("market and group correlations must add up to less than 1")
+        if self.market + sum(self.by.values()) > MAX_LATENT:
+            raise ValueError(f"market and group correlations must add up to at most {MAX_LATENT}")
         return self
 
 

@@ -11,7 +11,7 @@ from forecast.errors import ScenarioError
 from forecast.kernels import COUNT, REVENUE, new_pipeline_trials, simulate_pipeline, trial_block
 from forecast.pipeline import Deals, load_deals
 from forecast.rng import deal_keys, factor_uniforms, lognormal_table, stream_starts
-from forecast.scenario import Scenario, Target
+from forecast.scenario import MAX_LATENT, Scenario, Target
 
 THRESHOLD_SCALE = 2.0**32
 
@@ -89,6 +89,7 @@ def _thresholds(probability: np.ndarray) -> np.ndarray:
 
 
 MARKET_KEY = "__market__"  # the stream of the market factor; groups: "__group__:column=value"
+MAX_FACTOR_VALUES = 200_000_000  # factors x trials held for correlation (1.6 GB of float64)
 
 
 def no_correlation(n_deals: int) -> tuple:
@@ -115,9 +116,8 @@ def correlation_inputs(scenario: Scenario, deals: Deals, model: DealModel, seed:
         names.append(MARKET_KEY)
         for row in per_deal:
             row.append((0, np.sqrt(correlation.market)))
+    columns_seen = set()
     for column, rho in correlation.by.items():
-        if rho == 0:
-            continue
         try:
             values = deals.column(column)
         except KeyError:
@@ -125,20 +125,38 @@ def correlation_inputs(scenario: Scenario, deals: Deals, model: DealModel, seed:
                 f"{scenario.source or scenario.label}: correlation.by.{column}: the pipeline has no such "
                 f"column (columns: {', '.join(deals.columns())})"
             ) from None
+        canonical = deals.aliases.get(column, column)
+        if canonical in columns_seen:
+            raise ScenarioError(
+                f"{scenario.source or scenario.label}: correlation.by names {canonical!r} twice"
+            )
+        columns_seen.add(canonical)
+        if rho == 0:
+            continue
         index = {}
         for d, value in enumerate(values):
+            if value == "":
+                continue  # no group: its share of the latent variable is the deal's own noise
             if value not in index:
                 index[value] = len(names)
-                names.append(f"__group__:{column}={value}")
+                names.append(f"__group__:{canonical}={value}")
             per_deal[d].append((index[value], np.sqrt(rho)))
     factor_start = np.concatenate([[0], np.cumsum([len(row) for row in per_deal])]).astype(np.int64)
     factor_index = np.array([f for row in per_deal for f, _ in row], dtype=np.int64)
     factor_loading = np.array([a for row in per_deal for _, a in row], dtype=np.float64)
-    idiosyncratic = 1.0 - np.array([sum(a * a for _, a in row) for row in per_deal])
+    shared = np.array([sum(a * a for _, a in row) for row in per_deal])
+    idiosyncratic = np.maximum(1.0 - shared, 1.0 - MAX_LATENT)
     latent = np.clip(ndtri(np.clip(model.win_rate, 0.0, 1.0)), -37.0, 37.0)
-    uniforms = np.empty((len(names), n_trials))
-    factor_uniforms(stream_starts(np.uint64(seed), deal_keys(names)), uniforms)
-    return (factor_start, factor_index, factor_loading, latent, 1.0 / np.sqrt(idiosyncratic), ndtri(uniforms))
+    if len(names) * n_trials > MAX_FACTOR_VALUES:
+        raise ScenarioError(
+            f"{scenario.source or scenario.label}: correlation needs {len(names):,} factors x "
+            f"{n_trials:,} trials of memory; at most {MAX_FACTOR_VALUES:,} values "
+            "(group by a column with fewer values, or fewer trials)"
+        )
+    values = np.empty((len(names), n_trials))
+    factor_uniforms(stream_starts(np.uint64(seed), deal_keys(names)), values)
+    ndtri(values, out=values)  # in place: one factors x trials array
+    return (factor_start, factor_index, factor_loading, latent, 1.0 / np.sqrt(idiosyncratic), values)
 
 
 @dataclass(frozen=True)

@@ -130,13 +130,18 @@ def breakdown(forecast: Forecast) -> dict[str, list[dict[str, Any]]]:
 
 def implied_outcome_correlation(win_rate: float, latent: float) -> float:
     """Correlation between two deals' win indicators for a latent correlation (bivariate normal)."""
-    from scipy.special import ndtri
-    from scipy.stats import multivariate_normal
+    from scipy import integrate
+    from scipy.special import ndtr, ndtri
 
     if latent == 0 or win_rate in (0.0, 1.0):
         return 0.0
     threshold = ndtri(win_rate)
-    both = multivariate_normal(mean=[0, 0], cov=[[1, latent], [latent, 1]]).cdf([threshold, threshold])
+
+    def both_win(z: float) -> float:  # given the shared factor, the two deals win independently
+        conditional = ndtr((threshold - np.sqrt(latent) * z) / np.sqrt(1 - latent))
+        return conditional * conditional * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+
+    both = integrate.quad(both_win, -12, 12, limit=200, epsabs=1e-13)[0]
     return float((both - win_rate**2) / (win_rate * (1 - win_rate)))
 
 

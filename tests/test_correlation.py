@@ -108,3 +108,75 @@ def test_implied_outcome_correlation_example_and_wider_range():
     summary = summarize(simulate(scenario, make_deals([100.0] * 50, [0.4] * 50), trials=5000))
     effect = summary["correlation"]
     assert effect["p10_p90_width"] > 1.5 * effect["independent_p10_p90_width"]
+
+
+def _correlated_scenario(sigma: float = 0.3):
+    return make_scenario(
+        f"correlation: {{market: 0.2, by: {{owner: 0.3}}}}\namount: {{sigma: {sigma}}}\n"
+        "targets: [{name: quota, metric: revenue, at_least: 30}]\n"
+    )
+
+
+def _mixed_deals():
+    rates = [0.0, 0.05, 0.3, 0.5, 0.8, 0.99, 1.0, 0.4]
+    return make_deals([float(i + 5) for i in range(8)], rates, owner=["a", "a", "b", "b", "", "a", "b", ""])
+
+
+def test_correlated_runs_do_not_depend_on_threads_blocks_or_splits():
+    import numba
+
+    from forecast.kernels import simulate_pipeline as kernel
+    from forecast.simulate import DealDraws, deal_model
+
+    scenario, deals = _correlated_scenario(), _mixed_deals()
+    model = deal_model(scenario, deals)
+    trials = 5000
+    draws = DealDraws.of(scenario, deals, model, 11, trials)
+
+    def run(first, count, block):
+        out = np.empty(count), np.empty(count), np.empty((0, count))
+        kernel(draws.starts, draws.win_threshold, draws.land_threshold, draws.value, model.dated_inside,
+               draws.noise_base, draws.noise_slope, np.zeros(len(deals) + 1, np.int64), np.zeros(0, np.int64),
+               np.zeros(0, np.int64), draws.correlation, first, block, *out)  # fmt: skip
+        return out[0]
+
+    whole = run(0, trials, 4096)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        np.testing.assert_array_equal(run(0, trials, 256), whole)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(np.concatenate([run(0, 1234, 512), run(1234, trials - 1234, 640)]), whole)
+
+
+def test_blank_groups_are_not_a_team_and_rates_are_kept():
+    from forecast.simulate import correlation_inputs, deal_model
+
+    scenario, deals = _correlated_scenario(), _mixed_deals()
+    factor_start, factor_index, loading, *_ = correlation_inputs(
+        scenario, deals, deal_model(scenario, deals), 1, 10
+    )
+    assert list(np.diff(factor_start)) == [2, 2, 2, 2, 1, 2, 2, 1]  # blank owners: the market only
+    forecast = simulate(scenario, deals, trials=100_000, seed=2, by=("deal_id",))
+    for d, rate in enumerate([0.0, 0.05, 0.3, 0.5, 0.8, 0.99, 1.0, 0.4]):
+        won = np.mean(forecast.trials.breakdown["deal_id"][f"D{d}"] > 0)
+        assert abs(won - rate) <= 4 * math.sqrt(rate * (1 - rate) / 100_000) + 1e-12, (d, won, rate)
+
+
+def test_drivers_replay_correlated_outcomes():
+    from forecast.drivers import drivers
+
+    scenario, deals = _correlated_scenario(sigma=0.0), _mixed_deals()
+    forecast = simulate(scenario, deals, trials=20_000, seed=4, by=("deal_id",))
+    for row in drivers(forecast):
+        landed = np.mean(forecast.trials.breakdown["deal_id"][row["deal_id"]] > 0)
+        assert row["p_landed"] == landed
+
+
+def test_near_one_correlation_is_safe_and_bounded():
+    from forecast.errors import ScenarioError
+
+    assert 0.8 < implied_outcome_correlation(0.3, 0.98) < 0.98  # outcomes correlate less than latents
+    with pytest.raises(ScenarioError, match="at most 0.99"):
+        make_scenario("correlation: {market: 0.995}\n")
