@@ -60,6 +60,18 @@ def _load(paths: tuple[str, ...]):
     return loaded
 
 
+def _show(result, as_json: bool, tables=(), lines=()) -> None:
+    """Print JSON, or the rendered tables and lines: the one place commands print results."""
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from forecast.render import console
+
+    out = console(sys.stdout)
+    for item in (*tables, *lines):
+        out.print(item)
+
+
 def _set_threads(threads: int | None) -> None:
     if threads is not None:
         import numba
@@ -167,19 +179,13 @@ def compare(file, plan_list, trials, seed, as_json, threads) -> None:
     Example: forecast compare configs/stretch.yaml --plans stretch,pull_in
     """
     from forecast.compare import compare_plans
-    from forecast.render import compare_note, compare_tables, console
+    from forecast.render import compare_note, compare_tables
 
     _set_threads(threads)
     ((scenario, deals),) = _load((file,))
     wanted = None if plan_list is None else [name.strip() for name in plan_list.split(",") if name.strip()]
     results = compare_plans(scenario, deals, plans=wanted, trials=trials, seed=seed)
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-        return
-    out = console(sys.stdout)
-    for table in compare_tables(results):
-        out.print(table)
-    out.print(compare_note(results))
+    _show(results, as_json, compare_tables(results), [compare_note(results)])
 
 
 def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
@@ -372,19 +378,15 @@ def drivers(file, top, trials, seed, as_json) -> None:
     """
     from forecast.drivers import drivers as deal_drivers
     from forecast.drivers import quota_target
-    from forecast.render import console, drivers_note, drivers_table
+    from forecast.render import drivers_note, drivers_table
     from forecast.simulate import simulate
 
     ((scenario, deals),) = _load((file,))
     forecast = simulate(scenario, deals, trials=trials, seed=seed)
     rows = deal_drivers(forecast)[:top]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    out = console(sys.stdout)
     target = quota_target(forecast)
-    out.print(drivers_table(scenario.label, f"{target.name} ({target.at_least:,.0f})", rows))
-    out.print(drivers_note())
+    table = drivers_table(scenario.label, f"{target.name} ({target.at_least:,.0f})", rows)
+    _show(rows, as_json, [table], [drivers_note()])
 
 
 @cli.command()
@@ -399,7 +401,7 @@ def territories(file, unit, objective, trials, seed, as_json) -> None:
 
     Example: forecast territories configs/team.yaml --unit sector
     """
-    from forecast.render import console, territory_tables
+    from forecast.render import territory_tables
     from forecast.simulate import simulate
     from forecast.territories import territories as split_territories
 
@@ -407,14 +409,8 @@ def territories(file, unit, objective, trials, seed, as_json) -> None:
     unit = unit or scenario.territories.unit
     forecast = simulate(scenario, deals, trials=trials, seed=seed, by=("owner", unit))
     result = split_territories(forecast, unit=unit, objective=objective)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    out = console(sys.stdout)
-    for table in territory_tables(result):
-        out.print(table)
-    if "note" in result["suggested"]:
-        out.print(result["suggested"]["note"])
+    notes = [result["suggested"]["note"]] if "note" in result["suggested"] else []
+    _show(result, as_json, territory_tables(result), notes)
 
 
 @cli.command()
@@ -437,7 +433,7 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
     """
     from forecast.changes import attribute_changes
     from forecast.pipeline import load_deals
-    from forecast.render import changes_table, console
+    from forecast.render import changes_table
     from forecast.scenario import load_scenario
 
     scenario = load_scenario(scenario_file)
@@ -450,10 +446,7 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
     if problems:
         raise ForecastError(problems)
     result = attribute_changes(scenario, *snapshots, trials=trials, seed=seed)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    console(sys.stdout).print(changes_table(scenario.label, result))
+    _show(result, as_json, [changes_table(scenario.label, result)])
 
 
 @cli.command()
