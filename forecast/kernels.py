@@ -96,37 +96,54 @@ def _outcomes(start, trial0, win_at, land_at, outcome):
 
 
 @njit(inline="always")
-def _correlated_outcomes(start, trial0, base_rate, land_at, latent, scale, shift, outcome):
-    """Outcomes when deals move together: the win rate given this trial's factors.
+def _class_rates(k, correlation, offset, rates):
+    """Win rate in each trial of the block for deals of class ``k`` (same rate, same factors).
 
     A deal wins when ``loadings . factors + sd * noise < latent`` (``latent`` is
     Phi^-1 of its win rate), so given the factors its win rate is
-    Phi((latent - shift) / sd). It is written as ``base_rate`` plus the change of the
-    approximate Phi, so with no shift it is exactly the independent rate.
+    Phi((latent - shift) / sd). It is written as the class's base rate plus the change
+    of the approximate Phi, so with no shift it is exactly the independent rate.
+    Deals that share a rate and factors share these numbers: one Phi per class, not
+    per deal.
     """
-    phi_latent = normal_cdf(latent)
-    for i in range(outcome.shape[0]):
-        win_draw, land_draw = uniform_pair(mix_a(counter(start, trial0 + i)))
-        rate = base_rate + (normal_cdf((latent - shift[i]) * scale) - phi_latent)
-        outcome[i] = (unit_interval(win_draw) < rate) * (1 + (land_draw < land_at))
+    _, factor_start, factor_index, factor_loading, latent, scale, base_rate, factor_values = correlation
+    rates[:] = 0.0  # first the shift: loadings . factors
+    for m in range(factor_start[k], factor_start[k + 1]):
+        loading = factor_loading[m]
+        values = factor_values[factor_index[m]]
+        for i in range(rates.shape[0]):
+            rates[i] += loading * values[offset + i]
+    phi_latent = normal_cdf(latent[k])
+    for i in range(rates.shape[0]):
+        rates[i] = base_rate[k] + (normal_cdf((latent[k] - rates[i]) * scale[k]) - phi_latent)
 
 
 @njit(inline="always")
-def _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, offset, trial0, outcome, shift):
-    """Deal ``d``'s outcome in each trial of the block, correlated if it loads on any factor."""
-    factor_start, factor_index, factor_loading, latent, scale, factor_values = correlation
-    if factor_start[d] == factor_start[d + 1]:
+def _rated_outcomes(start, trial0, rates, land_at, outcome):
+    """Outcomes against a win rate per trial (float, compared with the draw / 2**32)."""
+    for i in range(outcome.shape[0]):
+        win_draw, land_draw = uniform_pair(mix_a(counter(start, trial0 + i)))
+        outcome[i] = (unit_interval(win_draw) < rates[i]) * (1 + (land_draw < land_at))
+
+
+@njit(inline="always")
+def _block_rates(correlation, offset, size):
+    """Every class's win rates for the block's trials: float64[classes, size]."""
+    classes = correlation[4].shape[0]
+    rates = np.empty((classes, size))
+    for k in range(classes):
+        _class_rates(k, correlation, offset, rates[k])
+    return rates
+
+
+@njit(inline="always")
+def _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, rates, trial0, outcome):
+    """Deal ``d``'s outcome in each trial of the block: independent, or against its class's rates."""
+    k = correlation[0][d]
+    if k < 0:
         _outcomes(starts[d], trial0, win_threshold[d], land_threshold[d], outcome)
-        return
-    size = outcome.shape[0]
-    shift[:] = 0.0
-    for m in range(factor_start[d], factor_start[d + 1]):
-        loading = factor_loading[m]
-        values = factor_values[factor_index[m]]
-        for i in range(size):
-            shift[i] += loading * values[offset + i]
-    base_rate = win_threshold[d] * (1.0 / 4294967296.0)
-    _correlated_outcomes(starts[d], trial0, base_rate, land_threshold[d], latent[d], scale[d], shift, outcome)
+    else:
+        _rated_outcomes(starts[d], trial0, rates[k], land_threshold[d], outcome)
 
 
 @njit(error_model="numpy", cache=True)
@@ -140,9 +157,9 @@ def _fixed_block(
     block_slipped = np.zeros(size)
     block_metrics = np.zeros((metric_kind.shape[0], size))
     outcome = np.empty(size, dtype=np.uint8)
-    shift = np.empty(size)
+    rates = _block_rates(correlation, offset, size)
     for d in range(starts.shape[0]):
-        _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, offset, trial0, outcome, shift)
+        _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, rates, trial0, outcome)
         amount = value[d]
         slip_amount = amount if dated_inside[d] else 0.0
         for i in range(size):
@@ -176,10 +193,10 @@ def _noisy_block(
     outcome = np.empty(size, dtype=np.uint8)
     won_at = np.empty(size, dtype=np.int64)
     won_amount = np.empty(size)
-    shift = np.empty(size)
+    rates = _block_rates(correlation, offset, size)
     for d in range(starts.shape[0]):
         start = starts[d]
-        _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, offset, trial0, outcome, shift)
+        _deal_outcomes(d, starts, win_threshold, land_threshold, correlation, rates, trial0, outcome)
         n_won = 0
         for i in range(size):
             won_at[n_won] = i
@@ -321,12 +338,15 @@ def deal_drivers(
         total = 0.0
         saved = 0
         outcome = np.empty(MAX_TRIAL_BLOCK, dtype=np.uint8)
-        shift = np.empty(MAX_TRIAL_BLOCK)
+        rates = np.empty((1, MAX_TRIAL_BLOCK))
+        k = correlation[0][d]
         for lo in range(0, n_trials, MAX_TRIAL_BLOCK):
             size = min(MAX_TRIAL_BLOCK, n_trials - lo)
-            _deal_outcomes(
-                d, starts, win_threshold, land_threshold, correlation, lo, lo, outcome[:size], shift[:size]
-            )
+            if k < 0:
+                _outcomes(starts[d], lo, win_threshold[d], land_threshold[d], outcome[:size])
+            else:  # the same numbers the simulation computed for the deal's class
+                _class_rates(k, correlation, lo, rates[0, :size])
+                _rated_outcomes(starts[d], lo, rates[0, :size], land_threshold[d], outcome[:size])
             for i in range(size):
                 if outcome[i] == 0:
                     continue

@@ -92,15 +92,26 @@ MARKET_KEY = "__market__"  # the stream of the market factor; groups: "__group__
 MAX_FACTOR_VALUES = 200_000_000  # factors x trials held for correlation (1.6 GB of float64)
 
 
+MAX_CLASS_RATES = 1 << 22  # class x trial rates held per block (32 MB)
+
+
+def _class_block(correlation: tuple) -> int:
+    """Trials per block small enough that every class's rates for a block fit in memory."""
+    classes = max(1, correlation[4].shape[0])
+    return max(64, MAX_CLASS_RATES // classes)
+
+
 def no_correlation(n_deals: int) -> tuple:
-    """The kernels' correlation inputs for independent deals."""
-    return (np.zeros(n_deals + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(n_deals),
-            np.ones(n_deals), np.zeros((0, 0)))  # fmt: skip
+    """The kernels' correlation inputs for independent deals: every deal in no class (-1)."""
+    return (np.full(n_deals, -1, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0),
+            np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 0)))  # fmt: skip
 
 
 def correlation_inputs(scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int) -> tuple:
-    """Factor loadings per deal (CSR), latent thresholds, and the factors' values in every trial.
+    """Deals grouped into classes (same win rate, same factors), each class's factor loadings
+    (CSR), latent threshold, noise scale and base rate, and the factors' values in every trial.
 
+    The kernel computes the conditional win rate once per class and trial, not per deal.
     Memory is O(deals + factors x trials): one row of standard normals per factor
     (the market, and each value of each grouping column), drawn from the counter
     generator keyed by the factor's name, so every plan sees the same factors.
@@ -141,12 +152,19 @@ def correlation_inputs(scenario: Scenario, deals: Deals, model: DealModel, seed:
                 index[value] = len(names)
                 names.append(f"__group__:{canonical}={value}")
             per_deal[d].append((index[value], np.sqrt(rho)))
-    factor_start = np.concatenate([[0], np.cumsum([len(row) for row in per_deal])]).astype(np.int64)
-    factor_index = np.array([f for row in per_deal for f, _ in row], dtype=np.int64)
-    factor_loading = np.array([a for row in per_deal for _, a in row], dtype=np.float64)
-    shared = np.array([sum(a * a for _, a in row) for row in per_deal])
-    idiosyncratic = np.maximum(1.0 - shared, 1.0 - MAX_LATENT)
-    latent = np.clip(ndtri(np.clip(model.win_rate, 0.0, 1.0)), -37.0, 37.0)
+    thresholds = _thresholds(model.win_rate)
+    deal_class = np.full(len(deals), -1, np.int64)
+    classes: dict[tuple, int] = {}
+    for d, row in enumerate(per_deal):
+        if row:
+            deal_class[d] = classes.setdefault((int(thresholds[d]), tuple(row)), len(classes))
+    rows = [list(key[1]) for key in classes]
+    rate = np.array([key[0] for key in classes], dtype=np.float64) * (1.0 / THRESHOLD_SCALE)
+    factor_start = np.concatenate([[0], np.cumsum([len(row) for row in rows])]).astype(np.int64)
+    factor_index = np.array([f for row in rows for f, _ in row], dtype=np.int64)
+    factor_loading = np.array([a for row in rows for _, a in row], dtype=np.float64)
+    idiosyncratic = np.maximum(1.0 - np.array([sum(a * a for _, a in row) for row in rows]), 1.0 - MAX_LATENT)
+    latent = np.clip(ndtri(np.clip(rate, 0.0, 1.0)), -37.0, 37.0)
     if len(names) * n_trials > MAX_FACTOR_VALUES:
         raise ScenarioError(
             f"{scenario.source or scenario.label}: correlation needs {len(names):,} factors x "
@@ -156,7 +174,8 @@ def correlation_inputs(scenario: Scenario, deals: Deals, model: DealModel, seed:
     values = np.empty((len(names), n_trials))
     factor_uniforms(stream_starts(np.uint64(seed), deal_keys(names)), values)
     ndtri(values, out=values)  # in place: one factors x trials array
-    return (factor_start, factor_index, factor_loading, latent, 1.0 / np.sqrt(idiosyncratic), values)
+    scale = 1.0 / np.sqrt(idiosyncratic)
+    return (deal_class, factor_start, factor_index, factor_loading, latent, scale, rate, values)
 
 
 @dataclass(frozen=True)
@@ -275,7 +294,7 @@ def simulate(
         metric_kind,
         draws.correlation,
         0,
-        trial_block(n_trials, numba.get_num_threads()),
+        min(trial_block(n_trials, numba.get_num_threads()), _class_block(draws.correlation)),
         revenue,
         slipped,
         values,

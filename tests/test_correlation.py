@@ -39,8 +39,10 @@ def test_zero_loadings_give_the_independent_kernel_bit_for_bit():
     win_rate = np.linspace(0.0, 1.0, 41)
     n = win_rate.size
     factors = np.random.default_rng(0).standard_normal((2, 2000))
-    zero = (np.arange(n + 1, dtype=np.int64), np.zeros(n, np.int64), np.zeros(n),
-            np.clip(ndtri(win_rate), -37, 37), np.ones(n), factors)  # fmt: skip
+    base = np.round(win_rate * 2**32) / 2**32
+    classes = np.arange(n, dtype=np.int64)
+    zero = (classes, np.arange(n + 1, dtype=np.int64), np.zeros(n, np.int64), np.zeros(n),
+            np.clip(ndtri(base), -37, 37), np.ones(n), base, factors)  # fmt: skip
     np.testing.assert_array_equal(_kernel(win_rate, zero), _kernel(win_rate, no_correlation(n)))
 
 
@@ -154,10 +156,17 @@ def test_blank_groups_are_not_a_team_and_rates_are_kept():
     from forecast.simulate import correlation_inputs, deal_model
 
     scenario, deals = _correlated_scenario(), _mixed_deals()
-    factor_start, factor_index, loading, *_ = correlation_inputs(
-        scenario, deals, deal_model(scenario, deals), 1, 10
-    )
-    assert list(np.diff(factor_start)) == [2, 2, 2, 2, 1, 2, 2, 1]  # blank owners: the market only
+    deal_class, factor_start, *_ = correlation_inputs(scenario, deals, deal_model(scenario, deals), 1, 10)
+    assert list(np.diff(factor_start)[deal_class]) == [
+        2,
+        2,
+        2,
+        2,
+        1,
+        2,
+        2,
+        1,
+    ]  # blank owners: the market only
     forecast = simulate(scenario, deals, trials=100_000, seed=2, by=("deal_id",))
     for d, rate in enumerate([0.0, 0.05, 0.3, 0.5, 0.8, 0.99, 1.0, 0.4]):
         won = np.mean(forecast.trials.breakdown["deal_id"][f"D{d}"] > 0)
