@@ -17,9 +17,25 @@ import numba
 import numpy as np
 
 from forecast.kernels import simulate_pipeline, trial_block
+from forecast.pipeline import Deals
 from forecast.rng import lognormal_table, stream_starts
+from forecast.scenario import parse_scenario
 from forecast.simulate import _class_block, correlation_inputs, deal_model, no_correlation
-from tests.builders import make_deals, make_scenario
+
+
+def make_deals(amounts: np.ndarray, win_rates: np.ndarray, owner: np.ndarray) -> Deals:
+    """Open deals dated inside 2026-Q3, each with its own probability and owner."""
+    n = len(amounts)
+    return Deals(
+        deal_id=np.array([f"D{i}" for i in range(n)], dtype=object), amount=np.asarray(amounts, float),
+        close_date=np.full(n, np.datetime64("2026-08-15")), probability=np.asarray(win_rates, float),
+        stage_index=np.full(n, -1, np.int64), new_logo=np.zeros(n, bool), rows=np.arange(n),
+        attributes={"owner": np.asarray(owner, dtype=object)},
+    )  # fmt: skip
+
+
+def make_scenario(extra: str):
+    return parse_scenario("period: 2026-Q3\npipeline: {path: unused.csv}\n" + extra)
 
 
 def main() -> None:
