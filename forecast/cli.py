@@ -529,6 +529,34 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, as_js
 
 
 @cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: periods and summary.")
+def backtest(file, trials, as_json) -> None:
+    """Forecast past periods from what was known at their start; score the forecasts against actuals.
+
+    Example: forecast backtest configs/backtest/maven.yaml
+    """
+    from forecast.backtest import backtest as run_backtest
+    from forecast.render import backtest_table
+    from forecast.scenario import load_backtest
+
+    spec, folder = load_backtest(file)
+    if trials is not None:
+        spec = spec.model_copy(update={"simulation": spec.simulation.model_copy(update={"trials": trials})})
+    result = run_backtest(spec, folder)
+    tables = [
+        backtest_table("Open pipeline at the period start (deal-age model)", result["periods"],
+                       result["summary"]),
+        backtest_table("Open pipeline, stage rates alone (no age)", result["stage_only"]["periods"],
+                       result["stage_only"]["summary"]),
+        backtest_table("Total won in the period (open + new pipeline)", result["total"]["periods"],
+                       result["total"]["summary"]),
+    ]  # fmt: skip
+    _show(result, as_json, tables)
+
+
+@cli.command()
 def schema() -> None:
     """Print the scenario file's JSON Schema (for editor completion).
 

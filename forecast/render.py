@@ -397,3 +397,21 @@ def changes_table(scenario: str, result: dict[str, Any]) -> Table:
         )
     table.add_row("total", f"{total['expected_revenue_change']:+,.0f}", points(total["p_hit_change"]), "")
     return table
+
+
+def backtest_table(title: str, periods: list[dict[str, Any]], summary: dict[str, Any]) -> Table:
+    """``forecast backtest``: forecast against actual per period, then the scores."""
+    table = _titled(
+        f"{title}: 50 % interval held the actual {percent(summary['coverage_50'])} of the time, "
+        f"80 % {percent(summary['coverage_80'])}; mean CRPS {money(summary['mean_crps'])} "
+        f"(weighted pipeline off by {money(summary['weighted_pipeline_mean_abs_error'])} on average)"
+    )
+    for name in ("period", "actual", "mean", "P10", "P50", "P90", "rank", "CRPS", "weighted pipeline"):
+        table.add_column(name, justify="left" if name == "period" else "right")
+    for row in periods:
+        table.add_row(
+            row["period"], money(row["actual"]), money(row["mean"]), money(row["p10"]), money(row["p50"]),
+            money(row["p90"]), f"{row['percentile_rank']:.2f}", money(row["crps"]),
+            money(row["weighted_pipeline"]),
+        )  # fmt: skip
+    return table

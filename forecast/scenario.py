@@ -285,6 +285,30 @@ class FunnelVariance(_Strict):
     )
 
 
+class Prices(_Strict):
+    """List prices, for open deals whose export has no amount (joined on a column)."""
+
+    path: str
+    key: str = Field(description="Column shared by the history and the price list, e.g. product.")
+    price: str = Field(description="The price column.")
+    aliases: dict[str, str] = Field(default_factory=dict, description="History value -> price-list value.")
+
+
+class BacktestHistory(_Strict):
+    path: str = Field(description="Closed and open deals, relative to the backtest file.")
+    columns: dict[str, str] = Field(default_factory=dict, description="Canonical -> the export's column.")
+    won: list[str] = Field(default_factory=lambda: ["Won", "Closed Won"])
+    lost: list[str] = Field(default_factory=lambda: ["Lost", "Loss", "Closed Lost"])
+    prices: Prices | None = None
+    date_format: str | None = None
+
+
+class BacktestModel(_Strict):
+    age_buckets_days: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [30, 60, 90, 120], description="Upper edges of deal-age buckets, in days."
+    )
+
+
 class Simulation(_Strict):
     trials: int = Field(default=DEFAULT_TRIALS, ge=1, le=MAX_TRIALS, strict=True)
     seed: int = Field(default=DEFAULT_SEED, ge=0, lt=2**63, strict=True)
@@ -333,6 +357,30 @@ class FunnelSpec(_Strict):
                 f"open: unknown stage {unknown[0]!r}; stages are {', '.join(s.name for s in self.stages)}"
             )
         return self
+
+
+class BacktestSpec(_Strict):
+    """forecast backtest: replay past periods from history and score the forecasts."""
+
+    name: str | None = None
+    history: BacktestHistory
+    periods: str | list[str] = Field(description="2017-Q2..2017-Q4, or a list of periods.")
+    model: BacktestModel = Field(default_factory=BacktestModel)
+    simulation: Simulation = Field(default_factory=Simulation)
+
+    @property
+    def period_list(self) -> list[str]:
+        if isinstance(self.periods, list):
+            return self.periods
+        first, _, last = self.periods.partition("..")
+        start, end = parse_period(first).start, parse_period(last or first).start
+        out, current = [], start
+        while current <= end:
+            quarter = (current.month - 1) // 3 + 1
+            out.append(f"{current.year}-Q{quarter}")
+            month = current.month + 3
+            current = dt.date(current.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
+        return out
 
 
 class DealTemplate(_Strict):
@@ -737,6 +785,18 @@ def sweep_variants(text: str, source: Path | None = None) -> list[tuple[dict[str
 def parse_funnel(text: str, source: Path | None = None) -> FunnelSpec:
     """Validate a funnel plan's YAML text."""
     return _validate_yaml(text, FunnelSpec, str(source) if source else "funnel")[0]
+
+
+def load_backtest(path: str | Path) -> tuple[BacktestSpec, Path]:
+    """A backtest file and the folder its relative paths start from."""
+    path = Path(path)
+    spec = _validate_yaml(_read(path, "backtest"), BacktestSpec, str(path))[0]
+    try:
+        for period in spec.period_list:
+            parse_period(period)
+    except ValueError as error:
+        raise ScenarioError(f"{path}: periods: {error}") from None
+    return spec, path.resolve().parent
 
 
 def load_funnel(path: str | Path) -> FunnelSpec:
