@@ -162,7 +162,9 @@ def percentile_rank(samples: np.ndarray, actual: float) -> float:
     return float(np.mean(samples < actual) + 0.5 * np.mean(samples == actual))
 
 
-def _forecast(book, open_now, period, rates, learned, spec, index, with_new) -> np.ndarray:
+def _forecast(
+    book, open_now, period, rates, learned, spec, index, with_new, market: float = 0.0
+) -> np.ndarray:
     trials, seed = spec.simulation.trials, spec.simulation.seed
     n = int(open_now.sum())
     deals = Deals(
@@ -173,6 +175,7 @@ def _forecast(book, open_now, period, rates, learned, spec, index, with_new) -> 
     scenario = parse_scenario(
         f"period: {{start: {period.start}, end: {period.end}}}\npipeline: {{path: history}}\n"
         f"amount: {{sigma: {learned.sigma}, haircut: {learned.haircut}}}\n"
+        f"correlation: {{market: {market}}}\n"
     )
     revenue = simulate(scenario, deals, trials=trials, seed=seed + index).trials.revenue
     if with_new and learned.new_deals > 0:
@@ -198,8 +201,39 @@ def _scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def backtest(spec: BacktestSpec, folder: Path, book: Book | None = None) -> dict[str, Any]:
-    """Score the forecast of every period (open pipeline, and total) with and without deal age."""
+CORRELATION_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
+
+
+def fit_correlation(
+    spec: BacktestSpec, folder: Path, book: Book | None = None, grid=CORRELATION_GRID
+) -> dict:
+    """The latent market correlation whose backtest ranks are closest to uniform (Kolmogorov distance).
+
+    With few periods the choice is rough: the result says how many periods it rests on.
+    """
+    from scipy import stats
+
+    book = load_book(spec, folder) if book is None else book
+    distances = []
+    for market in grid:
+        ranks = [row["percentile_rank"] for row in backtest(spec, folder, book, market=market)["periods"]]
+        distances.append(float(stats.kstest(ranks, "uniform").statistic))
+    best = int(np.argmin(distances))
+    return {
+        "market": grid[best],
+        "ks_distance": distances[best],
+        "periods": len(spec.period_list),
+        "grid": [{"market": m, "ks_distance": d} for m, d in zip(grid, distances, strict=True)],
+    }
+
+
+def backtest(
+    spec: BacktestSpec, folder: Path, book: Book | None = None, market: float = 0.0
+) -> dict[str, Any]:
+    """Score the forecast of every period (open pipeline, and total) with and without deal age.
+
+    ``market``: a latent market correlation between the open deals (0: independent).
+    """
     book = load_book(spec, folder) if book is None else book
     edges = spec.model.age_buckets_days
     periods = [parse_period(name) for name in spec.period_list]
@@ -235,7 +269,7 @@ def backtest(spec: BacktestSpec, folder: Path, book: Book | None = None) -> dict
             ("total", by_age, True, actual_total),
             ("open_pipeline_stage_only", flat, False, actual_open),
         ):
-            samples = _forecast(book, open_now, period, rates, learned, spec, index, with_new)
+            samples = _forecast(book, open_now, period, rates, learned, spec, index, with_new, market)
             weighted = float(np.sum(book.price[open_now] * (1 - learned.haircut) * rates))
             p10, p25, p50, p75, p90 = np.percentile(samples, [10, 25, 50, 75, 90])
             results[key].append({

@@ -487,8 +487,10 @@ def report(file, out, png_dir, trials, seed) -> None:
 )
 @click.option("--prior-strength", type=click.FloatRange(0, None), default=20.0, show_default=True,
               help="Deals' worth of the stage rate that segment rates are shrunk toward.")  # fmt: skip
+@click.option("--backtest", "backtest_file", type=click.Path(dir_okay=False),
+              help="Also fit the latent market correlation on this backtest's periods.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print every estimate as JSON.")
-def calibrate(history, out, mappings, won, lost, segments, prior_strength, as_json) -> None:
+def calibrate(history, out, mappings, won, lost, segments, prior_strength, backtest_file, as_json) -> None:
     """Estimate win rates, slip, haircut and cycle time from closed deals; write a scenario fragment.
 
     Example: forecast calibrate history.csv --out calibration.yaml --segment product
@@ -511,8 +513,15 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, as_js
     if lost:
         spec.lost = lost
     result = estimate(load_history(Path(history), spec), spec)
+    keys = fragment(result)
+    if backtest_file is not None:
+        from forecast.backtest import fit_correlation
+        from forecast.scenario import load_backtest
+
+        result["correlation"] = fit_correlation(*load_backtest(backtest_file))
+        keys["correlation"] = {"market": result["correlation"]["market"]}
     text = "# forecast calibrate " + str(history) + ": include with `calibration: FILE` in a scenario\n"
-    text += yaml.safe_dump(fragment(result), sort_keys=False)
+    text += yaml.safe_dump(keys, sort_keys=False)
     atomic_write(Path(out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -526,6 +535,10 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, as_js
     for stage in result["stages"]:
         note = f" [{stage['note']}]" if "note" in stage else ""
         click.echo(f"  {stage['name']}: {stage['win_rate']:.1%} of {stage['deals']}{note}")
+    if "correlation" in result:
+        fit = result["correlation"]
+        click.echo(f"  latent market correlation {fit['market']} (ranks' distance from uniform "
+                   f"{fit['ks_distance']:.2f}, resting on {fit['periods']} periods)")  # fmt: skip
 
 
 @cli.command()

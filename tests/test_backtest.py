@@ -27,8 +27,13 @@ def test_crps_and_rank_of_known_forecasts():
     assert percentile_rank(samples, 2.0) == pytest.approx(0.375)  # one below, one tied
 
 
-def _synthetic_book(quarters: int, seed: int) -> Book:
-    """Deals created each quarter; every quarter an open deal wins with its age bucket's rate."""
+def _synthetic_book(quarters: int, seed: int, latent: float = 0.0) -> Book:
+    """Deals created each quarter; every quarter an open deal wins with its age bucket's rate.
+
+    With ``latent`` > 0 a quarterly market shock moves every deal's rate together (Vasicek).
+    """
+    from scipy.special import ndtr, ndtri
+
     rng = np.random.default_rng(seed)
     ids, created, closed, won, value, price = [], [], [], [], [], []
     open_deals: list[int] = []
@@ -38,9 +43,11 @@ def _synthetic_book(quarters: int, seed: int) -> Book:
         end_month = begin.month + 2
         end = dt.date(begin.year, end_month, 28)
         still_open = []
+        shock = rng.standard_normal()
         for d in open_deals:  # deals open at the quarter's start
             age = (begin - created[d]).days
             rate = AGE_RATES[min(np.searchsorted([30, 60, 90], age, side="left"), 3)]
+            rate = ndtr((ndtri(rate) - np.sqrt(latent) * shock) / np.sqrt(1 - latent))
             if rng.random() < rate:
                 won[d], closed[d], value[d] = True, end, price[d]
             elif rng.random() < 0.3:
@@ -111,3 +118,16 @@ def test_bad_backtest_files(tmp_path):
     assert load_backtest(bad)[0].period_list == ["2017-Q2"]
     result = CliRunner().invoke(cli, ["backtest", str(bad)])
     assert result.exit_code == 2 and "not found" in result.stderr
+
+
+def test_the_fitted_correlation_follows_the_history():
+    from forecast.backtest import fit_correlation
+
+    spec = BacktestSpec.model_validate(
+        {"history": {"path": "unused"}, "periods": "2016-Q1..2024-Q4",
+         "model": {"age_buckets_days": [30, 60, 90]}, "simulation": {"trials": 2000, "seed": 1}}
+    )  # fmt: skip
+    independent = fit_correlation(spec, Path("."), _synthetic_book(40, seed=3), grid=(0.0, 0.3))
+    shocked = fit_correlation(spec, Path("."), _synthetic_book(40, seed=3, latent=0.3), grid=(0.0, 0.3))
+    assert (independent["market"], shocked["market"]) == (0.0, 0.3)
+    assert independent["periods"] == 36
