@@ -544,17 +544,18 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
+@click.option("--periods", help="Override the file's periods, e.g. 2017-Q2..2017-Q4.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: periods and summary.")
-def backtest(file, trials, as_json) -> None:
+def backtest(file, trials, periods, as_json) -> None:
     """Forecast past periods from what was known at their start; score the forecasts against actuals.
 
-    Example: forecast backtest configs/backtest/maven.yaml
+    Example: forecast backtest configs/maven-backtest.yaml
     """
     from forecast.backtest import backtest as run_backtest
     from forecast.render import backtest_table
     from forecast.scenario import load_backtest
 
-    spec, folder = load_backtest(file)
+    spec, folder = load_backtest(file, periods)
     if trials is not None:
         spec = spec.model_copy(update={"simulation": spec.simulation.model_copy(update={"trials": trials})})
     result = run_backtest(spec, folder)

@@ -787,10 +787,12 @@ def parse_funnel(text: str, source: Path | None = None) -> FunnelSpec:
     return _validate_yaml(text, FunnelSpec, str(source) if source else "funnel")[0]
 
 
-def load_backtest(path: str | Path) -> tuple[BacktestSpec, Path]:
-    """A backtest file and the folder its relative paths start from."""
+def load_backtest(path: str | Path, periods: str | None = None) -> tuple[BacktestSpec, Path]:
+    """A backtest file (its periods replaced by ``periods`` if given) and the folder its paths start from."""
     path = Path(path)
     spec = _validate_yaml(_read(path, "backtest"), BacktestSpec, str(path))[0]
+    if periods is not None:
+        spec = spec.model_copy(update={"periods": periods})
     try:
         for period in spec.period_list:
             parse_period(period)

@@ -14,7 +14,7 @@ from forecast.backtest import Book, backtest, crps, percentile_rank
 from forecast.cli import cli
 from forecast.scenario import BacktestSpec, load_backtest
 
-CONFIG = Path(__file__).resolve().parent.parent / "configs" / "backtest" / "maven.yaml"
+CONFIG = Path(__file__).resolve().parent.parent / "configs" / "maven-backtest.yaml"
 AGE_RATES = [0.5, 0.35, 0.2, 0.1]  # win within a quarter, by age bucket (< 30, < 60, < 90, older)
 
 
@@ -88,7 +88,7 @@ def test_history_drawn_from_the_model_gives_uniform_ranks():
     assert result["summary"]["mean_crps"] < result["stage_only"]["summary"]["mean_crps"]  # age matters here
 
 
-MAVEN = (CONFIG.parent / "../../../shared/data/maven-crm-sales-opportunities").resolve()
+MAVEN = (CONFIG.parent / "../../shared/data/maven-crm-sales-opportunities").resolve()
 
 
 @pytest.mark.skipif(not MAVEN.exists(), reason="the Maven CRM sample is not next to the repository")

@@ -808,7 +808,15 @@ def test_readme_shows_every_command():
     assert [name for name in sorted(cli.commands) if f"forecast {name}" not in text] == []
 
 
-@pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.name)
+SCENARIO_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml") if "\nperiod:" in p.read_text())
+
+
+def test_every_shipped_config_is_a_scenario_or_a_backtest():
+    backtests = [p for p in CONFIGS.glob("*.yaml") if p not in SCENARIO_CONFIGS]
+    assert [p.name for p in backtests] == ["maven-backtest.yaml"]
+
+
+@pytest.mark.parametrize("config", SCENARIO_CONFIGS, ids=lambda path: path.name)
 def test_shipped_config_runs(config):
     result = invoke("run", config, "--trials", 1000, "--json")
     assert result.exit_code == 0, result.output
