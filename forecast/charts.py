@@ -144,6 +144,21 @@ def split(summary: dict[str, Any]):
     return figure
 
 
+def backtest(periods: list[dict[str, Any]]):
+    """Forecast against actual per past period: P10-P90 bar, P50, the actual."""
+    figure, axis = _figure()
+    x = np.arange(len(periods))
+    p10 = np.array([row["p10"] for row in periods])
+    p90 = np.array([row["p90"] for row in periods])
+    axis.bar(x, p90 - p10, bottom=p10, color=GREY, width=0.5, label="forecast P10-P90")
+    axis.plot(x, [row["p50"] for row in periods], "_", color=BLUE, markersize=22, mew=2, label="forecast P50")
+    axis.plot(x, [row["actual"] for row in periods], "o", color=RED, label="actual")
+    axis.set_xticks(x, [row["period"] for row in periods])
+    _money_axis(axis, "y")
+    axis.legend(fontsize=8, frameon=False)
+    return figure
+
+
 def svg(figure) -> str:
     """The figure as an inline SVG element (text as paths: no fonts needed to show it)."""
     import matplotlib.pyplot as plt

@@ -457,7 +457,9 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
 )
 @click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
-def report(file, out, png_dir, trials, seed) -> None:
+@click.option("--backtest", "backtest_file", type=click.Path(dir_okay=False),
+              help="Also chart this backtest: forecast against actual per period.")  # fmt: skip
+def report(file, out, png_dir, trials, seed, backtest_file) -> None:
     """Write one self-contained HTML page: the headline in words and the charts.
 
     Example: forecast report configs/stretch.yaml -o report.html --png charts/
@@ -470,7 +472,14 @@ def report(file, out, png_dir, trials, seed) -> None:
     if not out_path.parent.is_dir():
         raise ForecastError(f"{out}: folder {out_path.parent} does not exist")
     ((scenario, deals),) = _load((file,))
-    result = write_report(scenario, deals, out_path, None if png_dir is None else Path(png_dir), trials, seed)
+    past = None
+    if backtest_file is not None:
+        from forecast.backtest import backtest as run_backtest
+        from forecast.scenario import load_backtest
+
+        past = run_backtest(*load_backtest(backtest_file))
+    png = None if png_dir is None else Path(png_dir)
+    result = write_report(scenario, deals, out_path, png, trials, seed, past)
     click.echo(f"{result['headline']}\nWrote {out_path} ({len(result['charts'])} charts).")
 
 

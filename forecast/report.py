@@ -51,7 +51,11 @@ def _percent(value: float | None) -> str:
 
 
 def gather(
-    scenario: Scenario, deals: Deals, trials: int | None = None, seed: int | None = None
+    scenario: Scenario,
+    deals: Deals,
+    trials: int | None = None,
+    seed: int | None = None,
+    backtest: dict | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, computed once from the same trials."""
     from forecast.compare import compare_plans
@@ -73,6 +77,7 @@ def gather(
         "plans": plans,
         "drivers": top,
         "diagnosis": diagnose(forecast),
+        "backtest": backtest,
     }
 
 
@@ -139,6 +144,9 @@ def figures(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
         )
     if data["drivers"]:
         out.append(("drivers", "The deals that move P(hit) most.", charts.drivers(data["drivers"])))
+    if data["backtest"]:
+        caption = "Backtest: what the forecast said at each past period's start, and what happened."
+        out.append(("backtest", caption, charts.backtest(data["backtest"]["periods"])))
     return out
 
 
@@ -205,11 +213,15 @@ def write_report(
     png_dir: Path | None = None,
     trials: int | None = None,
     seed: int | None = None,
+    backtest: dict | None = None,
 ) -> dict[str, Any]:
-    """Write the HTML report (atomically) and, with ``png_dir``, every chart as a PNG."""
+    """Write the HTML report (atomically) and, with ``png_dir``, every chart as a PNG.
+
+    ``backtest``: a ``forecast.backtest.backtest`` result, drawn as forecast against actual.
+    """
     from forecast.output import atomic_write
 
-    data = gather(scenario, deals, trials, seed)
+    data = gather(scenario, deals, trials, seed, backtest)
     drawn = figures(data)
     if png_dir is not None:
         png_dir.mkdir(parents=True, exist_ok=True)

@@ -180,3 +180,15 @@ def test_a_real_browser_draws_the_report(tmp_path):
     pixels = imread(shot)[..., :3]
     assert pixels.std() > 0.05  # not blank
     assert np.mean(pixels.mean(axis=2) < 0.9) > 0.02  # ink on a good share of the page
+
+
+def test_a_backtest_adds_forecast_against_actual(tmp_path):
+    scenario = load_scenario(CONFIGS / "example.yaml")
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    past = {"periods": [
+        {"period": "2026-Q2", "p10": 80.0, "p50": 100.0, "p90": 120.0, "actual": 95.0},
+        {"period": "2026-Q3", "p10": 90.0, "p50": 110.0, "p90": 130.0, "actual": 140.0},
+    ]}  # fmt: skip
+    result = write_report(scenario, deals, tmp_path / "r.html", trials=TRIALS, backtest=past)
+    assert "backtest" in result["charts"]
+    assert "id='chart-backtest'" in (tmp_path / "r.html").read_text()
