@@ -18,7 +18,6 @@ WON_NOT_LANDED = 1  # per-trial outcome of a deal: 0 lost, 1 won but outside the
 LANDED = 2
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def simulate_pipeline(
     starts,
     win_threshold,
@@ -56,24 +55,48 @@ def simulate_pipeline(
 
     Every draw is a function of (seed, deal, trial) only, and each trial sums its
     deals in order, so neither ``trial_block`` nor the thread count changes a bit.
+
+    Fixed and noisy amounts run in two compiled kernels, so a run compiles only the one
+    it needs (start-up).
     """
-    n_trials = revenue.shape[0]
-    n_blocks = (n_trials + trial_block - 1) // trial_block
+    blocks = _noisy_blocks if noise_base.shape[0] > 1 else _fixed_blocks
+    blocks(
+        starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
+        metric_start, metric_index, metric_kind, correlation, first_trial, trial_block,
+        revenue, slipped, metrics,
+    )  # fmt: skip
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _noisy_blocks(
+    starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
+    metric_start, metric_index, metric_kind, correlation, first_trial, trial_block, revenue, slipped, metrics,
+):  # fmt: skip
+    n_blocks = (revenue.shape[0] + trial_block - 1) // trial_block
     for block in prange(n_blocks):
         lo = block * trial_block
-        size = min(trial_block, n_trials - lo)
-        if noise_base.shape[0] > 1:
-            _noisy_block(
-                starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-                metric_start, metric_index, metric_kind, correlation, first_trial + lo, first_trial + lo,
-                revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
-            )  # fmt: skip
-        else:
-            _fixed_block(
-                starts, win_threshold, land_threshold, value, dated_inside,
-                metric_start, metric_index, metric_kind, correlation, first_trial + lo, first_trial + lo,
-                revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
-            )  # fmt: skip
+        size = min(trial_block, revenue.shape[0] - lo)
+        _noisy_block(
+            starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
+            metric_start, metric_index, metric_kind, correlation, first_trial + lo, first_trial + lo,
+            revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
+        )  # fmt: skip
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _fixed_blocks(
+    starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
+    metric_start, metric_index, metric_kind, correlation, first_trial, trial_block, revenue, slipped, metrics,
+):  # fmt: skip
+    n_blocks = (revenue.shape[0] + trial_block - 1) // trial_block
+    for block in prange(n_blocks):
+        lo = block * trial_block
+        size = min(trial_block, revenue.shape[0] - lo)
+        _fixed_block(
+            starts, win_threshold, land_threshold, value, dated_inside,
+            metric_start, metric_index, metric_kind, correlation, first_trial + lo, first_trial + lo,
+            revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
+        )  # fmt: skip
 
 
 @njit(inline="always")
@@ -95,7 +118,7 @@ def _outcomes(start, trial0, win_at, land_at, outcome):
         outcome[i] = won * (1 + lands)
 
 
-@njit(inline="always")
+@njit(cache=True, error_model="numpy")
 def _class_rates(k, correlation, offset, rates):
     """Win rate in each trial of the block for deals of class ``k`` (same rate, same factors).
 
@@ -126,7 +149,7 @@ def _rated_outcomes(start, trial0, rates, land_at, outcome):
         outcome[i] = (unit_interval(win_draw) < rates[i]) * (1 + (land_draw < land_at))
 
 
-@njit(inline="always")
+@njit(cache=True, error_model="numpy")
 def _block_rates(correlation, offset, size):
     """Every class's win rates for the block's trials: float64[classes, size]."""
     classes = correlation[4].shape[0]
