@@ -134,9 +134,7 @@ def learn(book: Book, earlier: list[tuple[np.datetime64, np.datetime64]], edges:
     overall = (wins.sum() + 1) / (deals.sum() + 2)
     by_age = np.where(deals >= MIN_DEALS, (wins + 1) / (deals + 2), overall)
     ratio = book.value / book.price
-    known = (
-        book.won & np.isfinite(ratio) & (ratio > 0) & (book.closed < earlier[-1][1] + 1 if earlier else False)
-    )
+    known = book.won & np.isfinite(ratio) & (ratio > 0) & (book.closed <= earlier[-1][1])  # known by then
     haircut = float(1 - ratio[known].mean()) if known.sum() >= MIN_DEALS else 0.0
     sigma = float(np.std(np.log(ratio[known]), ddof=1)) if known.sum() >= MIN_DEALS else 0.0
     values = np.array(new_values)

@@ -136,14 +136,14 @@ def validate(files) -> None:
 
     Example: forecast validate configs/example.yaml
     """
-    from forecast.pipeline import normalise
+    from forecast.pipeline import by_value
     from forecast.simulate import overdue_deals
 
     for scenario, deals in _load(files):
         period = scenario.period_range
         click.echo(f"OK {scenario.source}: {len(deals)} open deals, period {period.start}..{period.end}")
         for column, quotas in scenario.quotas.items():
-            unknown = sorted(set(map(normalise, quotas)) - set(deals.column(column)))
+            unknown = sorted(set(by_value(quotas)) - set(deals.column(column)))
             if unknown:
                 click.echo(
                     f"warning: quotas.{column} names {', '.join(unknown)}, who have no deals in the pipeline"

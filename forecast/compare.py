@@ -8,7 +8,7 @@ import numpy as np
 
 from forecast.pipeline import Deals
 from forecast.plans import apply_plan, plan_names, stage_of, template_deals
-from forecast.scenario import BASE_PLAN, Scenario
+from forecast.scenario import Scenario
 from forecast.simulate import Forecast, deal_model, simulate
 from forecast.summary import all_targets_hit, paired_difference, reaches, summarize
 
@@ -148,6 +148,3 @@ def compare_plans(
         summary["required_extra_pipeline"] = required_extra_pipeline(forecast, levels)
         results.append(summary)
     return results
-
-
-__all__ = ["BASE_PLAN", "compare_plans", "required_extra_pipeline"]

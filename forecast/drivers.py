@@ -15,7 +15,7 @@ import numpy as np
 from forecast.errors import ScenarioError
 from forecast.kernels import deal_drivers
 from forecast.simulate import DealDraws, Forecast
-from forecast.summary import rounding_slack
+from forecast.summary import reaches, rounding_slack
 
 
 def quota_target(forecast: Forecast):
@@ -46,7 +46,7 @@ def drivers(forecast: Forecast) -> list[dict[str, Any]]:
         landed, landed_hits, landed_value, rescued,
     )  # fmt: skip
     trials = forecast.n_trials
-    hits = int(np.sum(revenue >= target.at_least - rounding_slack(target.at_least)))
+    hits = int(np.sum(reaches(revenue, target.at_least)))
     rows = []
     for d in range(n):
         if_won = landed_hits[d] / landed[d] if landed[d] else None

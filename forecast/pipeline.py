@@ -118,6 +118,11 @@ def normalise(value: Any) -> str:
     return str(value).strip()
 
 
+def by_value(quotas: dict[Any, float]) -> dict[str, float]:
+    """Quotas keyed the way cells compare (``normalise``): YAML's 3 and a cell's '3' meet."""
+    return {normalise(value): quota for value, quota in quotas.items()}
+
+
 def _wanted(wanted: Any) -> list[str]:
     values = wanted if isinstance(wanted, list) else [wanted]
     return [normalise(value) for value in values]

@@ -9,7 +9,7 @@ import numpy as np
 
 from forecast.errors import ScenarioError
 from forecast.kernels import COUNT, REVENUE, new_pipeline_trials, simulate_pipeline, trial_block
-from forecast.pipeline import Deals, load_deals
+from forecast.pipeline import Deals, by_value, load_deals
 from forecast.rng import deal_keys, factor_uniforms, lognormal_table, stream_starts
 from forecast.scenario import MAX_LATENT, Scenario, Target
 
@@ -235,10 +235,7 @@ def _breakdown_values(scenario: Scenario, deals: Deals, column: str) -> list[str
             f"{scenario.label}: cannot break down by {column!r}: the pipeline has no such column "
             f"(columns: {', '.join(deals.attributes) or 'none'})"
         ) from None
-    from forecast.pipeline import normalise
-
-    quoted = [normalise(value) for value in scenario.quotas.get(column, {})]
-    return sorted(set(present) | set(quoted))
+    return sorted(set(present) | set(by_value(scenario.quotas.get(column, {}))))
 
 
 def simulate(

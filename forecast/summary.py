@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from forecast.pipeline import by_value
 from forecast.simulate import Forecast, overdue_deals
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
@@ -106,9 +107,7 @@ def breakdown(forecast: Forecast) -> dict[str, list[dict[str, Any]]]:
     out = {}
     scenario = forecast.scenario
     for column, per_value in forecast.trials.breakdown.items():
-        from forecast.pipeline import normalise
-
-        quotas = {normalise(value): quota for value, quota in scenario.quotas.get(column, {}).items()}
+        quotas = by_value(scenario.quotas.get(column, {}))
         rows = []
         for value, revenue in per_value.items():
             quota = quotas.get(value)

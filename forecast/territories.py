@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import ScenarioError
+from forecast.pipeline import by_value
 from forecast.simulate import Forecast
 from forecast.summary import reaches
 
@@ -23,12 +24,11 @@ EXACT_LIMIT = 200_000  # assignments enumerated at most; above it, the heuristic
 EXACT_LIMIT_P_HIT = 2_000  # each P(hit) evaluation sums the units' trials
 
 
-def _quotas(forecast: Forecast, reps: list[str]) -> np.ndarray:
-    from forecast.pipeline import normalise
-
-    given = {normalise(rep): quota for rep, quota in forecast.scenario.quotas.get("owner", {}).items()}
-    if not given:  # no quotas: even shares of the expected total, so attainment compares like with like
-        return np.full(len(reps), 1.0)
+def _quotas(forecast: Forecast, reps: list[str]) -> np.ndarray | None:
+    """Each rep's quota, in ``reps`` order; None when the scenario gives none."""
+    given = by_value(forecast.scenario.quotas.get("owner", {}))
+    if not given:
+        return None
     missing = [rep for rep in reps if rep not in given or given[rep] <= 0]
     if missing:
         raise ScenarioError(
@@ -40,17 +40,17 @@ def _quotas(forecast: Forecast, reps: list[str]) -> np.ndarray:
 class Split:
     """Evaluates assignments of units to reps: per-rep revenue per trial is the sum of its units'."""
 
-    def __init__(self, unit_revenue: np.ndarray, quotas: np.ndarray, objective: str):
+    def __init__(self, unit_revenue: np.ndarray, quotas: np.ndarray | None, reps: int, objective: str):
         self.unit_revenue = unit_revenue  # units x trials
         self.expected = unit_revenue.mean(axis=1)
         self.quotas = quotas
         self.objective = objective
-        scale = self.expected.sum() / len(quotas) if np.all(quotas == 1.0) else 1.0
-        self.targets = quotas * scale  # without quotas: everyone's target is the average rep
+        # without quotas, every rep's target is the average rep's expected revenue
+        self.targets = np.full(reps, self.expected.sum() / reps) if quotas is None else quotas
 
     def scores(self, assignment: np.ndarray) -> np.ndarray:
         """Per rep: expected attainment, or P(hit own quota)."""
-        reps = len(self.quotas)
+        reps = len(self.targets)
         if self.objective == "attainment":
             return np.bincount(assignment, weights=self.expected, minlength=reps) / self.targets
         revenue = np.zeros((reps, self.unit_revenue.shape[1]))
@@ -126,10 +126,10 @@ def _heuristic(split: Split, reps: int, restarts: int = 20) -> np.ndarray:
     return min(found, key=split.spread)
 
 
-def _describe(forecast: Forecast, split: Split, reps: list[str], units: list[str], assignment) -> dict:
+def _describe(split: Split, reps: list[str], units: list[str], assignment) -> dict:
     scores = split.scores(np.asarray(assignment))
     expected = np.bincount(np.asarray(assignment), weights=split.expected, minlength=len(reps))
-    hit = Split(split.unit_revenue, split.quotas, "p_hit").scores(np.asarray(assignment))
+    hit = Split(split.unit_revenue, split.quotas, len(reps), "p_hit").scores(np.asarray(assignment))
     attainment = expected / split.targets
     return {
         "reps": [
@@ -167,21 +167,21 @@ def territories(forecast: Forecast, unit: str | None = None, objective: str | No
     reps = [rep for rep in breakdown["owner"] if rep]
     units = [value for value in breakdown[unit] if value]
     quotas = _quotas(forecast, reps)
-    current_split = Split(np.array([breakdown["owner"][rep] for rep in reps]), quotas, objective)
+    current_split = Split(np.array([breakdown["owner"][rep] for rep in reps]), quotas, len(reps), objective)
     if not np.all(current_split.targets > 0):
         raise ScenarioError(
             f"{forecast.scenario.label}: no expected revenue to split between reps; give quotas.owner"
         )
-    current = _describe(forecast, current_split, reps, reps, list(range(len(reps))))
+    current = _describe(current_split, reps, reps, list(range(len(reps))))
     for row in current["reps"]:
         owned = deals.column("owner") == row["rep"]
         row["units"] = sorted(set(deals.column(unit)[owned]))
         row["open_pipeline"] = float(deals.amount[owned & forecast.model.dated_inside].sum())
-    split = Split(np.array([breakdown[unit][value] for value in units]), quotas, objective)
+    split = Split(np.array([breakdown[unit][value] for value in units]), quotas, len(reps), objective)
     limit = EXACT_LIMIT if objective == "attainment" else EXACT_LIMIT_P_HIT  # P(hit) costs a pass over trials
     exact = len(reps) ** len(units) <= limit
     assignment = _exact(split, len(reps)) if exact else _heuristic(split, len(reps))
-    suggested = _describe(forecast, split, reps, units, assignment)
+    suggested = _describe(split, reps, units, assignment)
     suggested["method"] = "exact" if exact else "heuristic"
     suggested["gap"] = 0.0 if exact else suggested["spread"]["range"] - split.lower_bound()
     if len(units) < len(reps):

@@ -40,7 +40,7 @@ def test_heuristic_matches_exact_on_small_instances_and_respects_the_bound(seed)
     rs = np.random.default_rng(seed)
     units, reps = 7, 3
     revenue = rs.lognormal(5, 0.6, size=(units, 1)) * np.ones((1, 10))
-    split = Split(revenue, rs.uniform(200, 400, reps), "attainment")
+    split = Split(revenue, rs.uniform(200, 400, reps), reps, "attainment")
     exact, heuristic = _exact(split, reps), _heuristic(split, reps)
     assert len(set(heuristic.tolist())) == reps  # every rep keeps a whole territory
     assert split.spread(exact) >= split.lower_bound() - 1e-12
