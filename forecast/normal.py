@@ -1,4 +1,4 @@
-"""Branch-free float helpers for the correlated kernel: exp and the normal CDF.
+"""Branch-free float helpers for the correlated kernel: exp, the normal CDF and density.
 
 Library ``exp`` calls stop LLVM from vectorising a loop on AVX2; these polynomial
 versions do not. ``normal_cdf`` is Zelen and Severo's approximation (Abramowitz and
@@ -59,17 +59,23 @@ def fast_exp(x):
 
 
 @njit(inline="always")
-def normal_cdf(x):
-    """Phi(x), branch-free, absolute error < 7.5e-8."""
+def normal_cdf_density(x):
+    """(Phi(x), phi(x)), branch-free, from one exp: Phi within 7.5e-8, phi within 1e-9 relative."""
     z = min(abs(x), 37.0)
+    density = _INV_SQRT_2PI * fast_exp(-0.5 * z * z)
     t = 1.0 / (1.0 + 0.2316419 * z)
     tail = (
-        _INV_SQRT_2PI
-        * fast_exp(-0.5 * z * z)
+        density
         * t
         * (0.319381530 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429))))
     )
-    return tail if x < 0.0 else 1.0 - tail
+    return (tail if x < 0.0 else 1.0 - tail), density
+
+
+@njit(inline="always")
+def normal_cdf(x):
+    """Phi(x), branch-free, absolute error < 7.5e-8."""
+    return normal_cdf_density(x)[0]
 
 
 @njit(inline="always")

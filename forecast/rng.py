@@ -45,6 +45,11 @@ def mix_b(x):
     return x ^ (x >> _S33)
 
 
+def thresholds(probability: np.ndarray) -> np.ndarray:
+    """Probabilities as int64 thresholds for the 32-bit draws: a draw below it is a yes."""
+    return np.round(np.asarray(probability, np.float64) * 2.0**32).astype(np.int64)
+
+
 def deal_keys(deal_ids) -> np.ndarray:
     """Stable 64-bit key per deal id (blake2b), so draws follow the deal, not its row."""
     keys = np.empty(len(deal_ids), dtype=np.uint64)

@@ -7,13 +7,19 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from forecast.correlation import correlation_inputs
 from forecast.errors import ScenarioError
-from forecast.kernels import COUNT, REVENUE, new_pipeline_trials, simulate_pipeline, trial_block
+from forecast.kernels import (
+    COUNT,
+    REVENUE,
+    LatentFactors,
+    new_pipeline_trials,
+    simulate_pipeline,
+    trial_block,
+)
 from forecast.pipeline import Deals, by_value, load_deals
-from forecast.rng import deal_keys, factor_uniforms, lognormal_table, stream_starts
-from forecast.scenario import MAX_LATENT, Scenario, Target
-
-THRESHOLD_SCALE = 2.0**32
+from forecast.rng import deal_keys, lognormal_table, stream_starts, thresholds
+from forecast.scenario import Scenario, Target
 
 
 @dataclass(frozen=True)
@@ -84,100 +90,6 @@ def target_mask(target: Target, deals: Deals) -> np.ndarray:
     return mask & deals.new_logo if target.metric == "new_logos" else mask
 
 
-def _thresholds(probability: np.ndarray) -> np.ndarray:
-    return np.round(probability * THRESHOLD_SCALE).astype(np.int64)
-
-
-MARKET_KEY = "__market__"  # the stream of the market factor; groups: "__group__:column=value"
-MAX_FACTOR_VALUES = 200_000_000  # factors x trials held for correlation (1.6 GB of float64)
-
-
-MAX_CLASS_RATES = 1 << 22  # class x trial rates held per block (32 MB)
-
-
-def _class_block(correlation: tuple) -> int:
-    """Trials per block small enough that every class's rates for a block fit in memory."""
-    classes = max(1, correlation[4].shape[0])
-    return max(64, MAX_CLASS_RATES // classes)
-
-
-def no_correlation(n_deals: int) -> tuple:
-    """The kernels' correlation inputs for independent deals: every deal in no class (-1)."""
-    return (np.full(n_deals, -1, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0),
-            np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 0)))  # fmt: skip
-
-
-def correlation_inputs(scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int) -> tuple:
-    """Deals grouped into classes (same win rate, same factors), each class's factor loadings
-    (CSR), latent threshold, noise scale and base rate, and the factors' values in every trial.
-
-    The kernel computes the conditional win rate once per class and trial, not per deal.
-    Memory is O(deals + factors x trials): one row of standard normals per factor
-    (the market, and each value of each grouping column), drawn from the counter
-    generator keyed by the factor's name, so every plan sees the same factors.
-    """
-    from scipy.special import ndtri
-
-    correlation = scenario.correlation
-    if correlation.market == 0 and not any(correlation.by.values()):
-        return no_correlation(len(deals))
-    names: list[str] = []
-    per_deal: list[list[tuple[int, float]]] = [[] for _ in range(len(deals))]
-    if correlation.market > 0:
-        names.append(MARKET_KEY)
-        for row in per_deal:
-            row.append((0, np.sqrt(correlation.market)))
-    columns_seen = set()
-    for column, rho in correlation.by.items():
-        try:
-            values = deals.column(column)
-        except KeyError:
-            raise ScenarioError(
-                f"{scenario.source or scenario.label}: correlation.by.{column}: the pipeline has no such "
-                f"column (columns: {', '.join(deals.columns())})"
-            ) from None
-        canonical = deals.aliases.get(column, column)
-        if canonical in columns_seen:
-            raise ScenarioError(
-                f"{scenario.source or scenario.label}: correlation.by names {canonical!r} twice"
-            )
-        columns_seen.add(canonical)
-        if rho == 0:
-            continue
-        index = {}
-        for d, value in enumerate(values):
-            if value == "":
-                continue  # no group: its share of the latent variable is the deal's own noise
-            if value not in index:
-                index[value] = len(names)
-                names.append(f"__group__:{canonical}={value}")
-            per_deal[d].append((index[value], np.sqrt(rho)))
-    thresholds = _thresholds(model.win_rate)
-    deal_class = np.full(len(deals), -1, np.int64)
-    classes: dict[tuple, int] = {}
-    for d, row in enumerate(per_deal):
-        if row:
-            deal_class[d] = classes.setdefault((int(thresholds[d]), tuple(row)), len(classes))
-    rows = [list(key[1]) for key in classes]
-    rate = np.array([key[0] for key in classes], dtype=np.float64) * (1.0 / THRESHOLD_SCALE)
-    factor_start = np.concatenate([[0], np.cumsum([len(row) for row in rows])]).astype(np.int64)
-    factor_index = np.array([f for row in rows for f, _ in row], dtype=np.int64)
-    factor_loading = np.array([a for row in rows for _, a in row], dtype=np.float64)
-    idiosyncratic = np.maximum(1.0 - np.array([sum(a * a for _, a in row) for row in rows]), 1.0 - MAX_LATENT)
-    latent = np.clip(ndtri(np.clip(rate, 0.0, 1.0)), -37.0, 37.0)
-    if len(names) * n_trials > MAX_FACTOR_VALUES:
-        raise ScenarioError(
-            f"{scenario.source or scenario.label}: correlation needs {len(names):,} factors x "
-            f"{n_trials:,} trials of memory; at most {MAX_FACTOR_VALUES:,} values "
-            "(group by a column with fewer values, or fewer trials)"
-        )
-    values = np.empty((len(names), n_trials))
-    factor_uniforms(stream_starts(np.uint64(seed), deal_keys(names)), values)
-    ndtri(values, out=values)  # in place: one factors x trials array
-    scale = 1.0 / np.sqrt(idiosyncratic)
-    return (deal_class, factor_start, factor_index, factor_loading, latent, scale, rate, values)
-
-
 @dataclass(frozen=True)
 class DealDraws:
     """The kernels' per-deal inputs: stream starts, thresholds, values, the amount-noise table."""
@@ -188,7 +100,7 @@ class DealDraws:
     value: np.ndarray  # float64
     noise_base: np.ndarray  # float64: rng.lognormal_table, or [1.0] for fixed amounts
     noise_slope: np.ndarray
-    correlation: tuple  # correlation_inputs: factor loadings, latent thresholds, factor values
+    correlation: LatentFactors  # correlation_inputs: who moves with whom, the factors per trial
 
     @classmethod
     def of(cls, scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int) -> DealDraws:
@@ -196,12 +108,12 @@ class DealDraws:
         base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
         return cls(
             starts=stream_starts(np.uint64(seed), deal_keys(deals.deal_id)),
-            win_threshold=_thresholds(model.win_rate),
-            land_threshold=_thresholds(model.land_rate),
+            win_threshold=thresholds(model.win_rate),
+            land_threshold=thresholds(model.land_rate),
             value=np.ascontiguousarray(model.value, dtype=np.float64),
             noise_base=base,
             noise_slope=slope,
-            correlation=correlation_inputs(scenario, deals, model, seed, n_trials),
+            correlation=correlation_inputs(scenario, deals, model.win_rate, seed, n_trials),
         )
 
 
@@ -291,7 +203,7 @@ def simulate(
         metric_kind,
         draws.correlation,
         0,
-        min(trial_block(n_trials, numba.get_num_threads()), _class_block(draws.correlation)),
+        trial_block(n_trials, numba.get_num_threads()),
         revenue,
         slipped,
         values,

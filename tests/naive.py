@@ -174,3 +174,34 @@ def deal_drivers(seed, keys, win_rate, land_rate, value, table, revenue, quota):
                 rescued += 1
         out.append((landed, hits, total, rescued))
     return out
+
+
+def correlated_wins(seed, keys, win_rate, factor_keys, loadings, trials):
+    """Trial by trial, deal by deal: the latent-factor model of correlated wins, with exact Phi.
+
+    Factor ``f`` in trial ``t`` is the standard normal quantile of the uniform from the
+    stream of ``factor_keys[f]``. Deal ``d`` (win rate ``p``, ``loadings[d][f]``) wins
+    when ``draw / 2**32 < Phi((Phi^-1(p) - sum_f loadings[d][f] * z_f) / sd)``, with
+    ``sd = sqrt(1 - sum_f loadings[d][f]**2)``. Returns ``won`` bool[deals, trials] and
+    ``margin``, the draw minus that rate (where fast code may round the other way).
+    """
+    from scipy.special import ndtr, ndtri
+
+    z = np.array([
+        [ndtri(((mix_a((stream_start(seed, int(k)) + t * GOLDEN) & MASK) >> 11) + 0.5) * 2.0**-53)
+         for t in range(trials)]
+        for k in factor_keys
+    ]).reshape(len(factor_keys), trials)  # fmt: skip
+    won = np.zeros((len(keys), trials), bool)
+    margin = np.zeros((len(keys), trials))
+    for d, key in enumerate(keys):
+        p = round(win_rate[d] * 2**32) / 2**32
+        sd = np.sqrt(1.0 - sum(a * a for a in loadings[d]))
+        start = stream_start(seed, int(key))
+        for t in range(trials):
+            shift = sum(a * z[f, t] for f, a in enumerate(loadings[d]))
+            rate = ndtr((ndtri(p) - shift) / sd) if 0 < p < 1 else p
+            draw = mix_a((start + t * GOLDEN) & MASK) >> 32
+            margin[d, t] = draw / 2**32 - rate
+            won[d, t] = margin[d, t] < 0
+    return won, margin

@@ -107,3 +107,17 @@ def test_certain_deals_have_no_swing_or_gain():
 def test_drivers_need_a_quota():
     with pytest.raises(ScenarioError, match="drivers need a revenue target"):
         drivers(simulate(make_scenario(), make_deals([1], [0.5]), trials=10))
+
+
+def test_drivers_do_not_depend_on_the_thread_count():
+    """Trials are split into parts by their number alone, so every thread count adds the same sums."""
+    import numba
+
+    forecast = _forecast(trials=70_000)  # 16 parts of 4,375 trials
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = drivers(forecast)
+    finally:
+        numba.set_num_threads(threads)
+    assert drivers(forecast) == single

@@ -6,9 +6,9 @@ import numba
 import numpy as np
 import pytest
 
+from forecast.correlation import no_correlation
 from forecast.kernels import COUNT, MAX_TRIAL_BLOCK, REVENUE, simulate_pipeline, trial_block
 from forecast.rng import deal_keys, lognormal_table, stream_starts
-from forecast.simulate import no_correlation
 from tests import naive
 
 
