@@ -52,6 +52,10 @@ def drivers(forecast: Forecast) -> list[dict[str, Any]]:
         if_won = landed_hits[d] / landed[d] if landed[d] else None
         if_lost = (hits - landed_hits[d]) / (trials - landed[d]) if landed[d] < trials else None
         slip_prone = model.win_rate[d] > 0 and model.land_rate[d] < 1
+        swing_stderr = (
+            None if if_won is None or if_lost is None
+            else _difference_stderr(if_won, int(landed[d]), if_lost, trials - int(landed[d]))
+        )  # fmt: skip
         rows.append(
             {
                 "deal_id": str(deals.deal_id[d]),
@@ -63,9 +67,19 @@ def drivers(forecast: Forecast) -> list[dict[str, Any]]:
                 "p_hit_if_won": None if if_won is None else float(if_won),
                 "p_hit_if_lost": None if if_lost is None else float(if_lost),
                 "swing": None if if_won is None or if_lost is None else float(if_won - if_lost),
+                "swing_stderr": swing_stderr,
                 "expected_contribution": float(landed_value[d] / trials),
                 "acceleration_gain": float(rescued[d] / trials) if slip_prone else None,
             }
         )
     rows.sort(key=lambda row: (-(row["swing"] or 0.0), -(row["acceleration_gain"] or 0.0), row["deal_id"]))
     return rows
+
+
+def _difference_stderr(p_a: float, n_a: int, p_b: float, n_b: int) -> float:
+    """Monte Carlo standard error of a difference of two proportions from disjoint sets of trials.
+
+    Zero when both are 0 or 1 (no trial disagrees); then 1 / n is the honest floor.
+    """
+    variance = p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b
+    return float(max(np.sqrt(variance), 1.0 / (n_a + n_b)))

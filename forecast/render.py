@@ -312,7 +312,7 @@ def drivers_table(scenario: str, target: str, rows: list[dict[str, Any]]) -> Tab
             percent(row["p_landed"]),
             percent(row["p_hit_if_won"]),
             percent(row["p_hit_if_lost"]),
-            "-" if row["swing"] is None else f"{100 * row['swing']:+.1f}",
+            "-" if row["swing"] is None else f"{100 * row['swing']:+.1f} ±{200 * row['swing_stderr']:.1f}",
             money(row["expected_contribution"]),
             "-" if row["acceleration_gain"] is None else f"{100 * row['acceleration_gain']:+.1f}",
         )
@@ -321,7 +321,9 @@ def drivers_table(scenario: str, target: str, rows: list[dict[str, Any]]) -> Tab
 
 def drivers_note() -> str:
     return (
-        "swing: P(hit) if the deal lands in the period minus if it does not, in points; if accelerated: "
+        "swing: P(hit) if the deal lands in the period minus if it does not, in points, ± two Monte "
+        "Carlo standard errors (more trials narrow it; overlapping ranges are not told apart); "
+        "if accelerated: "
         "the gain in P(hit) were it pulled in with no slip; expected: its expected revenue in the period."
     )
 

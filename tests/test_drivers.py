@@ -121,3 +121,17 @@ def test_drivers_do_not_depend_on_the_thread_count():
     finally:
         numba.set_num_threads(threads)
     assert drivers(forecast) == single
+
+
+def test_swing_stderr_matches_the_spread_over_seeds():
+    """The stated standard error against the swing's standard deviation over independent runs."""
+    runs = []
+    for seed in range(40):
+        scenario = make_scenario(SCENARIO.replace("seed: 12", f"seed: {seed}"))
+        forecast = simulate(scenario, make_deals(AMOUNTS, WIN_RATES, close_dates=DATES), trials=3000)
+        runs.append({row["deal_id"]: row for row in drivers(forecast)})
+    for deal in ("D0", "D2", "D4"):
+        swings = np.array([run[deal]["swing"] for run in runs])
+        stated = np.mean([run[deal]["swing_stderr"] for run in runs])
+        # the sample sd of 40 runs is within about +-25 % of the truth (chi distribution, 2 sd)
+        assert 0.7 * stated < swings.std(ddof=1) < 1.3 * stated, (deal, swings.std(ddof=1), stated)
