@@ -594,7 +594,7 @@ def backtest(file, trials, periods, as_json) -> None:
     Example: forecast backtest configs/maven-backtest.yaml
     """
     from forecast.backtest import backtest as run_backtest
-    from forecast.render import backtest_table
+    from forecast.render import backtest_comparison_table, backtest_table
     from forecast.scenario import load_backtest
 
     spec, folder = load_backtest(file, periods)
@@ -602,12 +602,11 @@ def backtest(file, trials, periods, as_json) -> None:
         spec = spec.model_copy(update={"simulation": spec.simulation.model_copy(update={"trials": trials})})
     result = run_backtest(spec, folder)
     tables = [
-        backtest_table("Open pipeline at the period start (deal-age model)", result["periods"],
+        backtest_table(f"Open pipeline at the period start ({result['model']})", result["periods"],
                        result["summary"]),
-        backtest_table("Open pipeline, stage rates alone (no age)", result["stage_only"]["periods"],
-                       result["stage_only"]["summary"]),
         backtest_table("Total won in the period (open + new pipeline)", result["total"]["periods"],
                        result["total"]["summary"]),
+        backtest_comparison_table(result["comparison"]),
     ]  # fmt: skip
     _show(result, as_json, tables)
 

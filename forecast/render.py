@@ -433,3 +433,18 @@ def win_by_age_table(fit: dict[str, Any]) -> Table:
     for name, cells in rows:
         table.add_row(name, *(f"{percent(cell['win_rate'])} of {cell['deals']:,}" for cell in cells))
     return table
+
+
+def backtest_comparison_table(comparison: list[dict[str, Any]]) -> Table:
+    """``forecast backtest``: the scores of every forecast side by side."""
+    table = _titled("What each part adds: scores over the periods")
+    for name in ("forecast", "50 % held", "80 % held", "mean CRPS", "weighted pipeline abs. error"):
+        table.add_column(name, justify="left" if name == "forecast" else "right")
+    for row in comparison:
+        periods = row["periods"]
+        table.add_row(
+            row["forecast"], f"{round(row['coverage_50'] * periods)} of {periods}",
+            f"{round(row['coverage_80'] * periods)} of {periods}", money(row["mean_crps"]),
+            money(row["weighted_pipeline_mean_abs_error"]),
+        )  # fmt: skip
+    return table
