@@ -1,13 +1,15 @@
 """forecast backtest: forecast past periods from what was known at their start, score against actuals.
 
 For each period: rebuild the pipeline open at its first day (deals created before it
-and not yet closed), estimate from earlier periods only the chance that an open deal
-is won within a period, by its age (days since creation) in buckets, and forecast:
-(a) what those open deals win within the period and (b) that plus deals created and
-won within it (the new pipeline of earlier periods, Poisson). Scores: the actual's
-percentile rank in the forecast (uniform if the forecast is calibrated), CRPS, the
-coverage of the 50 % and 80 % intervals, and the same for a model that ignores age
-("stage rates alone") and for the weighted-pipeline point forecast.
+and not yet closed), learn from earlier periods only the chance that an open deal is
+won within a period, by its age (days since creation) in buckets and by its stage at
+the period's start (from a stage-history table), and forecast (a) what those open
+deals win within the period and (b) the period's total: the same open deals plus a
+``new_pipeline`` calibrated on the earlier periods' new deals, in one ``simulate`` call,
+the machinery ``forecast run`` uses. Scores: the actual's percentile rank in the
+forecast (uniform if the forecast is calibrated), CRPS, the coverage of the 50 % and
+80 % intervals, and the weighted-pipeline point forecast; the open pipeline is also
+scored by age alone and by stage alone, so each part's worth shows.
 """
 
 from __future__ import annotations
@@ -19,13 +21,27 @@ from typing import Any
 
 import numpy as np
 
-from forecast.calibration import MIN_DEALS
+from forecast.activity import expected_new_deals
+from forecast.calibration import HistorySpec, load_history
+from forecast.deal_age import exposures, fit_win_by_age, open_at, rates_for, win_by_age
+from forecast.deal_flow import fit_new_pipeline
 from forecast.errors import PipelineError
-from forecast.kernels import new_pipeline_trials
-from forecast.pipeline import Deals, _parse_amount, _parse_date, normalise, read_table
-from forecast.rng import deal_keys, lognormal_table, stream_starts
-from forecast.scenario import BacktestSpec, parse_period, parse_scenario
+from forecast.pipeline import Deals, _parse_amount, normalise, read_table
+from forecast.rates import MIN_DEALS
+from forecast.scenario import (
+    BacktestModel,
+    BacktestSpec,
+    PeriodRange,
+    Prices,
+    Scenario,
+    WinByAge,
+    parse_period,
+    quarters_between,
+)
 from forecast.simulate import simulate
+from forecast.stage_history import StageHistory
+
+BOOK_COLUMNS = ("deal_id", "outcome", "amount", "created_date", "close_date")
 
 
 @dataclass
@@ -37,112 +53,84 @@ class Book:
     closed: np.ndarray  # datetime64[D], NaT while open
     won: np.ndarray  # bool
     value: np.ndarray  # float64: won value (NaN unless won)
-    price: np.ndarray  # float64: list price (the amount an open deal is forecast at)
+    price: np.ndarray  # float64: the amount an open deal is forecast at (NaN if unknown)
+    stages: StageHistory | None = None
+
+    def stage_on(self, day: np.datetime64) -> np.ndarray:
+        """Every deal's stage on ``day`` ('' without a stage history)."""
+        if self.stages is None:
+            return np.full(len(self.deal_id), "", dtype=object)
+        return self.stages.on(self.deal_id, day)
 
 
 def load_book(spec: BacktestSpec, folder: Path) -> Book:
+    """The backtest's history (and its stage history and price list), paths relative to ``folder``."""
     history = spec.history
-    path = (folder / history.path).resolve()
-    table, first_row = read_table(path)
-    names = ("deal_id", "outcome", "amount", "created_date", "close_date")
-    column = {name: history.columns.get(name, name) for name in names}
-    key_column = history.prices.key if history.prices else None
-    missing = [name for name, header in column.items() if header not in table]
-    missing += [key_column] if key_column and key_column not in table else []
+    stage_source = history.stage_history
+    if stage_source is not None:
+        stage_source = stage_source.model_copy(update={"path": str((folder / stage_source.path).resolve())})
+    read = load_history(
+        (folder / history.path).resolve(),
+        HistorySpec(
+            columns=history.columns, won=tuple(history.won), lost=tuple(history.lost),
+            segments=(history.prices.key,) if history.prices else (), date_format=history.date_format,
+            stage_history=stage_source, required=BOOK_COLUMNS, hint="history.columns.{name}",
+            stage_hint="history.stage_history.columns.{name}",
+        ),
+    )  # fmt: skip
+    price = (
+        _list_prices(history.prices, folder, read.segments[history.prices.key])
+        if history.prices
+        else read.amount
+    )
+    value = np.where(read.won, read.amount, np.nan)
+    return Book(deal_id=read.deal_id, created=read.created, closed=read.closed, won=read.won, value=value,
+                price=price, stages=read.stage_history)  # fmt: skip
+
+
+def _list_prices(prices: Prices, folder: Path, keys: np.ndarray) -> np.ndarray:
+    """Each deal's list price, joined on ``prices.key`` (NaN where the list lacks its value)."""
+    path = (folder / prices.path).resolve()
+    table, first_row = read_table(path, what="price list")
+    missing = [name for name in (prices.key, prices.price) if name not in table]
     if missing:
         raise PipelineError([f"{path}: missing column {name!r}" for name in missing])
-    prices: dict[str, float] = {}
-    if history.prices:
-        price_path = (folder / history.prices.path).resolve()
-        price_table, _ = read_table(price_path)
-        if history.prices.key not in price_table or history.prices.price not in price_table:
-            raise PipelineError(
-                f"{price_path}: needs columns {history.prices.key!r} and {history.prices.price!r}"
-            )
-        pairs = zip(price_table[history.prices.key], price_table[history.prices.price], strict=True)
-        prices = {normalise(k): _parse_amount(v) for k, v in pairs}
-    won_values = {v.casefold() for v in history.won}
-    lost_values = {v.casefold() for v in history.lost}
-    n = len(table[column["deal_id"]])
-    created = np.full(n, np.datetime64("NaT"), "datetime64[D]")
-    closed = created.copy()
-    won, value, price = np.zeros(n, bool), np.full(n, np.nan), np.full(n, np.nan)
-    problems = []
-    for row in range(n):
-        outcome = normalise(table[column["outcome"]][row]).casefold()
+    lookup, problems = {}, []
+    for row, (key, price) in enumerate(zip(table[prices.key], table[prices.price], strict=True)):
         try:
-            if normalise(table[column["created_date"]][row]):
-                created[row] = _parse_date(table[column["created_date"]][row], history.date_format)
-            if outcome in won_values | lost_values:
-                closed[row] = _parse_date(table[column["close_date"]][row], history.date_format)
-                won[row] = outcome in won_values
-                if won[row]:
-                    value[row] = _parse_amount(table[column["amount"]][row])
+            lookup[normalise(key)] = _parse_amount(price)
         except ValueError as error:
-            problems.append(f"{path}: row {row + first_row}: {error}")
-        if key_column:
-            key = normalise(table[key_column][row])
-            price[row] = prices.get(normalise(history.prices.aliases.get(key, key)), np.nan)
-        elif won[row]:
-            price[row] = value[row]
+            problems.append(f"{path}: row {row + first_row}, column {prices.price!r}: {error}")
     if problems:
         raise PipelineError(problems)
-    ids = np.array([normalise(v) for v in table[column["deal_id"]]], dtype=object)
-    return Book(deal_id=ids, created=created, closed=closed, won=won, value=value, price=price)
-
-
-def _open_at(book: Book, start: np.datetime64) -> np.ndarray:
-    """Deals open on ``start``: created before it, not closed before it, with a price."""
-    return (book.created < start) & ~(book.closed < start) & ~np.isnan(book.price)
-
-
-def _won_within(book: Book, start: np.datetime64, end: np.datetime64) -> np.ndarray:
-    return book.won & (book.closed >= start) & (book.closed <= end)
-
-
-def _bucket(ages: np.ndarray, edges: list[int]) -> np.ndarray:
-    return np.searchsorted(np.asarray(edges), ages, side="left")
+    return np.array([lookup.get(normalise(prices.aliases.get(key, key)), np.nan) for key in keys])
 
 
 @dataclass
 class Learned:
-    """What earlier periods say: win-within-period rates by age bucket, amounts, new pipeline."""
+    """What earlier periods say: win-within-period rates, amounts, the new pipeline."""
 
-    by_age: np.ndarray  # rate per bucket
-    overall: float
+    by_age: dict[str, Any]  # deal_age.fit_win_by_age over the age buckets (rows per stage)
+    by_stage: dict[str, Any]  # the same without age buckets: rates by stage alone
     haircut: float
     sigma: float
-    new_deals: float  # expected deals created and won within a period
-    new_size: float
-    new_sigma: float
+    new_pipeline: dict[str, Any] | None  # deal_flow.fit_new_pipeline
     periods: int
 
 
-def learn(book: Book, earlier: list[tuple[np.datetime64, np.datetime64]], edges: list[int]) -> Learned:
-    buckets = len(edges) + 1
-    wins, deals = np.zeros(buckets), np.zeros(buckets)
-    new_counts, new_values = [], []
-    for start, end in earlier:
-        open_now = _open_at(book, start)
-        age = (start - book.created[open_now]).astype(np.int64)
-        bucket = _bucket(age, edges)
-        np.add.at(deals, bucket, 1)
-        np.add.at(wins, bucket, _won_within(book, start, end)[open_now])
-        created_inside = (book.created >= start) & (book.created <= end) & _won_within(book, start, end)
-        new_counts.append(int(created_inside.sum()))
-        new_values += list(book.value[created_inside])
-    overall = (wins.sum() + 1) / (deals.sum() + 2)
-    by_age = np.where(deals >= MIN_DEALS, (wins + 1) / (deals + 2), overall)
+def learn(book: Book, earlier: list[tuple[np.datetime64, np.datetime64]], model: BacktestModel) -> Learned:
+    """What the ``earlier`` periods say, from what was known by the end of the last of them."""
+    exposure = exposures(book.created, book.closed, book.won, earlier, book.stage_on)
     ratio = book.value / book.price
     known = book.won & np.isfinite(ratio) & (ratio > 0) & (book.closed <= earlier[-1][1])  # known by then
     haircut = float(1 - ratio[known].mean()) if known.sum() >= MIN_DEALS else 0.0
     sigma = float(np.std(np.log(ratio[known]), ddof=1)) if known.sum() >= MIN_DEALS else 0.0
-    values = np.array(new_values)
-    new_sigma = float(np.std(np.log(values[values > 0]), ddof=1)) if (values > 0).sum() >= MIN_DEALS else 0.0
     return Learned(
-        by_age=by_age, overall=float(overall), haircut=min(max(haircut, 0.0), 0.99), sigma=min(sigma, 3.0),
-        new_deals=float(np.mean(new_counts)) if new_counts else 0.0,
-        new_size=float(values.mean()) if values.size else 0.0, new_sigma=min(new_sigma, 3.0),
+        by_age=fit_win_by_age(exposure, model.age_buckets_days, model.prior_strength),
+        by_stage=fit_win_by_age(exposure, [], model.prior_strength),
+        haircut=min(max(haircut, 0.0), 0.99), sigma=min(sigma, 3.0),
+        new_pipeline=fit_new_pipeline(book.created, book.closed, book.won, book.value, earlier,
+                                      model.lag_distribution),
         periods=len(earlier),
     )  # fmt: skip
 
@@ -160,31 +148,118 @@ def percentile_rank(samples: np.ndarray, actual: float) -> float:
     return float(np.mean(samples < actual) + 0.5 * np.mean(samples == actual))
 
 
+@dataclass
+class PastPeriod:
+    """A period to forecast: what was known at its start (learned, the open deals) and what happened."""
+
+    name: str
+    period: PeriodRange
+    index: int
+    learned: Learned
+    open_now: np.ndarray  # bool over the book: open at the start, with a price
+    ages: np.ndarray  # int64 days, of the open deals
+    stages: np.ndarray  # their stages as the period began ('' unknown)
+    actual_open: float  # won within the period by the deals open at its start
+    actual_total: float  # plus the deals created and won within it
+
+    def known(self) -> dict[str, Any]:
+        return {"open_deals": int(self.open_now.sum()), "learned_from_periods": self.learned.periods}
+
+
+def _earlier_quarters(book: Book, first: dt.date) -> list[tuple[np.datetime64, np.datetime64]]:
+    """The calendar quarters before ``first``, back to the one of the history's first creation."""
+    dated = book.created[~np.isnat(book.created)]
+    if dated.size == 0 or dated.min().item() >= first:
+        return []
+    return [
+        (np.datetime64(quarter.start, "D"), np.datetime64(quarter.end, "D"))
+        for quarter in quarters_between(dated.min().item(), first - dt.timedelta(days=1))
+    ]
+
+
+def past_periods(spec: BacktestSpec, book: Book) -> list[PastPeriod]:
+    """Every period of the backtest, each learned from the periods before it only."""
+    periods = [parse_period(name) for name in spec.period_list]
+    earlier_all = _earlier_quarters(book, periods[0].start)
+    out = []
+    for index, period in enumerate(periods):
+        start, end = np.datetime64(period.start, "D"), np.datetime64(period.end, "D")
+        earlier = [(s, e) for s, e in earlier_all if e < start] + [
+            (np.datetime64(p.start, "D"), np.datetime64(p.end, "D")) for p in periods[:index]
+        ]
+        if not earlier:
+            raise PipelineError(f"{spec.periods}: no earlier period to learn from before {period.start}")
+        open_now = open_at(book.created, book.closed, start) & ~np.isnan(book.price)
+        won_within = book.won & (book.closed >= start) & (book.closed <= end)
+        actual_open = float(np.nansum(book.value[open_now & won_within]))
+        created_inside = (book.created >= start) & (book.created <= end) & won_within
+        out.append(PastPeriod(
+            name=spec.period_list[index], period=period, index=index,
+            learned=learn(book, earlier, spec.model),
+            open_now=open_now, ages=(start - book.created[open_now]).astype(np.int64),
+            stages=book.stage_on(start - 1)[open_now], actual_open=actual_open,
+            actual_total=actual_open + float(np.nansum(book.value[created_inside])),
+        ))  # fmt: skip
+    return out
+
+
+def _main_model(book: Book) -> str:
+    """The open-pipeline model reported first: age x stage with a stage history, else age alone."""
+    return "age_only" if book.stages is None else "age_x_stage"
+
+
+def _labels(book: Book) -> dict[str, str]:
+    stage = "stage alone" if book.stages is not None else "flat rate (no stage history)"
+    return {"age_x_stage": "age x stage", "age_only": "deal age", "stage_only": stage}
+
+
+def _models(book: Book, learned: Learned) -> dict[str, WinByAge]:
+    """The open-pipeline models compared: age x stage (with a stage history), age alone, stage alone."""
+    models = {
+        "age_only": win_by_age(learned.by_age, by_stage=False),
+        "stage_only": win_by_age(learned.by_stage),
+    }
+    return models if book.stages is None else {"age_x_stage": win_by_age(learned.by_age)} | models
+
+
+def _cell_counts(fit: dict[str, Any]) -> dict[str, list[int]]:
+    return {"default": [cell["deals"] for cell in fit["by_age"]]} | {
+        name: [cell["deals"] for cell in row] for name, row in fit["stages"].items()
+    }
+
+
 def _forecast(
-    book, open_now, period, rates, learned, spec, index, with_new, market: float = 0.0
-) -> np.ndarray:
-    trials, seed = spec.simulation.trials, spec.simulation.seed
-    n = int(open_now.sum())
+    spec: BacktestSpec, book: Book, past: PastPeriod, table: WinByAge, market: float, total: bool = False
+) -> dict[str, Any]:
+    """The period's forecast row: open deals at ``table``'s rates, plus (``total``) the new pipeline."""
+    learned = past.learned
+    rates = rates_for(table, past.ages, past.stages)
     deals = Deals(
-        deal_id=book.deal_id[open_now], amount=book.price[open_now],
-        close_date=np.full(n, np.datetime64(period.end, "D")), probability=rates, stage_index=np.full(n, -1),
-        new_logo=np.zeros(n, bool), rows=np.zeros(n, np.int64),
+        deal_id=book.deal_id[past.open_now], amount=book.price[past.open_now],
+        close_date=np.full(rates.size, np.datetime64(past.period.end, "D")), probability=rates,
+        stage_index=np.full(rates.size, -1), new_logo=np.zeros(rates.size, bool),
+        rows=np.zeros(rates.size, np.int64),
     )  # fmt: skip
-    scenario = parse_scenario(
-        f"period: {{start: {period.start}, end: {period.end}}}\npipeline: {{path: history}}\n"
-        f"amount: {{sigma: {learned.sigma}, haircut: {learned.haircut}}}\n"
-        f"correlation: {{market: {market}}}\n"
-    )
-    revenue = simulate(scenario, deals, trials=trials, seed=seed + index).trials.revenue
-    if with_new and learned.new_deals > 0:
-        base, slope = (
-            lognormal_table(learned.new_sigma) if learned.new_sigma > 0 else (np.ones(1), np.zeros(1))
-        )
-        extra, count = np.empty(trials), np.empty(trials)
-        stream = stream_starts(np.uint64(seed + index), deal_keys(["__backtest_new__"]))[0]
-        new_pipeline_trials(stream, learned.new_deals, learned.new_size, base, slope, 0, extra, count)
-        revenue = revenue + extra
-    return revenue
+    fitted = learned.new_pipeline if total else None
+    block = fitted["new_pipeline"] if fitted else None
+    scenario = Scenario.model_validate({
+        "period": past.period.model_dump(), "pipeline": {"path": "history"},
+        "amount": {"sigma": learned.sigma, "haircut": learned.haircut}, "correlation": {"market": market},
+        "new_pipeline": block,
+    })  # fmt: skip
+    trials, seed = spec.simulation.trials, spec.simulation.seed + past.index
+    samples = simulate(scenario, deals, trials=trials, seed=seed).trials.revenue
+    weighted = float(np.sum(deals.amount * (1 - learned.haircut) * rates))
+    if block:
+        weighted += expected_new_deals(scenario) * block["deal_size"]["mean"]
+    actual = past.actual_total if total else past.actual_open
+    p10, p25, p50, p75, p90 = np.percentile(samples, [10, 25, 50, 75, 90])
+    return {
+        "period": past.name, "actual": actual, "mean": float(samples.mean()),
+        "p10": float(p10), "p25": float(p25), "p50": float(p50), "p75": float(p75), "p90": float(p90),
+        "percentile_rank": percentile_rank(samples, actual), "crps": crps(samples, actual),
+        "weighted_pipeline": weighted, **past.known(),
+    }  # fmt: skip
 
 
 def _scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -199,95 +274,66 @@ def _scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _scored(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"periods": rows, "summary": _scores(rows)}
+
+
+def backtest(
+    spec: BacktestSpec, folder: Path, book: Book | None = None, market: float = 0.0
+) -> dict[str, Any]:
+    """Score every period's forecasts: the open pipeline by age x stage, by age, by stage; the total.
+
+    ``market``: a latent market correlation between the open deals (0: independent).
+    """
+    book = load_book(spec, folder) if book is None else book
+    past = past_periods(spec, book)
+    main, labels = _main_model(book), _labels(book)
+    rows: dict[str, list] = {key: [] for key in (*labels, "total")}
+    for period in past:
+        models = _models(book, period.learned)
+        for key, table in models.items():
+            rows[key].append(_forecast(spec, book, period, table, market))
+        cells = _cell_counts(period.learned.by_age)
+        rows[main][-1]["win_by_age"] = {**models[main].model_dump(), "deals": cells}
+        total = _forecast(spec, book, period, models[main], market, total=True)
+        rows["total"].append({**total, "new_pipeline": period.learned.new_pipeline})
+    scored = {key: _scored(forecasts) if forecasts else None for key, forecasts in rows.items()}
+    names = {key: f"open pipeline, {label}" for key, label in labels.items()}
+    names["total"] = "total (open + new pipeline)"
+    comparison = [
+        {"forecast": names[key], "periods": len(past), **block["summary"]}
+        for key, block in scored.items()
+        if block
+    ]
+    return {"name": spec.name, "model": labels[main], **scored[main], **scored, "comparison": comparison}
+
+
 CORRELATION_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
 
 
 def fit_correlation(
     spec: BacktestSpec, folder: Path, book: Book | None = None, grid=CORRELATION_GRID
 ) -> dict:
-    """The latent market correlation whose backtest ranks are closest to uniform (Kolmogorov distance).
+    """The latent market correlation whose open-pipeline ranks are closest to uniform (Kolmogorov distance).
 
     With few periods the choice is rough: the result says how many periods it rests on.
     """
     from scipy import stats
 
     book = load_book(spec, folder) if book is None else book
+    past = past_periods(spec, book)
+    main = [_models(book, period.learned)[_main_model(book)] for period in past]
     distances = []
     for market in grid:
-        ranks = [row["percentile_rank"] for row in backtest(spec, folder, book, market=market)["periods"]]
+        ranks = [
+            _forecast(spec, book, p, table, market)["percentile_rank"]
+            for p, table in zip(past, main, strict=True)
+        ]
         distances.append(float(stats.kstest(ranks, "uniform").statistic))
     best = int(np.argmin(distances))
     return {
         "market": grid[best],
         "ks_distance": distances[best],
-        "periods": len(spec.period_list),
+        "periods": len(past),
         "grid": [{"market": m, "ks_distance": d} for m, d in zip(grid, distances, strict=True)],
     }
-
-
-def backtest(
-    spec: BacktestSpec, folder: Path, book: Book | None = None, market: float = 0.0
-) -> dict[str, Any]:
-    """Score the forecast of every period (open pipeline, and total) with and without deal age.
-
-    ``market``: a latent market correlation between the open deals (0: independent).
-    """
-    book = load_book(spec, folder) if book is None else book
-    edges = spec.model.age_buckets_days
-    periods = [parse_period(name) for name in spec.period_list]
-    first = periods[0].start
-    earlier_all = []  # quarters before the first period, back to the history's start
-    start = np.datetime64(first, "D")
-    oldest = np.nanmin(book.created.astype("datetime64[D]").astype(np.int64)[~np.isnat(book.created)])
-    while True:
-        end = start - 1
-        begin = np.datetime64(parse_period(_quarter_name(end.astype(dt.date))).start, "D")
-        if begin.astype(np.int64) < oldest - 92:
-            break
-        earlier_all.insert(0, (begin, end))
-        start = begin
-    results = {"open_pipeline": [], "total": [], "open_pipeline_stage_only": []}
-    for index, period in enumerate(periods):
-        start, end = np.datetime64(period.start, "D"), np.datetime64(period.end, "D")
-        earlier = [(s, e) for s, e in earlier_all if e < start] + [
-            (np.datetime64(p.start, "D"), np.datetime64(p.end, "D")) for p in periods[:index]
-        ]
-        if not earlier:
-            raise PipelineError(f"{spec.periods}: no earlier period to learn from before {period.start}")
-        learned = learn(book, earlier, edges)
-        open_now = _open_at(book, start)
-        ages = (start - book.created[open_now]).astype(np.int64)
-        by_age = learned.by_age[_bucket(ages, edges)]
-        flat = np.full(ages.size, learned.overall)
-        actual_open = float(np.nansum(book.value[open_now & _won_within(book, start, end)]))
-        created_inside = (book.created >= start) & (book.created <= end) & _won_within(book, start, end)
-        actual_total = actual_open + float(np.nansum(book.value[created_inside]))
-        for key, rates, with_new, actual in (
-            ("open_pipeline", by_age, False, actual_open),
-            ("total", by_age, True, actual_total),
-            ("open_pipeline_stage_only", flat, False, actual_open),
-        ):
-            samples = _forecast(book, open_now, period, rates, learned, spec, index, with_new, market)
-            weighted = float(np.sum(book.price[open_now] * (1 - learned.haircut) * rates))
-            p10, p25, p50, p75, p90 = np.percentile(samples, [10, 25, 50, 75, 90])
-            results[key].append({
-                "period": spec.period_list[index], "actual": actual, "mean": float(samples.mean()),
-                "p10": float(p10), "p25": float(p25), "p50": float(p50), "p75": float(p75), "p90": float(p90),
-                "percentile_rank": percentile_rank(samples, actual), "crps": crps(samples, actual),
-                "weighted_pipeline": weighted + (learned.new_deals * learned.new_size if with_new else 0.0),
-                "open_deals": int(open_now.sum()), "learned_from_periods": learned.periods,
-            })  # fmt: skip
-    return {
-        "name": spec.name,
-        "periods": results["open_pipeline"],
-        "summary": _scores(results["open_pipeline"]),
-        "total": {"periods": results["total"], "summary": _scores(results["total"])},
-        "stage_only": {
-            "periods": results["open_pipeline_stage_only"],
-            "summary": _scores(results["open_pipeline_stage_only"]),
-        },  # fmt: skip
-    }
-
-
-def _quarter_name(day: dt.date) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"

@@ -1,15 +1,17 @@
-"""Calibration from history: win rates, slip, amount haircut and cycle time, with uncertainty.
+"""Calibration from history: win rates, slip, haircut, cycle time and win by deal age, with uncertainty.
 
-Reads a table of closed deals (won or lost), estimates what scenarios assume, and
-writes a YAML fragment a scenario includes with ``calibration: FILE``. Win rates are
+Reads a table of past deals (won, lost, or still open), estimates what scenarios assume,
+and writes a YAML fragment a scenario includes with ``calibration: FILE``. Win rates are
 Beta posteriors (uniform prior): mean, 90 % interval and counts. Segment rates are
-shrunk toward the stage's rate (a Beta prior worth ``prior_strength`` deals), so a
+shrunk toward the overall rate (a Beta prior worth ``prior_strength`` deals), so a
 segment of five deals is not read as gospel. Where too few deals support an
-estimate, the fragment falls back to the overall figure and says so.
+estimate, the fragment falls back to the overall figure and says so. Stages come
+from a stage-history table when there is one, else from the export's stage column.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from forecast.deal_age import exposures, fit_win_by_age, win_by_age
 from forecast.errors import PipelineError
-from forecast.pipeline import _parse_amount, _parse_date, normalise, read_table
+from forecast.pipeline import _parse_amount, _parse_date, match_columns, normalise, read_table
+from forecast.rates import MIN_DEALS, beta_rate
+from forecast.scenario import StageHistorySource, quarter_of, quarters_between
+from forecast.stage_history import StageHistory, load_stage_history
 
-MIN_DEALS = 10  # fewer closed deals than this: fall back to the broader estimate
 HISTORY_COLUMNS = ("deal_id", "outcome", "amount", "won_amount", "created_date", "close_date",
                    "expected_close_date", "stage")  # fmt: skip
 
@@ -35,108 +40,139 @@ class HistorySpec:
     segments: tuple[str, ...] = ()
     prior_strength: float = 20.0
     date_format: str | None = None
+    stage_history: StageHistorySource | None = None  # its path as given (resolved by the caller)
+    age_buckets_days: tuple[int, ...] = (30, 60, 90, 120)
+    required: tuple[str, ...] = ("outcome", "amount", "close_date")
+    hint: str = "--map {name}=HEADER"  # how to map a missing column
+    stage_hint: str = "--stage-map {name}=HEADER"
 
 
 @dataclass
 class History:
-    """Closed deals as arrays."""
+    """Every deal of the export as arrays; open deals have no close date."""
 
+    deal_id: np.ndarray  # str objects ('' without a deal_id column)
     won: np.ndarray  # bool
-    amount: np.ndarray  # float64, pipeline amount
+    amount: np.ndarray  # float64, pipeline amount (NaN where blank)
     won_amount: np.ndarray  # float64 (NaN where unknown)
     created: np.ndarray  # datetime64[D] (NaT where unknown)
-    closed: np.ndarray  # datetime64[D]
+    closed: np.ndarray  # datetime64[D] (NaT while open)
     expected_close: np.ndarray  # datetime64[D] (NaT where unknown)
     stage: np.ndarray  # str objects ('' without a stage column)
     segments: dict[str, np.ndarray]
+    stage_history: StageHistory | None = None
+
+    def closed_deals(self) -> History:
+        """The deals won or lost."""
+        keep = ~np.isnat(self.closed)
+        arrays = {f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self)
+                  if isinstance(getattr(self, f.name), np.ndarray)}  # fmt: skip
+        segments = {name: values[keep] for name, values in self.segments.items()}
+        return dataclasses.replace(self, **arrays, segments=segments)
+
+    def stage_on(self, day: np.datetime64) -> np.ndarray:
+        """Every deal's stage on ``day``: from the stage history, else the export's (snapshot) stage."""
+        return self.stage if self.stage_history is None else self.stage_history.on(self.deal_id, day)
 
 
 def load_history(path: Path, spec: HistorySpec) -> History:
     """Read and check a history table; every bad row is reported with its row and column."""
-    table, first_row = read_table(path)
-    header = {name.strip().casefold().replace(" ", "_"): name for name in table}
-    column = {
-        name: spec.columns.get(name)
-        or (name if name in table else header.get(name.strip().casefold().replace(" ", "_")))
-        for name in (*HISTORY_COLUMNS, *spec.segments)
-    }
-    missing = [name for name in ("outcome", "amount", "close_date") if column[name] not in table]
-    missing += [name for name in spec.segments if column[name] not in table]
+    table, first_row = read_table(path, what="history")
+    column = match_columns(table, (*HISTORY_COLUMNS, *spec.segments), spec.columns)
+    required = [*spec.required, *(["deal_id"] if spec.stage_history else []), *spec.segments]
+    missing = [name for name in dict.fromkeys(required) if column[name] not in table]
     if missing:
         raise PipelineError(
-            [f"{path}: missing column {name!r} (map it with --map {name}=HEADER)" for name in missing]
+            [
+                f"{path}: missing column {name!r} (map it with {spec.hint.format(name=name)})"
+                for name in missing
+            ]
         )
     won_values, lost_values = {v.casefold() for v in spec.won}, {v.casefold() for v in spec.lost}
-    rows = len(table[column["outcome"]])
-    won, keep = np.zeros(rows, bool), np.zeros(rows, bool)
-    amount, won_amount = np.zeros(rows), np.full(rows, np.nan)
+    kept = [
+        row for row in range(len(table[column["outcome"]])) if any(normalise(v[row]) for v in table.values())
+    ]
+    rows = len(kept)  # rows with any non-blank cell; spreadsheets leave ",,,," lines
+    won, closed_any = np.zeros(rows, bool), False
+    amount, won_amount = np.full(rows, np.nan), np.full(rows, np.nan)
     created, closed, expected = (np.full(rows, np.datetime64("NaT"), "datetime64[D]") for _ in range(3))
     problems: list[str] = []
 
     def cell(name: str, row: int) -> Any:
-        return table[column[name]][row] if column[name] in table else None
+        return normalise(table[column[name]][kept[row]]) if column[name] in table else ""
+
+    def parse(name: str, row: int, parser, *args) -> Any:
+        try:
+            return parser(table[column[name]][kept[row]], *args)
+        except ValueError as error:
+            problems.append(f"{path}: row {kept[row] + first_row}, column {column[name]!r} ({name}): {error}")
+            return None
+
+    def date(name: str, row: int) -> np.datetime64:
+        day = parse(name, row, _parse_date, spec.date_format)
+        return np.datetime64("NaT") if day is None else np.datetime64(day, "D")
 
     for row in range(rows):
-        outcome = normalise(cell("outcome", row)).casefold()
-        if outcome not in won_values | lost_values:
-            continue  # still open: not history
-        where = f"{path}: row {row + first_row}"
-        try:
-            keep[row] = True
+        outcome = cell("outcome", row).casefold()
+        is_closed = outcome in won_values | lost_values
+        closed_any |= is_closed
+        if is_closed or cell("amount", row):
+            amount[row] = parse("amount", row, _parse_amount) or 0.0
+        if is_closed:
             won[row] = outcome in won_values
-            amount[row] = _parse_amount(cell("amount", row))
-            if column["won_amount"] in table and normalise(cell("won_amount", row)):
-                won_amount[row] = _parse_amount(cell("won_amount", row))
-            closed[row] = np.datetime64(_parse_date(cell("close_date", row), spec.date_format), "D")
-            for name, out in (("created_date", created), ("expected_close_date", expected)):
-                if column[name] in table and normalise(cell(name, row)):
-                    out[row] = np.datetime64(_parse_date(cell(name, row), spec.date_format), "D")
-        except ValueError as error:
-            problems.append(f"{where}: {error}")
+            closed[row] = date("close_date", row)
+            if cell("won_amount", row):
+                won_amount[row] = parse("won_amount", row, _parse_amount) or 0.0
+        for name, out in (("created_date", created), ("expected_close_date", expected)):
+            if cell(name, row):
+                out[row] = date(name, row)
+    deal_id = np.array([cell("deal_id", row) for row in range(rows)], dtype=object)
+    if "deal_id" in required:
+        problems += _id_problems(deal_id, [row + first_row for row in kept], path, column["deal_id"])
     if problems:
         raise PipelineError(problems)
-    if not keep.any():
+    if not closed_any:
         raise PipelineError(f"{path}: no closed deals (outcomes {sorted(won_values | lost_values)})")
 
     def text(name: str) -> np.ndarray:
-        values = table.get(column[name]) if column[name] else None
-        return np.array([normalise(v) for v in values] if values else [""] * rows, dtype=object)[keep]
+        return np.array([cell(name, row) for row in range(rows)], dtype=object)
 
+    stages = None
+    if spec.stage_history is not None:
+        stages = load_stage_history(spec.stage_history, set(deal_id), path, spec.stage_hint)
     return History(
-        won=won[keep], amount=amount[keep], won_amount=won_amount[keep], created=created[keep],
-        closed=closed[keep], expected_close=expected[keep], stage=text("stage"),
-        segments={name: text(name) for name in spec.segments},
+        deal_id=deal_id, won=won, amount=amount, won_amount=won_amount, created=created, closed=closed,
+        expected_close=expected, stage=text("stage"), segments={name: text(name) for name in spec.segments},
+        stage_history=stages,
     )  # fmt: skip
 
 
-def beta_rate(wins: int, deals: int, prior_rate: float = 0.5, prior_strength: float = 2.0) -> dict[str, Any]:
-    """Posterior of a win rate: Beta(prior + wins, prior + losses); the default prior is uniform."""
-    from scipy.stats import beta
-
-    a = prior_rate * prior_strength + wins
-    b = (1 - prior_rate) * prior_strength + deals - wins
-    return {
-        "win_rate": a / (a + b),
-        "interval_90": [float(beta.ppf(0.05, a, b)), float(beta.ppf(0.95, a, b))],
-        "wins": int(wins),
-        "deals": int(deals),
-    }
-
-
-def _quarter_end(day: np.datetime64) -> np.datetime64:
-    date = day.astype(dt.date)
-    month = 3 * ((date.month - 1) // 3) + 3
-    following = dt.date(date.year + month // 12, month % 12 + 1, 1)
-    return np.datetime64(following - dt.timedelta(days=1), "D")
+def _id_problems(deal_id: np.ndarray, rows: list[int], path: Path, header: str) -> list[str]:
+    """Empty and repeated deal ids, each with its file row: a deal id must name one deal."""
+    problems, seen = [], {}
+    for row, deal in zip(rows, deal_id, strict=True):
+        where = f"{path}: row {row}, column {header!r} (deal_id)"
+        if not deal:
+            problems.append(f"{where}: is empty")
+        elif deal in seen:
+            problems.append(f"{where}: {deal!r} duplicates row {seen[deal]}")
+        else:
+            seen[deal] = row
+    return problems
 
 
-def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
-    """Every estimate, with its counts and what it falls back on."""
-    overall = beta_rate(int(history.won.sum()), history.won.size)
+def _stage_rates(closed: History, overall: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per stage, the closed deals in it won / closed: with a stage history, every deal that reached it."""
+    if closed.stage_history is not None:
+        groups = {
+            name: np.isin(closed.deal_id, list(deals))
+            for name, deals in closed.stage_history.reached().items()
+        }
+    else:
+        groups = {stage: closed.stage == stage for stage in set(closed.stage) - {""}}
     stages = []
-    for stage in sorted(set(history.stage) - {""}):
-        in_stage = history.stage == stage
-        estimate = beta_rate(int(history.won[in_stage].sum()), int(in_stage.sum()))
+    for stage in sorted(groups):
+        estimate = beta_rate(int(closed.won[groups[stage]].sum()), int(groups[stage].sum()))
         if estimate["deals"] < MIN_DEALS:
             estimate = {
                 **estimate,
@@ -144,6 +180,32 @@ def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
                 "note": f"fewer than {MIN_DEALS} deals: overall rate",
             }
         stages.append({"name": stage, **estimate})
+    return stages
+
+
+def _win_by_age(history: History, spec: HistorySpec) -> dict[str, Any] | None:
+    """Win within a quarter by deal age x stage, over the complete calendar quarters of the history."""
+    dated = ~np.isnat(history.created)
+    if dated.sum() < MIN_DEALS:
+        return None
+    known = np.concatenate([history.created[dated], history.closed[~np.isnat(history.closed)]])
+    first, last = known.min().item(), known.max().item()
+    periods = [
+        (np.datetime64(quarter.start, "D"), np.datetime64(quarter.end, "D"))
+        for quarter in quarters_between(first, last)
+        if quarter.end <= last
+    ]
+    exposure = exposures(history.created, history.closed, history.won, periods, history.stage_on)
+    if exposure.won.size < MIN_DEALS:
+        return None
+    return fit_win_by_age(exposure, list(spec.age_buckets_days), spec.prior_strength)
+
+
+def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
+    """Every estimate, with its counts and what it falls back on."""
+    everything, history = history, history.closed_deals()
+    overall = beta_rate(int(history.won.sum()), history.won.size)
+    stages = _stage_rates(history, overall)
     segments = {}
     for name, values in history.segments.items():
         rows = []
@@ -160,7 +222,7 @@ def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
     if dated.sum() >= MIN_DEALS:
         late = np.array(
             [
-                c > _quarter_end(e)
+                c > np.datetime64(quarter_of(e.astype(dt.date)).end, "D")
                 for c, e in zip(history.closed[dated], history.expected_close[dated], strict=True)
             ]
         )
@@ -182,7 +244,7 @@ def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
         cycle = {"median_days": float(np.median(days)), "p10_days": float(np.percentile(days, 10)),
                  "p90_days": float(np.percentile(days, 90)), "deals": int(days.size)}  # fmt: skip
     return {"overall": overall, "stages": stages, "segments": segments, "slip": slip, "amount": haircut,
-            "cycle_time": cycle}  # fmt: skip
+            "cycle_time": cycle, "win_by_age": _win_by_age(everything, spec)}  # fmt: skip
 
 
 def fragment(result: dict[str, Any]) -> dict[str, Any]:
@@ -196,4 +258,6 @@ def fragment(result: dict[str, Any]) -> dict[str, Any]:
     if result["amount"]:
         out["amount"] = {"haircut": round(max(0.0, result["amount"]["haircut"]), 6),
                          "sigma": round(min(3.0, result["amount"]["sigma"]), 6)}  # fmt: skip
+    if result.get("win_by_age"):
+        out["win_by_age"] = win_by_age(result["win_by_age"]).model_dump()
     return out

@@ -188,6 +188,17 @@ def compare(file, plan_list, trials, seed, as_json, threads) -> None:
     _show(results, as_json, compare_tables(results), [compare_note(results)])
 
 
+def _mapping(values: tuple[str, ...], option: str) -> dict[str, str]:
+    """'CANONICAL=HEADER' options -> {canonical: header}."""
+    columns = {}
+    for value in values:
+        name, sep, header = value.partition("=")
+        if not sep:
+            raise ForecastError(f"{option} {value!r}: expected CANONICAL=HEADER")
+        columns[name.strip()] = header.strip()
+    return columns
+
+
 def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
     """'name:value' options -> (name, value); the value may be a fraction such as 1/6."""
     pairs = []
@@ -495,12 +506,20 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
     "--segment", "segments", multiple=True, help="Also estimate win rates per value of this column."
 )
 @click.option("--prior-strength", type=click.FloatRange(0, None), default=20.0, show_default=True,
-              help="Deals' worth of the stage rate that segment rates are shrunk toward.")  # fmt: skip
+              help="Deals' worth of the broader rate thin groups are shrunk toward (segments: the overall "
+                   "rate; age x stage cells: their age's).")  # fmt: skip
 @click.option("--backtest", "backtest_file", type=click.Path(dir_okay=False),
               help="Also fit the latent market correlation on this backtest's periods.")  # fmt: skip
+@click.option("--stage-history", type=click.Path(dir_okay=False),
+              help="Stage changes (deal_id, stage, date): the stage of every deal on any date.")  # fmt: skip
+@click.option("--stage-map", "stage_mappings", multiple=True,
+              help="CANONICAL=HEADER for --stage-history (deal_id, stage, date).")  # fmt: skip
+@click.option("--age-buckets", default="30,60,90,120", show_default=True,
+              help="Upper edges, in days, of the deal-age buckets of win_by_age.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print every estimate as JSON.")
-def calibrate(history, out, mappings, won, lost, segments, prior_strength, backtest_file, as_json) -> None:
-    """Estimate win rates, slip, haircut and cycle time from closed deals; write a scenario fragment.
+def calibrate(history, out, mappings, won, lost, segments, prior_strength, backtest_file, stage_history,
+              stage_mappings, age_buckets, as_json) -> None:  # fmt: skip
+    """Estimate win rates, slip, haircut, cycle time and win by deal age; write a scenario fragment.
 
     Example: forecast calibrate history.csv --out calibration.yaml --segment product
     """
@@ -509,14 +528,24 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     from forecast.calibration import HistorySpec, fragment, load_history
     from forecast.calibration import calibrate as estimate
     from forecast.output import atomic_write
+    from forecast.scenario import BacktestModel, StageHistorySource, validated
 
-    columns = {}
-    for mapping in mappings:
-        name, sep, header = mapping.partition("=")
-        if not sep:
-            raise ForecastError(f"--map {mapping!r}: expected CANONICAL=HEADER")
-        columns[name.strip()] = header.strip()
-    spec = HistorySpec(columns=columns, segments=tuple(segments), prior_strength=prior_strength)
+    stages = None
+    if stage_history is not None:
+        stages = validated(
+            StageHistorySource,
+            {"path": stage_history, "columns": _mapping(stage_mappings, "--stage-map")},
+            "--stage-map",
+        )
+    try:
+        edges = [int(edge) for edge in age_buckets.split(",") if edge.strip()]
+    except ValueError:
+        raise ForecastError(f"--age-buckets {age_buckets!r}: expected whole days, e.g. 30,60,90") from None
+    edges = validated(BacktestModel, {"age_buckets_days": edges}, "--age-buckets").age_buckets_days
+    spec = HistorySpec(
+        columns=_mapping(mappings, "--map"), segments=tuple(segments), prior_strength=prior_strength,
+        stage_history=stages, age_buckets_days=tuple(edges),
+    )  # fmt: skip
     if won:
         spec.won = won
     if lost:
@@ -544,6 +573,10 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     for stage in result["stages"]:
         note = f" [{stage['note']}]" if "note" in stage else ""
         click.echo(f"  {stage['name']}: {stage['win_rate']:.1%} of {stage['deals']}{note}")
+    if result["win_by_age"]:
+        from forecast.render import win_by_age_table
+
+        _show(result, False, [win_by_age_table(result["win_by_age"])])
     if "correlation" in result:
         fit = result["correlation"]
         click.echo(f"  latent market correlation {fit['market']} (ranks' distance from uniform "
@@ -561,7 +594,7 @@ def backtest(file, trials, periods, as_json) -> None:
     Example: forecast backtest configs/maven-backtest.yaml
     """
     from forecast.backtest import backtest as run_backtest
-    from forecast.render import backtest_table
+    from forecast.render import backtest_comparison_table, backtest_table
     from forecast.scenario import load_backtest
 
     spec, folder = load_backtest(file, periods)
@@ -569,12 +602,11 @@ def backtest(file, trials, periods, as_json) -> None:
         spec = spec.model_copy(update={"simulation": spec.simulation.model_copy(update={"trials": trials})})
     result = run_backtest(spec, folder)
     tables = [
-        backtest_table("Open pipeline at the period start (deal-age model)", result["periods"],
+        backtest_table(f"Open pipeline at the period start ({result['model']})", result["periods"],
                        result["summary"]),
-        backtest_table("Open pipeline, stage rates alone (no age)", result["stage_only"]["periods"],
-                       result["stage_only"]["summary"]),
         backtest_table("Total won in the period (open + new pipeline)", result["total"]["periods"],
                        result["total"]["summary"]),
+        backtest_comparison_table(result["comparison"]),
     ]  # fmt: skip
     _show(result, as_json, tables)
 

@@ -39,6 +39,7 @@ class Deals:
     rows: np.ndarray  # int64 row number in the file; 0 for deals a plan added
     slip: np.ndarray | None = None  # float64 in [0, 1]; NaN where the stage's (or default) slip applies
     push_count: np.ndarray | None = None  # int64: times the close date was pushed out (0 if unknown)
+    created: np.ndarray | None = None  # datetime64[D]: when the deal was created (NaT if unknown)
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # normalised str values
     source: Path | None = None
     aliases: dict[str, str] = field(default_factory=dict)  # the export's header -> canonical name
@@ -48,6 +49,8 @@ class Deals:
             self.slip = np.full(len(self.deal_id), np.nan)
         if self.push_count is None:
             self.push_count = np.zeros(len(self.deal_id), dtype=np.int64)
+        if self.created is None:
+            self.created = np.full(len(self.deal_id), np.datetime64("NaT"), dtype="datetime64[D]")
 
     def __len__(self) -> int:
         return len(self.deal_id)
@@ -100,6 +103,7 @@ class Deals:
 
 _ARRAYS = (
     "deal_id", "amount", "close_date", "probability", "slip", "stage_index", "new_logo", "rows", "push_count",
+    "created",
 )  # fmt: skip
 
 
@@ -136,14 +140,14 @@ def _filter_text(value: Any, boolean: bool) -> str:
     return normalise(value)
 
 
-def read_table(path: Path, sheet: str | None = None) -> tuple[dict[str, list], int]:
+def read_table(path: Path, sheet: str | None = None, what: str = "pipeline") -> tuple[dict[str, list], int]:
     """Read a CSV, Parquet or Excel file into columns of Python values.
 
     Returns the columns and the row number of the first data row (2 under a
     header line, as a spreadsheet shows it; 1 for Parquet, which has no header).
     """
     if not path.exists():
-        raise PipelineError(f"{path}: pipeline file not found")
+        raise PipelineError(f"{path}: {what} file not found")
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt", ".tsv"):
@@ -191,26 +195,27 @@ def _canonical_name(header: str) -> str:
     return re.sub(r"[\s\-]+", "_", header.strip()).casefold()
 
 
+def match_columns(
+    table: dict[str, list], names: tuple[str, ...], explicit: dict[str, str]
+) -> dict[str, str | None]:
+    """Canonical name -> the table's header: the explicit mapping, else a header equal to the name
+    ignoring case, spaces and dashes; None when neither (an explicit header may still be absent)."""
+    by_normal = {_canonical_name(name): name for name in table}
+    return {name: explicit.get(name) or by_normal.get(_canonical_name(name)) for name in names}
+
+
 def _map_columns(table: dict[str, list], source: PipelineSource, path: Path) -> dict[str, str]:
     """Canonical name -> the file's column: explicit mapping first, then a name match."""
-    by_normal = {_canonical_name(name): name for name in table}
-    mapping: dict[str, str] = {}
-    problems = []
-    for canonical in CANONICAL_COLUMNS:
-        if canonical in source.columns:
-            wanted = source.columns[canonical]
-            if wanted not in table:
-                problems.append(
-                    f"{path}: column {wanted!r} (pipeline.columns.{canonical}) is not in the file; "
-                    f"columns are: {', '.join(table)}"
-                )
-            else:
-                mapping[canonical] = wanted
-        elif canonical in by_normal:
-            mapping[canonical] = by_normal[canonical]
+    problems = [
+        f"{path}: column {wanted!r} (pipeline.columns.{canonical}) is not in the file; "
+        f"columns are: {', '.join(table)}"
+        for canonical, wanted in source.columns.items()
+        if wanted not in table
+    ]
     if problems:
         raise PipelineError(problems)
-    return mapping
+    matched = match_columns(table, CANONICAL_COLUMNS, source.columns)
+    return {canonical: header for canonical, header in matched.items() if header is not None}
 
 
 def _parse_amount(value: Any) -> float:
@@ -329,6 +334,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     stage_index = np.full(n, -1, dtype=np.int64)
     new_logo = np.zeros(n, dtype=bool)
     push_count = np.zeros(n, dtype=np.int64)
+    created = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     first_seen: dict[str, int] = {}
     problems: list[str] = []
 
@@ -363,6 +369,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
             new_logo[out] = bool(check("new_logo", _parse_bool))
         if "push_count" in raw:
             push_count[out] = check("push_count", _parse_count) or 0
+        if "created_date" in raw and normalise(raw["created_date"][row]):
+            created[out] = check("created_date", _parse_date, source.date_format) or np.datetime64("NaT")
         if "stage" in raw and stages is not None:
             name = normalise(raw["stage"][row])
             index = stage_lookup.get(stage_key(name))
@@ -397,6 +405,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         stage_index=stage_index,
         new_logo=new_logo,
         push_count=push_count,
+        created=created,
         attributes=attributes,
         rows=kept.astype(np.int64) + first_row,
         source=path,

@@ -417,3 +417,36 @@ def backtest_table(title: str, periods: list[dict[str, Any]], summary: dict[str,
             money(row["weighted_pipeline"]),
         )  # fmt: skip
     return table
+
+
+def win_by_age_table(fit: dict[str, Any]) -> Table:
+    """``forecast calibrate``: win within a quarter by age bucket (and stage), rate and deals per cell."""
+    quarters = f"{fit['periods']} quarters"
+    if fit["stages"]:
+        strength = fit["prior_strength"]
+        by = f"deal age x stage ({quarters}; cells shrunk toward their age's rate by {strength:g} deals)"
+    else:
+        by = f"deal age ({quarters}; no stages known)"
+    table = _titled(f"Win within a quarter by {by}")
+    table.add_column("stage")
+    for cell in fit["by_age"]:
+        table.add_column(cell["age"], justify="right")
+    rows = [("any stage", fit["by_age"]), *fit["stages"].items()]
+    for name, cells in rows:
+        table.add_row(name, *(f"{percent(cell['win_rate'])} of {cell['deals']:,}" for cell in cells))
+    return table
+
+
+def backtest_comparison_table(comparison: list[dict[str, Any]]) -> Table:
+    """``forecast backtest``: the scores of every forecast side by side."""
+    table = _titled("What each part adds: scores over the periods")
+    for name in ("forecast", "50 % held", "80 % held", "mean CRPS", "weighted pipeline abs. error"):
+        table.add_column(name, justify="left" if name == "forecast" else "right")
+    for row in comparison:
+        periods = row["periods"]
+        table.add_row(
+            row["forecast"], f"{round(row['coverage_50'] * periods)} of {periods}",
+            f"{round(row['coverage_80'] * periods)} of {periods}", money(row["mean_crps"]),
+            money(row["weighted_pipeline_mean_abs_error"]),
+        )  # fmt: skip
+    return table

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -43,7 +44,10 @@ CANONICAL_COLUMNS = (
     "new_logo",
     "forecast_category",
     "push_count",
+    "created_date",
 )
+STAGE_HISTORY_COLUMNS = ("deal_id", "stage", "date")  # one row per stage a deal entered, and when
+DEFAULT_RATES = "default"  # win_by_age's row for stages without their own
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 FilterValue = str | int | float | bool
@@ -106,6 +110,20 @@ def parse_period(text: str) -> PeriodRange:
         )
     next_month = dt.date(year + end_month // 12, end_month % 12 + 1, 1)
     return PeriodRange(start=start, end=next_month - dt.timedelta(days=1))
+
+
+def quarter_of(day: dt.date) -> PeriodRange:
+    """The calendar quarter a day falls in."""
+    return parse_period(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
+
+
+def quarters_between(first: dt.date, last: dt.date) -> list[PeriodRange]:
+    """Every calendar quarter that overlaps ``first``..``last``, in order."""
+    out, current = [], quarter_of(first)
+    while current.start <= last:
+        out.append(current)
+        current = quarter_of(current.end + dt.timedelta(days=1))
+    return out
 
 
 def _year_as_text(period: Any) -> Any:
@@ -231,6 +249,63 @@ class DealSize(_Strict):
     sigma: float = Field(default=0.0, ge=0.0, le=3.0, description="Lognormal spread of sizes.")
 
 
+def _increasing(edges: list[int]) -> list[int]:
+    if any(later <= earlier for earlier, later in zip(edges, edges[1:], strict=False)):
+        raise ValueError(f"age bucket edges must increase: {edges}")
+    return edges
+
+
+AgeBuckets = Annotated[list[Annotated[int, Field(gt=0)]], AfterValidator(_increasing)]
+
+
+def age_bucket_labels(edges: list[int]) -> list[str]:
+    """'<= 30 days', '31-60 days', ..., '> 120 days': the buckets that upper edges make."""
+    if not edges:
+        return ["any age"]
+    lows = [0, *edges[:-1]]
+    return (
+        [f"<= {edges[0]} days"]
+        + [f"{low + 1}-{high} days" for low, high in zip(lows[1:], edges[1:], strict=True)]
+        + [f"> {edges[-1]} days"]
+    )
+
+
+class WinByAge(_Strict):
+    """Chance that a deal open at the period start is won within the period, by its age and stage.
+
+    For deals with a ``created_date`` (and no probability of their own) it replaces the
+    stage's win rate; ``forecast calibrate`` estimates it from history.
+    """
+
+    buckets_days: AgeBuckets = Field(
+        description="Upper edges of the age buckets, days since creation (inclusive): n edges, n + 1 buckets."
+    )
+    rates: dict[str, list[Probability]] = Field(
+        description="'default' (by age alone) and stage names -> one win rate per age bucket."
+    )
+
+    @model_validator(mode="after")
+    def _one_rate_per_bucket(self) -> WinByAge:
+        if DEFAULT_RATES not in self.rates:
+            raise ValueError(
+                f"rates needs a {DEFAULT_RATES!r} row: the rates by age alone, for stages without their own"
+            )
+        labels = age_bucket_labels(self.buckets_days)
+        for name, row in self.rates.items():
+            if len(row) != len(labels):
+                raise ValueError(
+                    f"rates.{name}: {len(row)} rates; expected {len(labels)}, one per age bucket "
+                    f"({', '.join(labels)})"
+                )
+        keys = [stage_key(name) for name in self.rates]
+        for position, key in enumerate(keys):
+            if key in keys[:position]:
+                raise ValueError(
+                    f"rates: stage {list(self.rates)[position]!r} is listed twice (names ignore case)"
+                )
+        return self
+
+
 class NewPipeline(_Strict):
     """Deals not yet created: weekly conversations (Poisson) that convert and close in time."""
 
@@ -294,6 +369,24 @@ class Prices(_Strict):
     aliases: dict[str, str] = Field(default_factory=dict, description="History value -> price-list value.")
 
 
+class StageHistorySource(_Strict):
+    """A table of stage changes: one row per stage a deal entered, with the date it entered it."""
+
+    path: str = Field(description="CSV, Parquet or Excel file (in a backtest file: relative to it).")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="deal_id, stage, date -> the table's column names."
+    )
+    date_format: str | None = Field(default=None, description="strptime format of dates when not ISO.")
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(columns) - set(STAGE_HISTORY_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown column {unknown[0]!r}; expected {', '.join(STAGE_HISTORY_COLUMNS)}")
+        return columns
+
+
 class BacktestHistory(_Strict):
     path: str = Field(description="Closed and open deals, relative to the backtest file.")
     columns: dict[str, str] = Field(default_factory=dict, description="Canonical -> the export's column.")
@@ -301,11 +394,22 @@ class BacktestHistory(_Strict):
     lost: list[str] = Field(default_factory=lambda: ["Lost", "Loss", "Closed Lost"])
     prices: Prices | None = None
     date_format: str | None = None
+    stage_history: StageHistorySource | None = Field(
+        default=None, description="Stage changes: each open deal's stage at a period start."
+    )
 
 
 class BacktestModel(_Strict):
-    age_buckets_days: list[Annotated[int, Field(gt=0)]] = Field(
+    age_buckets_days: AgeBuckets = Field(
         default_factory=lambda: [30, 60, 90, 120], description="Upper edges of deal-age buckets, in days."
+    )
+    prior_strength: float = Field(
+        default=20.0,
+        ge=0.0,
+        description="Deals' worth of its age bucket's rate a stage's cell is shrunk toward.",
+    )
+    lag_distribution: Literal["gamma", "lognormal"] = Field(
+        default="gamma", description="The new pipeline's lag from creation to win, as fitted."
     )
 
 
@@ -455,6 +559,9 @@ class Scenario(_Strict):
     )
     new_pipeline: NewPipeline | None = Field(
         default=None, description="Activity that creates and closes deals within the period."
+    )
+    win_by_age: WinByAge | None = Field(
+        default=None, description="Win within the period by deal age and stage (needs created_date)."
     )
     territories: Territories = Field(default_factory=Territories)
     correlation: Correlation = Field(default_factory=Correlation)
@@ -806,17 +913,21 @@ def load_funnel(path: str | Path) -> FunnelSpec:
     return parse_funnel(_read(path, "funnel"), path.resolve())
 
 
-def funnel_with(
-    base: FunnelSpec | None, changes: dict[str, Any], label: str = "funnel options"
-) -> FunnelSpec:
-    """A funnel spec from a file's (or nothing) with keys replaced, e.g. from command-line options."""
-    data = {**(base.model_dump() if base else {}), **changes}
+def validated(model: type[BaseModel], data: dict[str, Any], label: str) -> Any:
+    """``model`` from data built in code (e.g. command-line options); errors name the key."""
     try:
-        return FunnelSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
         raise ScenarioError(
             list(dict.fromkeys(f"{label}: {_describe(item, data, {})}" for item in error.errors()))
         ) from None
+
+
+def funnel_with(
+    base: FunnelSpec | None, changes: dict[str, Any], label: str = "funnel options"
+) -> FunnelSpec:
+    """A funnel spec from a file's (or nothing) with keys replaced, e.g. from command-line options."""
+    return validated(FunnelSpec, {**(base.model_dump() if base else {}), **changes}, label)
 
 
 def json_schema() -> dict[str, Any]:

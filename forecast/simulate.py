@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from forecast.correlation import correlation_inputs
+from forecast.deal_age import aged_win_rates
 from forecast.errors import ScenarioError
 from forecast.kernels import (
     COUNT,
@@ -26,7 +27,7 @@ from forecast.scenario import Scenario, Target
 class DealModel:
     """Per-deal probabilities the kernel needs, resolved from the scenario."""
 
-    win_rate: np.ndarray  # float64: the deal's probability, else its stage's win_rate
+    win_rate: np.ndarray  # float64: the deal's probability, else its win_by_age rate, else its stage's
     slip: np.ndarray  # float64: the deal's slip, else its stage's, else slip.default
     land_rate: np.ndarray  # float64: P(lands in the period | won)
     dated_inside: np.ndarray  # bool: close date on or before the period end
@@ -59,14 +60,20 @@ class Forecast:
 
 
 def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
-    """Win rate, landing rate and value of every deal under the scenario's rules."""
+    """Win rate, landing rate and value of every deal under the scenario's rules.
+
+    A deal's win rate is its own probability, else (with ``win_by_age`` and a created date)
+    the rate for its stage and age on ``as_of``, else its stage's win rate.
+    """
     stages = scenario.stages or []
     stage_win = np.array([stage.win_rate for stage in stages] + [np.nan])
     stage_slip = np.array(
         [scenario.slip.default if stage.slip is None else stage.slip for stage in stages]
         + [scenario.slip.default]
     )
-    win_rate = np.where(np.isnan(deals.probability), stage_win[deals.stage_index], deals.probability)
+    by_age = aged_win_rates(scenario, deals)
+    default = np.where(np.isnan(by_age), stage_win[deals.stage_index], by_age)
+    win_rate = np.where(np.isnan(deals.probability), default, deals.probability)
     period_end = np.datetime64(scenario.period_range.end, "D")
     dated_inside = deals.close_date <= period_end
     slip = np.where(np.isnan(deals.slip), stage_slip[deals.stage_index], deals.slip)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from forecast.pipeline import Deals
-from forecast.scenario import Scenario, parse_scenario
+from forecast.scenario import Scenario, parse_scenario, quarter_of
 
 PERIOD_START = dt.date(2026, 7, 1)
 INSIDE = dt.date(2026, 8, 15)
@@ -36,3 +39,105 @@ def make_deals(
 def make_scenario(extra: str = "") -> Scenario:
     """A 2026-Q3 scenario whose deals carry their own probabilities."""
     return parse_scenario("period: 2026-Q3\npipeline: {path: unused.csv}\n" + extra)
+
+
+AGE_EDGES = [30, 60, 90]  # days: buckets <= 30, 31-60, 61-90, > 90
+STAGE_RATES = {"Early": [0.35, 0.2, 0.1, 0.03], "Late": [0.7, 0.5, 0.35, 0.15]}  # win within a quarter
+NEW_DEALS = {"per_week": 6.0, "share_won": 0.4, "lag_mean": 5.0, "lag_sd": 3.0, "size": 3000.0, "sigma": 0.5}
+
+
+@dataclass
+class SyntheticHistory:
+    """Deals and their stage changes drawn from the backtest's own model (see ``synthetic_history``)."""
+
+    deal_id: np.ndarray
+    created: np.ndarray  # datetime64[D]
+    closed: np.ndarray  # datetime64[D], NaT while open
+    won: np.ndarray
+    value: np.ndarray  # NaN unless won
+    price: np.ndarray
+    changes: list[tuple[str, str, dt.date]]  # (deal, stage entered, date)
+
+
+def synthetic_history(
+    quarters: int, seed: int, latent: float = 0.0, advance: float = 0.5
+) -> SyntheticHistory:
+    """Quarters of deals drawn from known rates, from 2015-Q1.
+
+    Deals are created at ``NEW_DEALS['per_week']`` (Poisson), in stage Early, priced lognormally;
+    a share of them are future wins, won after a gamma lag if it ends within their first quarter.
+    From then on, at every quarter's start an Early deal moves to Late with chance ``advance``
+    (entered the day before), then wins within the quarter with ``STAGE_RATES`` for its stage and
+    age, else is lost with chance 0.3, else stays open. With ``latent`` > 0 a quarterly market
+    shock moves every open deal's rate together (Vasicek).
+    """
+    from scipy.special import ndtr, ndtri
+
+    rng = np.random.default_rng(seed)
+    flow = NEW_DEALS
+    shape, scale = (flow["lag_mean"] / flow["lag_sd"]) ** 2, flow["lag_sd"] ** 2 / flow["lag_mean"]
+    created, closed, won, price, stage, changes = [], [], [], [], [], []
+    open_deals: list[int] = []
+    quarter = quarter_of(dt.date(2015, 1, 1))
+    for _ in range(quarters):
+        begin, end = quarter.start, quarter.end
+        shock, still_open = rng.standard_normal(), []
+        for d in open_deals:
+            if stage[d] == "Early" and rng.random() < advance:
+                stage[d] = "Late"
+                changes.append((f"S{d}", "Late", begin - dt.timedelta(days=1)))
+            age = (begin - created[d]).days
+            rate = STAGE_RATES[stage[d]][int(np.searchsorted(AGE_EDGES, age, side="left"))]
+            rate = ndtr((ndtri(rate) - np.sqrt(latent) * shock) / np.sqrt(1 - latent))
+            day = begin + dt.timedelta(days=int(rng.integers(0, (end - begin).days + 1)))
+            if rng.random() < rate:
+                won[d], closed[d] = True, day
+            elif rng.random() < 0.3:
+                closed[d] = day
+            else:
+                still_open.append(d)
+        days = (end - begin).days + 1
+        for _ in range(rng.poisson(flow["per_week"] * days / 7)):
+            d = len(created)
+            created.append(begin + dt.timedelta(days=int(rng.integers(0, days))))
+            price.append(
+                flow["size"] * float(np.exp(flow["sigma"] * rng.standard_normal() - flow["sigma"] ** 2 / 2))
+            )
+            stage.append("Early")
+            changes.append((f"S{d}", "Early", created[d]))
+            won.append(False)
+            closed.append(None)
+            if rng.random() < flow["share_won"]:
+                win_day = created[d] + dt.timedelta(days=int(np.floor(0.5 + 7 * rng.gamma(shape, scale))))
+                if win_day <= end:
+                    won[d], closed[d] = True, win_day
+                    continue
+            still_open.append(d)
+        open_deals = still_open
+        quarter = quarter_of(end + dt.timedelta(days=1))
+    won_array = np.array(won)
+    return SyntheticHistory(
+        deal_id=np.array([f"S{d}" for d in range(len(created))], dtype=object),
+        created=np.array(created, dtype="datetime64[D]"),
+        closed=np.array([np.datetime64(day, "D") if day else np.datetime64("NaT") for day in closed]),
+        won=won_array, value=np.where(won_array, np.array(price), np.nan), price=np.array(price),
+        changes=changes,
+    )  # fmt: skip
+
+
+def synthetic_files(folder: Path, quarters: int, seed: int) -> tuple[SyntheticHistory, Path, Path]:
+    """``synthetic_history`` as a history export (Id, Result, Amount, Created, Closed) and its
+    stage-history table (Deal, Stage, Entered)."""
+    history = synthetic_history(quarters, seed)
+    with (folder / "deals.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Id", "Result", "Amount", "Created", "Closed"])
+        for deal, price, created, closed, won in zip(history.deal_id, history.price, history.created,
+                                                     history.closed, history.won, strict=True):  # fmt: skip
+            result = "Open" if np.isnat(closed) else ("Won" if won else "Lost")
+            writer.writerow([deal, result, f"{price:.2f}", created, "" if np.isnat(closed) else closed])
+    with (folder / "stages.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Deal", "Stage", "Entered"])
+        writer.writerows(history.changes)
+    return history, folder / "deals.csv", folder / "stages.csv"

@@ -205,3 +205,26 @@ def correlated_wins(seed, keys, win_rate, factor_keys, loadings, trials):
             margin[d, t] = draw / 2**32 - rate
             won[d, t] = margin[d, t] < 0
     return won, margin
+
+
+def win_by_age_counts(deals, changes, quarters, edges) -> dict[tuple[str, int], list[int]]:
+    """(stage, age bucket) -> [wins, deals] over the deals open at each quarter's start, one by one.
+
+    ``deals``: (id, created, closed or None, won) dates; ``changes``: (id, stage, date entered).
+    """
+    counts: dict[tuple[str, int], list[int]] = {}
+    by_deal: dict[str, list] = {}
+    for n, (deal, stage, day) in enumerate(changes):
+        by_deal.setdefault(deal, []).append((day, n, stage))
+    for start, end in quarters:
+        for deal, created, closed, won in deals:
+            if created is None or created >= start or (closed is not None and closed < start):
+                continue
+            entered = [change for change in by_deal.get(deal, []) if change[0] < start]
+            stage = max(entered)[2] if entered else ""
+            age = (start - created).days
+            bucket = next((b for b, edge in enumerate(edges) if age <= edge), len(edges))
+            cell = counts.setdefault((stage, bucket), [0, 0])
+            cell[0] += bool(won and closed is not None and start <= closed <= end)
+            cell[1] += 1
+    return counts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import math
 
@@ -13,7 +14,9 @@ from click.testing import CliRunner
 from forecast.calibration import HistorySpec, calibrate, fragment, load_history
 from forecast.cli import cli
 from forecast.errors import PipelineError
-from forecast.scenario import load_scenario
+from forecast.scenario import StageHistorySource, load_scenario, quarters_between
+from tests import naive
+from tests.builders import AGE_EDGES, STAGE_RATES, synthetic_files
 
 TRUTH = {"Qualified": 0.2, "Proposal": 0.6}
 
@@ -124,3 +127,119 @@ def test_cli_writes_the_fragment_and_rejects_bad_history(tmp_path):
         load_history(
             history, HistorySpec(columns={"outcome": "Stage", "amount": "Amount", "close_date": "Closed"})
         )
+
+
+STAGE_SPEC = HistorySpec(
+    columns={"deal_id": "Id", "outcome": "Result", "amount": "Amount", "created_date": "Created",
+             "close_date": "Closed"},
+    age_buckets_days=tuple(AGE_EDGES),
+)  # fmt: skip
+
+
+def _with_stages(path) -> HistorySpec:
+    source = StageHistorySource(path=str(path), columns={"deal_id": "Deal", "date": "Entered"})
+    return dataclasses.replace(STAGE_SPEC, stage_history=source)
+
+
+def test_win_by_age_x_stage_recovers_the_generating_rates(tmp_path):
+    history, deals, stages = synthetic_files(tmp_path, quarters=40, seed=7)
+    spec = _with_stages(stages)
+    fit = calibrate(load_history(deals, spec), spec)["win_by_age"]
+    assert fit["buckets_days"] == AGE_EDGES and set(fit["stages"]) == set(STAGE_RATES)
+    for stage, truths in STAGE_RATES.items():
+        for cell, truth, bucket in zip(fit["stages"][stage], truths, fit["by_age"], strict=True):
+            # within 4 standard errors, plus the pull of the prior toward the bucket's rate
+            pull = (
+                spec.prior_strength / (cell["deals"] + spec.prior_strength) * abs(bucket["win_rate"] - truth)
+            )
+            assert abs(cell["win_rate"] - truth) < 4 * math.sqrt(truth * (1 - truth) / cell["deals"]) + pull
+    # the counts behind every cell, against a deal-by-deal count over the same complete quarters
+    closes = [None if np.isnat(c) else c.item() for c in history.closed]
+    last = max(max(c for c in closes if c), history.created.max().item())
+    quarters = [
+        (q.start, q.end) for q in quarters_between(history.created.min().item(), last) if q.end <= last
+    ]
+    expected = naive.win_by_age_counts(
+        list(zip(history.deal_id, [c.item() for c in history.created], closes, history.won, strict=True)),
+        history.changes,
+        quarters,
+        AGE_EDGES,
+    )
+    counted = {(stage, b): [cell["wins"], cell["deals"]] for stage, row in fit["stages"].items()
+               for b, cell in enumerate(row) if cell["deals"]}  # fmt: skip
+    assert counted == expected and fit["periods"] == len(quarters)
+
+
+def test_stage_rates_count_every_deal_that_reached_the_stage(tmp_path):
+    rows = ["Id,Result,Amount,Closed"] + [
+        f"D{i},{'Won' if i < 6 else 'Lost'},100,2026-03-01" for i in range(12)
+    ] + ["D12,Open,100,"]  # fmt: skip
+    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
+    changes = [f"D{i},Early,2026-01-01" for i in range(13)] + [
+        f"D{i},Late,2026-02-01" for i in (1, 2, 3, 4, 8)
+    ]
+    (tmp_path / "s.csv").write_text("Deal,Stage,Entered\n" + "\n".join(changes) + "\n")
+    columns = {"deal_id": "Id", "outcome": "Result", "amount": "Amount", "close_date": "Closed"}
+    spec = dataclasses.replace(_with_stages(tmp_path / "s.csv"), columns=columns)
+    result = calibrate(load_history(tmp_path / "h.csv", spec), spec)
+    by_name = {stage["name"]: stage for stage in result["stages"]}
+    assert (by_name["Early"]["wins"], by_name["Early"]["deals"]) == (6, 12)  # the open D12 is not counted
+    assert by_name["Early"]["win_rate"] == pytest.approx(7 / 14)  # uniform prior: (wins + 1) / (deals + 2)
+    assert (by_name["Late"]["wins"], by_name["Late"]["deals"]) == (4, 5)
+    assert "fewer than" in by_name["Late"]["note"]
+    assert result["win_by_age"] is None  # no creation dates
+
+
+def test_cli_calibrates_win_by_age_into_the_fragment(tmp_path):
+    _, deals, stages = synthetic_files(tmp_path, quarters=12, seed=8)
+    maps = [f"--map={name}={header}" for name, header in STAGE_SPEC.columns.items()]
+    out = tmp_path / "cal.yaml"
+    stage_maps = ["--stage-map", "deal_id=Deal", "--stage-map", "date=Entered"]
+    args = ["calibrate", str(deals), "--out", str(out), *maps, "--stage-history", str(stages), *stage_maps]
+    result = CliRunner().invoke(cli, [*args, "--age-buckets", "30,60,90"])
+    assert result.exit_code == 0, result.output
+    assert "Win within a quarter by deal age x stage" in result.output
+    (tmp_path / "s.yaml").write_text("period: 2026-Q3\npipeline: {path: p.csv}\ncalibration: cal.yaml\n")
+    table = load_scenario(tmp_path / "s.yaml").win_by_age
+    assert table.buckets_days == AGE_EDGES and set(table.rates) == {"default", *STAGE_RATES}
+
+
+def test_cli_names_bad_stage_history_rows(tmp_path):
+    _, deals, stages = synthetic_files(tmp_path, quarters=4, seed=9)
+    stages.write_text(stages.read_text() + "NOPE,Early,2015-02-01\nS1,Late,someday\n")
+    maps = [f"--map={name}={header}" for name, header in STAGE_SPEC.columns.items()]
+    args = ["calibrate", str(deals), "--out", str(tmp_path / "c.yaml"), *maps, "--stage-history", str(stages)]
+    result = CliRunner().invoke(cli, [*args, "--stage-map", "deal_id=Deal", "--stage-map", "date=Entered"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    rows = len(stages.read_text().splitlines())
+    unknown = f"row {rows - 1}, column 'Deal' (deal_id): unknown deal id 'NOPE': it is not in {deals}"
+    assert f"Error: {stages}: {unknown}" in lines
+    assert any(
+        line.startswith(f"Error: {stages}: row {rows}, column 'Entered' (date): 'someday'") for line in lines
+    )
+    missing = CliRunner().invoke(cli, args)
+    assert missing.exit_code == 2
+    assert "map it with --stage-map deal_id=HEADER" in missing.stderr
+    bad = CliRunner().invoke(cli, [*args, "--stage-map", "when=Entered"])
+    assert bad.exit_code == 2 and "--stage-map: columns: unknown column 'when'" in bad.stderr
+    bad = CliRunner().invoke(cli, [*args, "--age-buckets", "60,30"])
+    assert bad.exit_code == 2 and "age bucket edges must increase" in bad.stderr
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_a_joined_history_needs_one_row_per_deal(tmp_path):
+    (tmp_path / "h.csv").write_text(
+        "Id,Result,Amount,Closed\nA,Won,1,2026-03-01\n,,,\nA,Lost,1,2026-03-02\n,Lost,1,2026-03-02\n"
+    )
+    (tmp_path / "s.csv").write_text("Deal,Stage,Entered\nA,Early,2026-01-01\n")
+    spec = dataclasses.replace(
+        _with_stages(tmp_path / "s.csv"),
+        columns={"deal_id": "Id", "outcome": "Result", "close_date": "Closed"},
+    )
+    with pytest.raises(PipelineError) as error:
+        load_history(tmp_path / "h.csv", spec)
+    assert error.value.problems == [  # the blank line 3 is skipped, not an empty id
+        f"{tmp_path / 'h.csv'}: row 4, column 'Id' (deal_id): 'A' duplicates row 2",
+        f"{tmp_path / 'h.csv'}: row 5, column 'Id' (deal_id): is empty",
+    ]

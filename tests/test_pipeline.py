@@ -488,3 +488,18 @@ def test_targets_may_name_the_exports_own_header(tmp_path):
     np.testing.assert_array_equal(deals.matching({"Line": "X"}), deals.matching({"product": "X"}))
     assert list(deals.matching({"Line": "X"})) == [True, False]
     assert {"Line", "product", "Id", "deal_id"} <= set(deals.columns())
+
+
+def test_created_date_is_read_blank_as_unknown(tmp_path):
+    header = "Deal ID,Amount,Stage,Close Date,Opened\n"
+    contents = header + "A,1,Proposal,2026-08-01,2026-05-02\nB,1,Proposal,2026-08-01,\n"
+    deals = load(tmp_path, contents, "  columns: {created_date: Opened}\n")
+    assert deals.created.tolist() == [dt.date(2026, 5, 2), None]
+    assert "Opened" not in deals.attributes
+    assert load(tmp_path, HEADER + GOOD).created.dtype == np.dtype("datetime64[D]")  # no column: all unknown
+    assert problems(
+        tmp_path, contents.replace("2026-05-02", "May 2nd"), "  columns: {created_date: Opened}\n"
+    ) == [
+        f"{tmp_path / 'deals.csv'}: row 2, column 'Opened' (created_date): 'May 2nd' is not a date; "
+        f"expected {EXPECTED_DATE}"
+    ]

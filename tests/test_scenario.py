@@ -181,8 +181,34 @@ def test_unknown_canonical_column_in_mapping():
     assert problems("period: 2026-Q3\npipeline:\n  path: x.csv\n  columns: {dealid: Id}\n") == [
         "scenario: pipeline.columns (line 4): unknown column 'dealid'; expected one of deal_id, amount, "
         "stage, close_date, probability, owner, region, sector, product, new_logo, forecast_category, "
-        "push_count"
+        "push_count, created_date"
     ]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("{buckets_days: [30, 60], rates: {default: [0.3, 0.2, 0.1], Proposal: [0.5, 0.4]}}",
+         "win_by_age (line 3): rates.Proposal: 2 rates; expected 3, one per age bucket "
+         "(<= 30 days, 31-60 days, > 60 days)"),
+        ("{buckets_days: [30], rates: {Proposal: [0.5, 0.4]}}",
+         "win_by_age (line 3): rates needs a 'default' row: the rates by age alone, "
+         "for stages without their own"),
+        ("{buckets_days: [60, 30], rates: {default: [0.3, 0.2, 0.1]}}",
+         "win_by_age.buckets_days (line 3): age bucket edges must increase: [60, 30]"),
+        ("{buckets_days: [30], rates: {default: [0.3, 1.2]}}",
+         "win_by_age.rates.default[1] (line 3): Input should be less than or equal to 1"),
+        ("{buckets_days: [30], rates: {default: [0.3, 0.2], proposal: [0.5, 0.4], Proposal: [0.5, 0.4]}}",
+         "win_by_age (line 3): rates: stage 'Proposal' is listed twice (names ignore case)"),
+    ],
+)  # fmt: skip
+def test_win_by_age_needs_one_rate_per_bucket_and_stage(table, message):
+    assert problems(f"{BASE}win_by_age: {table}\n") == [f"scenario: {message}"]
+
+
+def test_win_by_age_parses():
+    scenario = parse_scenario(f"{BASE}win_by_age: {{buckets_days: [30], rates: {{default: [0.3, 0.2]}}}}\n")
+    assert scenario.win_by_age.rates == {"default": [0.3, 0.2]}
 
 
 @pytest.mark.parametrize(
@@ -336,6 +362,7 @@ def test_json_schema_covers_every_key():
         "DealSize",
         "Territories",
         "Correlation",
+        "WinByAge",
     )
     assert set(schema["$defs"]) == set(nested)
     for name in nested:
