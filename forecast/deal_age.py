@@ -10,6 +10,7 @@ scenario's ``win_by_age``, gives each open deal its rate in ``forecast run``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 
 from forecast.pipeline import Deals
 from forecast.rates import MIN_DEALS, beta_rate
-from forecast.scenario import DEFAULT_RATES, Scenario, WinByAge, age_bucket_labels, stage_key
+from forecast.scenario import DEFAULT_RATES, QUARTER_DAYS, Scenario, WinByAge, age_bucket_labels, stage_key
 
 
 @dataclass
@@ -122,13 +123,36 @@ def rates_for(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> np.ndarr
 
 
 def aged_win_rates(scenario: Scenario, deals: Deals) -> np.ndarray:
-    """Each deal's ``win_by_age`` rate at its age on ``as_of``; NaN without the table or a created_date."""
+    """Each deal's ``win_by_age`` rate for the time left in the period; NaN without the table or a
+    created_date.
+
+    The table gives the chance of a win within ``period_days`` from the deal's age on ``as_of``.
+    The time from ``as_of`` to the period end is usually a different length (a run mid-quarter,
+    a month, a year): the rate is converted at a constant hazard, ``1 - (1 - rate) ** (left /
+    period_days)``, which ignores that deals age within the period (for long periods, fit the
+    table over periods of that length).
+    """
     rate = np.full(len(deals), np.nan)
     dated = ~np.isnat(deals.created)
-    if scenario.win_by_age is None or not dated.any():
+    table = scenario.win_by_age
+    if table is None or not dated.any():
         return rate
     as_of = np.datetime64(scenario.snapshot_date, "D")
     ages = np.maximum((as_of - deals.created[dated]).astype(np.int64), 0)  # created after as_of: brand new
     names = np.array([stage.name for stage in scenario.stages or []] + [""], dtype=object)
-    rate[dated] = rates_for(scenario.win_by_age, ages, names[deals.stage_index[dated]])
+    per_period = rates_for(table, ages, names[deals.stage_index[dated]])
+    share = _share_of_a_period_left(scenario, table.period_days)
+    rate[dated] = per_period if share == 1.0 else 1.0 - (1.0 - per_period) ** share
     return rate
+
+
+def _share_of_a_period_left(scenario: Scenario, period_days: float) -> float:
+    """The time from ``as_of`` to the period end, in periods the table was measured over: a
+    calendar quarter counts as one whatever its days (the table is measured on quarters)."""
+    start, end = scenario.period_range.start, scenario.period_range.end
+    left = (end - scenario.snapshot_date).days + 1  # both ends counted
+    next_quarter = dt.date(start.year + (start.month + 2) // 12, (start.month + 2) % 12 + 1, 1)
+    quarter = start.day == 1 and start.month % 3 == 1 and end == next_quarter - dt.timedelta(days=1)
+    if quarter and period_days == QUARTER_DAYS:
+        return left / ((end - start).days + 1)
+    return left / period_days

@@ -29,6 +29,7 @@ MAX_TRIALS = 100_000_000
 DEFAULT_TRIALS = 100_000
 DEFAULT_SEED = 20260701
 BASE_PLAN = "base"
+QUARTER_DAYS = 91.31  # 365.25 / 4: the period win_by_age rates are measured over
 MAX_LATENT = 0.99  # total latent correlation: each deal keeps at least 1 % of its own noise
 
 CANONICAL_COLUMNS = (
@@ -271,10 +272,10 @@ def age_bucket_labels(edges: list[int]) -> list[str]:
 
 
 class WinByAge(_Strict):
-    """Chance that a deal open at the period start is won within the period, by its age and stage.
+    """Chance that a deal open at a period's start is won within the period, by its age and stage.
 
     For deals with a ``created_date`` (and no probability of their own) it replaces the
-    stage's win rate; ``forecast calibrate`` estimates it from history.
+    stage's win rate and slip; ``forecast calibrate`` estimates it from history.
     """
 
     buckets_days: AgeBuckets = Field(
@@ -282,6 +283,11 @@ class WinByAge(_Strict):
     )
     rates: dict[str, list[Probability]] = Field(
         description="'default' (by age alone) and stage names -> one win rate per age bucket."
+    )
+    period_days: float = Field(
+        default=QUARTER_DAYS,
+        gt=0.0,
+        description="Length of the periods the rates were measured over (a quarter: 91.31 days).",
     )
 
     @model_validator(mode="after")

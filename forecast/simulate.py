@@ -63,7 +63,8 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     """Win rate, landing rate and value of every deal under the scenario's rules.
 
     A deal's win rate is its own probability, else (with ``win_by_age`` and a created date)
-    the rate for its stage and age on ``as_of``, else its stage's win rate.
+    the rate for its stage and age on ``as_of`` (a win within the period: such a deal
+    lands when won, whatever its close date), else its stage's win rate.
     """
     stages = scenario.stages or []
     stage_win = np.array([stage.win_rate for stage in stages] + [np.nan])
@@ -72,13 +73,16 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
         + [scenario.slip.default]
     )
     by_age = aged_win_rates(scenario, deals)
-    default = np.where(np.isnan(by_age), stage_win[deals.stage_index], by_age)
-    win_rate = np.where(np.isnan(deals.probability), default, deals.probability)
+    aged = np.isnan(deals.probability) & ~np.isnan(by_age)  # a rate of winning within the period
+    win_rate = np.where(np.isnan(deals.probability), stage_win[deals.stage_index], deals.probability)
+    win_rate = np.where(aged, by_age, win_rate)
     period_end = np.datetime64(scenario.period_range.end, "D")
     dated_inside = deals.close_date <= period_end
     slip = np.where(np.isnan(deals.slip), stage_slip[deals.stage_index], deals.slip)
     slip = np.minimum(1.0, slip * scenario.slip.push_factor**deals.push_count)  # pushed deals slip more
     land_rate = np.where(dated_inside, 1.0 - slip, scenario.slip.pull_in)
+    slip = np.where(aged, 0.0, slip)  # its win is inside the period by definition: no slip, no pull-in
+    land_rate = np.where(aged, 1.0, land_rate)
     value = deals.amount * (1.0 - scenario.amount.haircut)
     return DealModel(
         win_rate=win_rate, slip=slip, land_rate=land_rate, dated_inside=dated_inside, value=value

@@ -88,6 +88,47 @@ def test_run_uses_the_rate_for_each_deals_stage_and_age_at_as_of():
     deals.created = np.array(["2026-06-11", "2026-06-10", "2026-04-12", "NaT", "2026-07-20", "2026-01-01"],
                              dtype="datetime64[D]")  # fmt: skip
     # ages on 2026-07-11: 30, 31, 90 days; no created date; created after as_of (age 0); own probability
-    assert deal_model(scenario, deals).win_rate.tolist() == [0.8, 0.6, 0.2, 0.2, 0.8, 0.9]
+    left = 82 / 92  # of 2026-Q3's 92 days, 82 are left on 2026-07-11: the quarter's rate at constant hazard
+    aged = [1 - (1 - rate) ** left for rate in (0.8, 0.6, 0.2)]
+    model = deal_model(scenario, deals)
+    np.testing.assert_allclose(model.win_rate, [*aged, 0.2, 1 - 0.2**left, 0.9], rtol=1e-12)
     without = make_scenario("stages: [{name: Qualified, win_rate: 0.2}, {name: Proposal, win_rate: 0.5}]\n")
     assert deal_model(without, deals).win_rate.tolist() == [0.5, 0.5, 0.2, 0.2, 0.5, 0.9]
+
+
+def test_age_rated_deals_land_when_won_and_others_keep_their_slip():
+    """A win_by_age rate is a win inside the period: no slip on top, and no pull-in needed."""
+    scenario = make_scenario(
+        "stages: [{name: Proposal, win_rate: 0.5}]\nslip: {default: 0.3, pull_in: 0.1}\n"
+        "win_by_age: {buckets_days: [60], rates: {default: [0.4, 0.1]}}\n"
+    )
+    deals = make_deals(
+        [1000] * 3, close_dates=["2026-08-01", "2026-12-01", "2026-08-01"], stage_index=[0] * 3
+    )
+    deals.created = np.array(["2026-06-01", "2026-06-01", "NaT"], dtype="datetime64[D]")
+    model = deal_model(scenario, deals)  # 2026-Q3 from its start: the quarter's rates as they are
+    assert model.win_rate.tolist() == [0.4, 0.4, 0.5]
+    assert model.land_rate.tolist() == [1.0, 1.0, 0.7]  # dated after the period: still lands
+    assert model.slip.tolist() == [0.0, 0.0, 0.3]
+
+
+@pytest.mark.parametrize(
+    ("period", "share"),
+    [
+        ("period: 2026-Q3\n", 1.0),
+        ("period: 2026-Q3\nas_of: 2026-08-16\n", 46 / 92),
+        ("period: {start: 2026-07-01, end: 2026-07-31}\n", 31 / 91.31),
+        ("period: {start: 2026-01-01, end: 2026-12-31}\n", 365 / 91.31),
+    ],
+    ids=["quarter", "mid-quarter", "month", "year"],
+)
+def test_rates_scale_to_the_time_left_at_constant_hazard(period, share):
+    from forecast.scenario import parse_scenario
+
+    scenario = parse_scenario(
+        period + "pipeline: {path: unused.csv}\nstages: [{name: Proposal, win_rate: 0.5}]\n"
+        "win_by_age: {buckets_days: [60], rates: {default: [0.4, 0.1]}}\n"
+    )
+    deals = make_deals([1000], close_dates=["2026-07-15"], stage_index=[0])
+    deals.created = np.array([np.datetime64(scenario.snapshot_date, "D") - 10])  # 10 days old on as_of
+    assert deal_model(scenario, deals).win_rate[0] == pytest.approx(1 - 0.6**share, rel=1e-12)
