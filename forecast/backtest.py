@@ -74,6 +74,7 @@ def load_book(spec: BacktestSpec, folder: Path) -> Book:
         HistorySpec(
             columns=history.columns, won=tuple(history.won), lost=tuple(history.lost),
             segments=(history.prices.key,) if history.prices else (), date_format=history.date_format,
+            date_format_setting="history.date_format",
             stage_history=stage_source, required=BOOK_COLUMNS, hint="history.columns.{name}",
             stage_hint="history.stage_history.columns.{name}",
         ),

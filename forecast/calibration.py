@@ -40,6 +40,7 @@ class HistorySpec:
     segments: tuple[str, ...] = ()
     prior_strength: float = 20.0
     date_format: str | None = None
+    date_format_setting: str = "--date-format"  # where a user sets it: named in date errors
     stage_history: StageHistorySource | None = None  # its path as given (resolved by the caller)
     age_buckets_days: tuple[int, ...] = (30, 60, 90, 120)
     required: tuple[str, ...] = ("outcome", "amount", "close_date")
@@ -109,7 +110,7 @@ def load_history(path: Path, spec: HistorySpec) -> History:
             return None
 
     def date(name: str, row: int) -> np.datetime64:
-        day = parse(name, row, _parse_date, spec.date_format)
+        day = parse(name, row, _parse_date, spec.date_format, spec.date_format_setting)
         return np.datetime64("NaT") if day is None else np.datetime64(day, "D")
 
     for row in range(rows):

@@ -516,9 +516,11 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
               help="CANONICAL=HEADER for --stage-history (deal_id, stage, date).")  # fmt: skip
 @click.option("--age-buckets", default="30,60,90,120", show_default=True,
               help="Upper edges, in days, of the deal-age buckets of win_by_age.")  # fmt: skip
+@click.option("--date-format", help="strptime format of the dates when not ISO, e.g. '%m/%d/%Y' (history and "
+                                    "stage history).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print every estimate as JSON.")
 def calibrate(history, out, mappings, won, lost, segments, prior_strength, backtest_file, stage_history,
-              stage_mappings, age_buckets, as_json) -> None:  # fmt: skip
+              stage_mappings, age_buckets, date_format, as_json) -> None:  # fmt: skip
     """Estimate win rates, slip, haircut, cycle time and win by deal age; write a scenario fragment.
 
     Example: forecast calibrate history.csv --out calibration.yaml --segment product
@@ -534,7 +536,11 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     if stage_history is not None:
         stages = validated(
             StageHistorySource,
-            {"path": stage_history, "columns": _mapping(stage_mappings, "--stage-map")},
+            {
+                "path": stage_history,
+                "columns": _mapping(stage_mappings, "--stage-map"),
+                "date_format": date_format,
+            },
             "--stage-map",
         )
     try:
@@ -544,7 +550,7 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     edges = validated(BacktestModel, {"age_buckets_days": edges}, "--age-buckets").age_buckets_days
     spec = HistorySpec(
         columns=_mapping(mappings, "--map"), segments=tuple(segments), prior_strength=prior_strength,
-        stage_history=stages, age_buckets_days=tuple(edges),
+        stage_history=stages, age_buckets_days=tuple(edges), date_format=date_format,
     )  # fmt: skip
     if won:
         spec.won = won

@@ -253,7 +253,9 @@ def _parse_probability(value: Any, percent: bool) -> float:
     return number / limit
 
 
-def _parse_date(value: Any, date_format: str | None) -> dt.date:
+def _parse_date(value: Any, date_format: str | None, setting: str = "pipeline.date_format") -> dt.date:
+    """A cell as a date: ISO (a time part is dropped), or ``date_format``; the error names the
+    ``setting`` that gives the format."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -267,9 +269,7 @@ def _parse_date(value: Any, date_format: str | None) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         expected = (
-            f"format {date_format!r}"
-            if date_format
-            else "YYYY-MM-DD, or set pipeline.date_format (e.g. '%m/%d/%Y')"
+            f"format {date_format!r}" if date_format else f"YYYY-MM-DD, or set {setting} (e.g. '%m/%d/%Y')"
         )
         raise ValueError(f"{text!r} is not a date; expected {expected}") from None
 

@@ -63,8 +63,10 @@ def load_stage_history(
     """Read and check a stage-history table; every bad row is reported with its row and column.
 
     ``known``: the deal ids of the ``history`` table, which every row must name.
-    ``hint``: how to map a missing column, e.g. ``history.stage_history.columns.{name}``.
+    ``hint``: how to map a missing column, e.g. ``history.stage_history.columns.{name}``; date
+    errors name the matching date-format setting.
     """
+    setting = "--date-format" if hint.startswith("--") else hint.split(".columns.")[0] + ".date_format"
     path = Path(source.path)
     table, first_row = read_table(path, what="stage history")
     column = match_columns(table, STAGE_HISTORY_COLUMNS, source.columns)
@@ -94,7 +96,7 @@ def load_stage_history(
         if not values["stage"]:
             problem("stage", "is empty")
         try:
-            day = _parse_date(cells["date"][row], source.date_format)
+            day = _parse_date(cells["date"][row], source.date_format, setting)
         except ValueError as error:
             problem("date", str(error))
             continue

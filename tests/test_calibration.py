@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import json
 import math
 
 import numpy as np
@@ -243,3 +244,22 @@ def test_a_joined_history_needs_one_row_per_deal(tmp_path):
         f"{tmp_path / 'h.csv'}: row 4, column 'Id' (deal_id): 'A' duplicates row 2",
         f"{tmp_path / 'h.csv'}: row 5, column 'Id' (deal_id): is empty",
     ]
+
+
+def test_calibrate_reads_dates_in_the_format_given(tmp_path):
+    from click.testing import CliRunner
+
+    from forecast.cli import cli
+
+    rows = [f"D{i},{'Won' if i % 3 else 'Lost'},100,{(i % 12) + 1:02d}/15/2020,12/20/2020" for i in range(30)]
+    (tmp_path / "h.csv").write_text(
+        "deal_id,outcome,amount,created_date,close_date\n" + "\n".join(rows) + "\n"
+    )
+    out = tmp_path / "cal.yaml"
+    failed = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "h.csv"), "--out", str(out)])
+    assert failed.exit_code == 2 and "or set --date-format (e.g." in failed.output and not out.exists()
+    result = CliRunner().invoke(
+        cli, ["calibrate", str(tmp_path / "h.csv"), "--out", str(out), "--date-format", "%m/%d/%Y", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["cycle_time"]["deals"] == 20  # every won deal's dates read

@@ -83,8 +83,10 @@ def test_bad_rows_are_named_by_file_row_and_column(tmp_path):
         f"{path}: row 3, column 'deal' (deal_id): unknown deal id 'Z': it is not in {tmp_path / 'h.csv'}",
         f"{path}: row 4, column 'stage' (stage): is empty",
         f"{path}: row 4, column 'date' (date): '2020-13-01' is not a date; expected YYYY-MM-DD, "
-        "or set pipeline.date_format (e.g. '%m/%d/%Y')",
+        "or set --date-format (e.g. '%m/%d/%Y')",
     ]
+    with pytest.raises(PipelineError, match=r"or set history.stage_history.date_format \(e.g."):
+        load_stage_history(source, {"A"}, tmp_path / "h.csv", hint="history.stage_history.columns.{name}")
 
 
 def test_missing_columns_say_how_to_map_them(tmp_path):
