@@ -210,7 +210,7 @@ def _level_slots(size):
     return np.empty(pair, dtype=np.uint32), rate, slope, np.full(2, -1), np.empty(size)
 
 
-@njit(inline="always")
+@njit(cache=True, error_model="numpy")
 def _load_level(level, factors, trial0, slots):
     """Level ``level``'s rates into slot ``level % 2``, unless they are there already.
 
@@ -224,9 +224,13 @@ def _load_level(level, factors, trial0, slots):
     return slot
 
 
-@njit(inline="always")
+@njit(cache=True, error_model="numpy")
 def _deal_outcomes(d, starts, win_threshold, land_threshold, factors, slots, trial0, outcome):
-    """Deal ``d``'s outcome in each trial from ``trial0`` on: independent, at its level, or interpolated."""
+    """Deal ``d``'s outcome in each trial from ``trial0`` on: independent, at its level, or interpolated.
+
+    A call, not inlined: compiled once for both block kernels and the drivers (cold start), at
+    a cost of one call per deal and block of trials.
+    """
     level = factors.deal_level[d]
     if level < 0:
         _outcomes(starts[d], trial0, win_threshold[d], land_threshold[d], outcome)
@@ -241,6 +245,17 @@ def _deal_outcomes(d, starts, win_threshold, land_threshold, factors, slots, tri
         )  # fmt: skip
     else:
         _level_outcomes(starts[d], trial0, slots[0][lo, :size], land_threshold[d], outcome)
+
+
+@njit(inline="always")
+def _store(block_revenue, block_slipped, block_metrics, revenue, slipped, metrics):
+    """A block's totals into the outputs. Loops, not ``revenue[:] = block_revenue``: an
+    array-to-array slice assignment compiles numba's shape-mismatch message, 2.5 s of cold start."""
+    for i in range(revenue.shape[0]):
+        revenue[i] = block_revenue[i]
+        slipped[i] = block_slipped[i]
+        for k in range(metrics.shape[0]):
+            metrics[k, i] = block_metrics[k, i]
 
 
 @njit(error_model="numpy", cache=True)
@@ -267,9 +282,7 @@ def _fixed_block(
             weight = 1.0 if metric_kind[k] == COUNT else amount
             for i in range(size):
                 block_metrics[k, i] += weight if outcome[i] == LANDED else 0.0
-    revenue[:] = block_revenue
-    slipped[:] = block_slipped
-    metrics[:, :] = block_metrics
+    _store(block_revenue, block_slipped, block_metrics, revenue, slipped, metrics)
 
 
 @njit(error_model="numpy", cache=True)
@@ -315,9 +328,7 @@ def _noisy_block(
             for j in range(n_won):
                 i = won_at[j]
                 block_metrics[k, i] += (1.0 if count else won_amount[j]) if outcome[i] == LANDED else 0.0
-    revenue[:] = block_revenue
-    slipped[:] = block_slipped
-    metrics[:, :] = block_metrics
+    _store(block_revenue, block_slipped, block_metrics, revenue, slipped, metrics)
 
 
 def trial_block(trials: int, threads: int) -> int:
@@ -461,11 +472,10 @@ def deal_drivers(
                         totals[part, d] += amount
                     elif not reached and revenue[t] + amount >= quota:
                         counts[part, 2, d] += 1
-    landed[:] = counts[:, 0].sum(axis=0)
-    landed_hits[:] = counts[:, 1].sum(axis=0)
-    rescued[:] = counts[:, 2].sum(axis=0)
-    for d in range(n_deals):
-        total = 0.0
+    for d in range(n_deals):  # the parts in order (loops: see _store)
+        landed[d], landed_hits[d], rescued[d], landed_value[d] = 0, 0, 0, 0.0
         for part in range(n_parts):
-            total += totals[part, d]
-        landed_value[d] = total
+            landed[d] += counts[part, 0, d]
+            landed_hits[d] += counts[part, 1, d]
+            rescued[d] += counts[part, 2, d]
+            landed_value[d] += totals[part, d]
