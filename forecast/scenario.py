@@ -139,6 +139,14 @@ def _period_range(period: str | PeriodRange) -> PeriodRange:
 PeriodText = Annotated[str, BeforeValidator(_year_as_text, json_schema_input_type=str | int)]
 
 
+def _only_known(columns: dict[str, str], known) -> dict[str, str]:
+    """A column mapping whose canonical names are all in ``known``."""
+    unknown = sorted(set(columns) - set(known))
+    if unknown:
+        raise ValueError(f"unknown column {unknown[0]!r}; expected one of {', '.join(known)}")
+    return columns
+
+
 class PipelineSource(_Strict):
     """Where the open deals come from and how to read them."""
 
@@ -158,10 +166,7 @@ class PipelineSource(_Strict):
     @field_validator("columns")
     @classmethod
     def _known_columns(cls, columns: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(columns) - set(CANONICAL_COLUMNS))
-        if unknown:
-            raise ValueError(f"unknown column {unknown[0]!r}; expected one of {', '.join(CANONICAL_COLUMNS)}")
-        return columns
+        return _only_known(columns, CANONICAL_COLUMNS)
 
 
 class Stage(_Strict):
@@ -387,10 +392,7 @@ class StageHistorySource(_Strict):
     @field_validator("columns")
     @classmethod
     def _known_columns(cls, columns: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(columns) - set(STAGE_HISTORY_COLUMNS))
-        if unknown:
-            raise ValueError(f"unknown column {unknown[0]!r}; expected {', '.join(STAGE_HISTORY_COLUMNS)}")
-        return columns
+        return _only_known(columns, STAGE_HISTORY_COLUMNS)
 
 
 class BacktestHistory(_Strict):
