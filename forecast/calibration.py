@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from forecast.deal_age import exposures, fit_win_by_age, win_by_age
+from forecast.deal_flow import fit_new_pipeline
 from forecast.errors import PipelineError
 from forecast.pipeline import _parse_amount, _parse_date, match_columns, normalise, read_table
 from forecast.rates import MIN_DEALS, beta_rate
@@ -184,22 +185,38 @@ def _stage_rates(closed: History, overall: dict[str, Any]) -> list[dict[str, Any
     return stages
 
 
-def _win_by_age(history: History, spec: HistorySpec) -> dict[str, Any] | None:
-    """Win within a quarter by deal age x stage, over the complete calendar quarters of the history."""
-    dated = ~np.isnat(history.created)
-    if dated.sum() < MIN_DEALS:
-        return None
-    known = np.concatenate([history.created[dated], history.closed[~np.isnat(history.closed)]])
+def _complete_quarters(history: History) -> list[tuple[np.datetime64, np.datetime64]]:
+    """The calendar quarters the history covers from their first day to their last."""
+    known = np.concatenate(
+        [history.created[~np.isnat(history.created)], history.closed[~np.isnat(history.closed)]]
+    )
+    if not known.size:
+        return []
     first, last = known.min().item(), known.max().item()
-    periods = [
+    return [
         (np.datetime64(quarter.start, "D"), np.datetime64(quarter.end, "D"))
         for quarter in quarters_between(first, last)
         if quarter.end <= last
     ]
+
+
+def _win_by_age(history: History, spec: HistorySpec) -> dict[str, Any] | None:
+    """Win within a quarter by deal age x stage, over the complete calendar quarters of the history."""
+    if (~np.isnat(history.created)).sum() < MIN_DEALS:
+        return None
+    periods = _complete_quarters(history)
     exposure = exposures(history.created, history.closed, history.won, periods, history.stage_on)
     if exposure.won.size < MIN_DEALS:
         return None
     return fit_win_by_age(exposure, list(spec.age_buckets_days), spec.prior_strength)
+
+
+def _new_pipeline(history: History) -> dict[str, Any] | None:
+    """A ``new_pipeline`` block fitted on the deals each complete quarter created (``deal_flow``)."""
+    if (~np.isnat(history.created)).sum() < MIN_DEALS:
+        return None
+    value = np.where(np.isnan(history.won_amount), history.amount, history.won_amount)
+    return fit_new_pipeline(history.created, history.closed, history.won, value, _complete_quarters(history))
 
 
 def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
@@ -245,11 +262,16 @@ def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
         cycle = {"median_days": float(np.median(days)), "p10_days": float(np.percentile(days, 10)),
                  "p90_days": float(np.percentile(days, 90)), "deals": int(days.size)}  # fmt: skip
     return {"overall": overall, "stages": stages, "segments": segments, "slip": slip, "amount": haircut,
-            "cycle_time": cycle, "win_by_age": _win_by_age(everything, spec)}  # fmt: skip
+            "cycle_time": cycle, "win_by_age": _win_by_age(everything, spec),
+            "new_pipeline": _new_pipeline(everything)}  # fmt: skip
 
 
-def fragment(result: dict[str, Any]) -> dict[str, Any]:
-    """The scenario keys the estimates set (``calibration: FILE`` in a scenario merges them)."""
+def fragment(result: dict[str, Any], with_new_pipeline: bool = False) -> dict[str, Any]:
+    """The scenario keys the estimates set (``calibration: FILE`` in a scenario merges them).
+
+    ``with_new_pipeline``: also the fitted ``new_pipeline`` block (deals not yet created), which
+    adds revenue to every forecast that includes the fragment: the user opts in.
+    """
     slip = result["slip"]["win_rate"] if result["slip"] else None
     out: dict[str, Any] = {}
     if result["stages"]:
@@ -261,4 +283,15 @@ def fragment(result: dict[str, Any]) -> dict[str, Any]:
                          "sigma": round(min(3.0, result["amount"]["sigma"]), 6)}  # fmt: skip
     if result.get("win_by_age"):
         out["win_by_age"] = win_by_age(result["win_by_age"]).model_dump()
+    if with_new_pipeline and result.get("new_pipeline"):
+        out["new_pipeline"] = _rounded(result["new_pipeline"]["new_pipeline"])
     return out
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to six significant digits, for a readable fragment."""
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return float(f"{value:.6g}") if isinstance(value, float) else value

@@ -518,9 +518,11 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
               help="Upper edges, in days, of the deal-age buckets of win_by_age.")  # fmt: skip
 @click.option("--date-format", help="strptime format of the dates when not ISO, e.g. '%m/%d/%Y' (history and "
                                     "stage history).")  # fmt: skip
+@click.option("--new-pipeline", "with_new_pipeline", is_flag=True,
+              help="Also write the new_pipeline block fitted on the deals each quarter created.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print every estimate as JSON.")
 def calibrate(history, out, mappings, won, lost, segments, prior_strength, backtest_file, stage_history,
-              stage_mappings, age_buckets, date_format, as_json) -> None:  # fmt: skip
+              stage_mappings, age_buckets, date_format, with_new_pipeline, as_json) -> None:  # fmt: skip
     """Estimate win rates, slip, haircut, cycle time and win by deal age; write a scenario fragment.
 
     Example: forecast calibrate history.csv --out calibration.yaml --segment product
@@ -557,7 +559,7 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     if lost:
         spec.lost = lost
     result = estimate(load_history(Path(history), spec), spec)
-    keys = fragment(result)
+    keys = fragment(result, with_new_pipeline)
     if backtest_file is not None:
         from forecast.backtest import fit_correlation
         from forecast.scenario import load_backtest
@@ -583,6 +585,15 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
         from forecast.render import win_by_age_table
 
         _show(result, False, [win_by_age_table(result["win_by_age"])])
+    if result["new_pipeline"]:
+        fit = result["new_pipeline"]
+        block = fit["new_pipeline"]
+        written = "written" if with_new_pipeline else "not written: add --new-pipeline"
+        click.echo(
+            f"  new pipeline: {block['conversations_per_week']:.1f} deals created a week, "
+            f"{fit['won_within_period']:.1%} of them won within a quarter, mean size "
+            f"{block['deal_size']['mean']:,.0f} ({fit['deals_created']:,} deals; {written})"
+        )
     if "correlation" in result:
         fit = result["correlation"]
         click.echo(f"  latent market correlation {fit['market']} (ranks' distance from uniform "

@@ -263,3 +263,24 @@ def test_calibrate_reads_dates_in_the_format_given(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["cycle_time"]["deals"] == 20  # every won deal's dates read
+
+
+def test_cli_writes_the_fitted_new_pipeline_only_when_asked(tmp_path):
+    from tests.builders import NEW_DEALS
+
+    _, deals, _ = synthetic_files(tmp_path, quarters=12, seed=8)
+    maps = [f"--map={name}={header}" for name, header in STAGE_SPEC.columns.items()]
+    out = tmp_path / "cal.yaml"
+    args = ["calibrate", str(deals), "--out", str(out), *maps]
+    plain = CliRunner().invoke(cli, args)
+    assert plain.exit_code == 0 and "not written: add --new-pipeline" in plain.output
+    assert "new_pipeline" not in out.read_text()
+    result = CliRunner().invoke(cli, [*args, "--new-pipeline", "--json"])
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.output)["new_pipeline"]
+    rate, stderr = fit["new_pipeline"]["conversations_per_week"], fit["stderr"]["conversations_per_week"]
+    assert abs(rate - NEW_DEALS["per_week"]) < 4 * stderr  # the synthetic creation rate, recovered
+    (tmp_path / "s.yaml").write_text("period: 2026-Q3\npipeline: {path: p.csv}\ncalibration: cal.yaml\n")
+    block = load_scenario(tmp_path / "s.yaml").new_pipeline
+    assert block.conversations_per_week == pytest.approx(rate, rel=1e-5)
+    assert block.stages[0].rate == pytest.approx(fit["new_pipeline"]["stages"][0]["rate"], rel=1e-5)
