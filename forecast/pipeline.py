@@ -331,6 +331,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     amount = np.zeros(n)
     close_date = np.zeros(n, dtype="datetime64[D]")
     probability = np.full(n, math.nan)
+    slip = np.full(n, math.nan)
     stage_index = np.full(n, -1, dtype=np.int64)
     new_logo = np.zeros(n, dtype=bool)
     push_count = np.zeros(n, dtype=np.int64)
@@ -365,6 +366,9 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         close_date[out] = np.datetime64(closes or dt.date(1970, 1, 1), "D")
         parsed = check("probability", _parse_probability, percent) if "probability" in raw else math.nan
         probability[out] = math.nan if parsed is None else parsed
+        if "slip" in raw:  # the deal's own slip chance, on the probability's scale
+            parsed_slip = check("slip", _parse_probability, percent)
+            slip[out] = math.nan if parsed_slip is None else parsed_slip
         if "new_logo" in raw:
             new_logo[out] = bool(check("new_logo", _parse_bool))
         if "push_count" in raw:
@@ -404,6 +408,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         probability=probability,
         stage_index=stage_index,
         new_logo=new_logo,
+        slip=slip,
         push_count=push_count,
         created=created,
         attributes=attributes,

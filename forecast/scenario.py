@@ -38,6 +38,7 @@ CANONICAL_COLUMNS = (
     "stage",
     "close_date",
     "probability",
+    "slip",
     "owner",
     "region",
     "sector",

@@ -503,3 +503,20 @@ def test_created_date_is_read_blank_as_unknown(tmp_path):
         f"{tmp_path / 'deals.csv'}: row 2, column 'Opened' (created_date): 'May 2nd' is not a date; "
         f"expected {EXPECTED_DATE}"
     ]
+
+
+def test_a_slip_column_gives_deals_their_own_slip_on_the_probability_scale(tmp_path):
+    from forecast.simulate import deal_model
+
+    contents = "Deal ID,Amount,Stage,Close Date,Probability,Slip\n" + (
+        "A,100,Proposal,2026-08-01,,40\nB,100,Proposal,2026-08-01,,\nC,100,Proposal,2026-08-01,50,0\n"
+    )
+    deals = load(tmp_path, contents, "  probability_scale: percent\n")
+    np.testing.assert_array_equal(deals.slip, [0.4, np.nan, 0.0])
+    scenario = parse_scenario(
+        f"period: 2026-Q3\npipeline: {{path: deals.csv}}\n{STAGES}slip: {{default: 0.2}}\n"
+    )
+    np.testing.assert_allclose(deal_model(scenario, deals).land_rate, [0.6, 0.8, 1.0])  # own, default, own
+    bad = problems(tmp_path, contents.replace(",40\n", ",140\n"), "  probability_scale: percent\n")
+    assert bad == [f"{tmp_path / 'deals.csv'}: row 2, column 'Slip' (slip): 140 is out of range; "
+                   "expected 0-100 (probability_scale: percent)"]  # fmt: skip
