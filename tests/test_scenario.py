@@ -180,7 +180,7 @@ def test_unknown_keys_nested():
 def test_unknown_canonical_column_in_mapping():
     assert problems("period: 2026-Q3\npipeline:\n  path: x.csv\n  columns: {dealid: Id}\n") == [
         "scenario: pipeline.columns (line 4): unknown column 'dealid'; expected one of deal_id, amount, "
-        "stage, close_date, probability, owner, region, sector, product, new_logo, forecast_category, "
+        "stage, close_date, probability, slip, owner, region, sector, product, new_logo, forecast_category, "
         "push_count, created_date"
     ]
 
