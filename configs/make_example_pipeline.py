@@ -2,7 +2,8 @@
 
 200 open deals: 4 reps in 2 regions, 3 products, new and existing customers,
 stages from Qualified to Negotiation, close dates across 2026-Q4 and 2027-Q1,
-with Salesforce-style column names and probabilities in percent (a few filled in).
+with Salesforce-style column names and probabilities in percent (a few filled in), and
+creation dates (deal ages on 2026-10-15 of about 90 days on average, some far older).
 
     python configs/make_example_pipeline.py
 """
@@ -24,6 +25,7 @@ STAGE_SHARE = (0.45, 0.33, 0.22)
 CATEGORY = {"Qualified": "Pipeline", "Proposal": "Best Case", "Negotiation": "Commit"}
 FIRST_CLOSE = dt.date(2026, 10, 1)
 LAST_CLOSE = dt.date(2027, 3, 31)
+SNAPSHOT = dt.date(2026, 10, 15)  # the export's date: every deal was created before it
 
 
 def main(seed: int = 7) -> None:
@@ -56,6 +58,9 @@ def main(seed: int = 7) -> None:
                 "Forecast Category": CATEGORY[stage],
             }
         )
+    ages = np.random.default_rng(seed + 1).gamma(2.0, 45.0, len(rows))  # its own stream: other columns unchanged
+    for row, age in zip(rows, ages, strict=True):
+        row["Created Date"] = (SNAPSHOT - dt.timedelta(days=1 + int(age))).isoformat()
     with OUT.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -62,9 +62,10 @@ class Forecast:
 def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     """Win rate, landing rate and value of every deal under the scenario's rules.
 
-    A deal's win rate is its own probability, else (with ``win_by_age`` and a created date)
-    the rate for its stage and age on ``as_of`` (a win within the period: such a deal
-    lands when won, whatever its close date), else its stage's win rate.
+    A deal's win rate is its own probability, else (with ``win_by_age``, a created date and
+    a close date inside the period) the rate for its stage and age on ``as_of`` (a win
+    within the period: such a deal lands when won), else its stage's win rate. Deals dated
+    after the period keep their stage's rate and land only by pull-in.
     """
     stages = scenario.stages or []
     stage_win = np.array([stage.win_rate for stage in stages] + [np.nan])
@@ -72,12 +73,12 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
         [scenario.slip.default if stage.slip is None else stage.slip for stage in stages]
         + [scenario.slip.default]
     )
-    by_age = aged_win_rates(scenario, deals)
-    aged = np.isnan(deals.probability) & ~np.isnan(by_age)  # a rate of winning within the period
-    win_rate = np.where(np.isnan(deals.probability), stage_win[deals.stage_index], deals.probability)
-    win_rate = np.where(aged, by_age, win_rate)
     period_end = np.datetime64(scenario.period_range.end, "D")
     dated_inside = deals.close_date <= period_end
+    by_age = aged_win_rates(scenario, deals)
+    aged = np.isnan(deals.probability) & ~np.isnan(by_age) & dated_inside  # a rate of winning in the period
+    win_rate = np.where(np.isnan(deals.probability), stage_win[deals.stage_index], deals.probability)
+    win_rate = np.where(aged, by_age, win_rate)
     slip = np.where(np.isnan(deals.slip), stage_slip[deals.stage_index], deals.slip)
     slip = np.minimum(1.0, slip * scenario.slip.push_factor**deals.push_count)  # pushed deals slip more
     land_rate = np.where(dated_inside, 1.0 - slip, scenario.slip.pull_in)

@@ -97,7 +97,8 @@ def test_run_uses_the_rate_for_each_deals_stage_and_age_at_as_of():
 
 
 def test_age_rated_deals_land_when_won_and_others_keep_their_slip():
-    """A win_by_age rate is a win inside the period: no slip on top, and no pull-in needed."""
+    """A win_by_age rate is a win inside the period: no slip on top. It rates the deals expected in the
+    period; one dated after it is the CRM's word that it will not close now: stage rate and pull-in."""
     scenario = make_scenario(
         "stages: [{name: Proposal, win_rate: 0.5}]\nslip: {default: 0.3, pull_in: 0.1}\n"
         "win_by_age: {buckets_days: [60], rates: {default: [0.4, 0.1]}}\n"
@@ -107,9 +108,10 @@ def test_age_rated_deals_land_when_won_and_others_keep_their_slip():
     )
     deals.created = np.array(["2026-06-01", "2026-06-01", "NaT"], dtype="datetime64[D]")
     model = deal_model(scenario, deals)  # 2026-Q3 from its start: the quarter's rates as they are
-    assert model.win_rate.tolist() == [0.4, 0.4, 0.5]
-    assert model.land_rate.tolist() == [1.0, 1.0, 0.7]  # dated after the period: still lands
-    assert model.slip.tolist() == [0.0, 0.0, 0.3]
+    # dated inside: its age's rate, no slip; dated after: its stage's rate and pull-in; no age: its stage's
+    assert model.win_rate.tolist() == [0.4, 0.5, 0.5]
+    assert model.land_rate.tolist() == [1.0, 0.1, 0.7]
+    assert model.slip.tolist() == [0.0, 0.3, 0.3]
 
 
 @pytest.mark.parametrize(
