@@ -64,13 +64,47 @@ class Split:
         return float(score.max() - score.min())
 
     def lower_bound(self) -> float:
-        """No split beats this: the biggest unit lifts its rep to at least its share, and the
-        average attainment caps the lowest rep (attainment objective; 0 for P(hit))."""
+        """No split beats this (attainment objective; 0 for P(hit)).
+
+        The quota-weighted average attainment lies between the lowest and highest rep, so
+        the highest rep is at or above it and the lowest at or below. Each rep can only
+        reach the attainments its quota makes of sums of whole units: the range is at least
+        the smallest of those at or above the average (over reps) minus the largest at or
+        below it. Also, the biggest unit lifts its rep to at least its share.
+        """
         if self.objective != "attainment":
             return 0.0
-        highest = self.expected.max() / self.targets.max()
         average = self.expected.sum() / self.targets.sum()
-        return max(0.0, highest - average)
+        bound = self.expected.max() / self.targets.max() - average
+        if len(self.expected) <= MAX_SUBSET_UNITS:
+            near = [_nearest_sums(self.expected, average * quota) for quota in self.targets]
+            above = min(up / quota for (_, up), quota in zip(near, self.targets, strict=True))
+            below = max(down / quota for (down, _), quota in zip(near, self.targets, strict=True))
+            bound = max(bound, above - below)
+        return max(0.0, float(bound))
+
+
+MAX_SUBSET_UNITS = 36  # subset sums met in the middle: 2 x 2**18 sums at most
+
+
+def _subset_sums(values: np.ndarray) -> np.ndarray:
+    sums = np.zeros(1)
+    for value in values:
+        sums = np.concatenate([sums, sums + value])
+    return sums
+
+
+def _nearest_sums(values: np.ndarray, target: float) -> tuple[float, float]:
+    """The largest sum of a subset of ``values`` at or below ``target`` and the smallest at or above it
+    (meet in the middle: every sum of each half, one half sorted; +-inf where there is none)."""
+    half = len(values) // 2
+    left, right = _subset_sums(values[:half]), np.sort(_subset_sums(values[half:]))
+    slack = 1e-9 * max(1.0, abs(target))  # a sum equal to the target up to rounding counts on both sides
+    at = np.searchsorted(right, target - left + slack, side="right") - 1  # largest right <= target - left
+    below = left[at >= 0] + right[at[at >= 0]]
+    at = np.searchsorted(right, target - left - slack, side="left")  # smallest right >= target - left
+    above = left[at < right.size] + right[at[at < right.size]]
+    return (float(below.max()) if below.size else -math.inf, float(above.min()) if above.size else math.inf)
 
 
 def _exact(split: Split, reps: int) -> np.ndarray:

@@ -77,3 +77,35 @@ def test_nothing_to_split_is_a_clear_error():
     forecast = simulate(make_scenario(), deals, trials=100, by=("owner", "sector"))
     with pytest.raises(ScenarioError, match="no expected revenue to split"):
         territories(forecast, unit="sector")
+
+
+def _brute_force_bound(expected: np.ndarray, quotas: np.ndarray) -> float:
+    """Every subset of units, for every rep: the nearest attainments above and below the average."""
+    import itertools
+
+    average = expected.sum() / quotas.sum()
+    sums = [sum(c) for k in range(len(expected) + 1) for c in itertools.combinations(expected, k)]
+    above = min(min(x / q for x in sums if x / q >= average - 1e-12) for q in quotas)
+    below = max(max(x / q for x in sums if x / q <= average + 1e-12) for q in quotas)
+    return above - below
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_subset_bound_is_the_brute_force_one_and_never_above_the_optimum(seed):
+    rs = np.random.default_rng(seed)
+    units, reps = 7, 3
+    revenue = rs.lognormal(5, 0.9, size=(units, 1)) * np.ones((1, 10))
+    split = Split(revenue, rs.uniform(200, 400, reps), reps, "attainment")
+    old_bound = split.expected.max() / split.targets.max() - split.expected.sum() / split.targets.sum()
+    expected = max(0.0, old_bound, _brute_force_bound(split.expected, split.targets))
+    assert split.lower_bound() == pytest.approx(expected, abs=1e-12)
+    assert split.spread(_exact(split, reps)) >= split.lower_bound() - 1e-12
+
+
+def test_the_subset_bound_tightens_lumpy_splits():
+    """Two reps, units of 10 and 3 x 4: the best split is 10 | 12 (range 0.2 at quotas of 10);
+    the biggest-unit bound sees nothing (10 / 10 is below the average 1.1), the subset bound 0.2."""
+    revenue = np.array([[10.0], [4.0], [4.0], [4.0]])
+    split = Split(revenue, np.array([10.0, 10.0]), 2, "attainment")
+    assert split.spread(_exact(split, 2)) == pytest.approx(0.2)
+    assert split.lower_bound() == pytest.approx(0.2)
