@@ -532,6 +532,7 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     from forecast.calibration import HistorySpec, fragment, load_history
     from forecast.calibration import calibrate as estimate
     from forecast.output import atomic_write
+    from forecast.rates import MIN_DEALS
     from forecast.scenario import BacktestModel, StageHistorySource, validated
 
     stages = None
@@ -585,6 +586,9 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
         from forecast.render import win_by_age_table
 
         _show(result, False, [win_by_age_table(result["win_by_age"])])
+    if with_new_pipeline and not result["new_pipeline"]:
+        click.echo(f"  new pipeline: not written: it needs created_date and at least {MIN_DEALS} deals won "
+                   "within the quarter they were created in")  # fmt: skip
     if result["new_pipeline"]:
         fit = result["new_pipeline"]
         block = fit["new_pipeline"]

@@ -122,6 +122,8 @@ def test_cli_writes_the_fragment_and_rejects_bad_history(tmp_path):
     result = CliRunner().invoke(cli, ["calibrate", str(history), "--out", str(out), *maps])
     assert result.exit_code == 0, result.output
     assert "stages:" in out.read_text() and "win rate" in result.output
+    undated = CliRunner().invoke(cli, ["calibrate", str(history), "--out", str(out), *maps, "--new-pipeline"])
+    assert undated.exit_code == 0 and "new pipeline: not written: it needs created_date" in undated.output
     bad = CliRunner().invoke(cli, ["calibrate", str(history), "--out", str(out), "--map", "outcome=Nope"])
     assert bad.exit_code == 2 and "missing column 'outcome'" in bad.stderr
     with pytest.raises(PipelineError, match="no closed deals"):
