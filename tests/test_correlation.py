@@ -233,3 +233,32 @@ def test_near_one_correlation_is_safe_and_bounded():
     assert 0.8 < implied_outcome_correlation(0.3, 0.98) < 0.98  # outcomes correlate less than latents
     with pytest.raises(ScenarioError, match="at most 0.99"):
         make_scenario("correlation: {market: 0.995}\n")
+
+
+def test_interpolated_deals_do_not_depend_on_threads_or_blocks():
+    import numba
+
+    trials, n = 3000, len(_OWN_RATES)
+    factors = _factors(_OWN_RATES, _OWNERS, 0.2, 0.1, trials=trials)
+    assert factors.deal_interpolated.all()
+    inputs = (
+        stream_starts(np.uint64(3), deal_keys([f"D{i}" for i in range(n)])),
+        np.round(_OWN_RATES * 2**32).astype(np.int64), np.full(n, 2**31, np.int64), np.arange(1.0, n + 1),
+        np.ones(n, bool), np.ones(1), np.zeros(1), np.zeros(n + 1, np.int64), np.zeros(0, np.int64),
+        np.zeros(0, np.int64), factors,
+    )  # fmt: skip
+
+    def run(block):
+        revenue, slipped = np.empty(trials), np.empty(trials)
+        simulate_pipeline(*inputs, 0, block, revenue, slipped, np.empty((0, trials)))
+        return revenue, slipped
+
+    whole = run(4096)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = run(256)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(single[0], whole[0])
+    np.testing.assert_array_equal(single[1], whole[1])
