@@ -55,28 +55,24 @@ def correlation_inputs(
     names, loadings = _loadings(scenario, deals)
     if not names:
         return no_correlation(len(deals))
-    win_at = thresholds(win_rate)
-    certain = (win_at <= 0) | (win_at >= 2**32)
-    groups: dict[tuple, int] = {}
-    deal_group = np.array(
-        [
-            -1 if not row or certain[d] else groups.setdefault(tuple(row), len(groups))
-            for d, row in enumerate(loadings)
-        ],
-        dtype=np.int64,
-    )
-    rows = list(groups)
-    idiosyncratic = np.maximum(1.0 - np.array([sum(a * a for _, a in row) for row in rows]), 1.0 - MAX_LATENT)
-    scale = 1.0 / np.sqrt(idiosyncratic)
-    levels = _Levels(len(deals))
-    for group in range(len(rows)):
-        levels.add_group(group, np.flatnonzero(deal_group == group), win_at, scale[group])
     if len(names) * n_trials > MAX_FACTOR_VALUES:
         raise ScenarioError(
             f"{scenario.source or scenario.label}: correlation needs {len(names):,} factors x "
             f"{n_trials:,} trials of memory; at most {MAX_FACTOR_VALUES:,} values "
             "(group by a column with fewer values, or fewer trials)"
         )
+    win_at = thresholds(win_rate)
+    certain = (win_at <= 0) | (win_at >= 2**32)
+    members: dict[tuple, list[int]] = {}  # a group's loadings -> its deals
+    for d, row in enumerate(loadings):
+        if row and not certain[d]:
+            members.setdefault(tuple(row), []).append(d)
+    rows = list(members)
+    idiosyncratic = np.maximum(1.0 - np.array([sum(a * a for _, a in row) for row in rows]), 1.0 - MAX_LATENT)
+    scale = 1.0 / np.sqrt(idiosyncratic)
+    levels = _Levels(len(deals))
+    for group, row in enumerate(rows):
+        levels.add_group(group, np.array(members[row], dtype=np.int64), win_at, scale[group])
     values = np.empty((len(names), n_trials))
     factor_uniforms(stream_starts(np.uint64(seed), deal_keys(names)), values)
     ndtri(values, out=values)  # in place: one factors x trials array

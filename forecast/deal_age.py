@@ -10,7 +10,6 @@ scenario's ``win_by_age``, gives each open deal its rate in ``forecast run``.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,15 @@ import numpy as np
 
 from forecast.pipeline import Deals
 from forecast.rates import MIN_DEALS, beta_rate
-from forecast.scenario import DEFAULT_RATES, QUARTER_DAYS, Scenario, WinByAge, age_bucket_labels, stage_key
+from forecast.scenario import (
+    DEFAULT_RATES,
+    QUARTER_DAYS,
+    Scenario,
+    WinByAge,
+    age_bucket_labels,
+    quarter_of,
+    stage_key,
+)
 
 
 @dataclass
@@ -151,8 +158,6 @@ def _share_of_a_period_left(scenario: Scenario, period_days: float) -> float:
     calendar quarter counts as one whatever its days (the table is measured on quarters)."""
     start, end = scenario.period_range.start, scenario.period_range.end
     left = (end - scenario.snapshot_date).days + 1  # both ends counted
-    next_quarter = dt.date(start.year + (start.month + 2) // 12, (start.month + 2) % 12 + 1, 1)
-    quarter = start.day == 1 and start.month % 3 == 1 and end == next_quarter - dt.timedelta(days=1)
-    if quarter and period_days == QUARTER_DAYS:
+    if quarter_of(start) == scenario.period_range and period_days == QUARTER_DAYS:
         return left / ((end - start).days + 1)
     return left / period_days

@@ -35,12 +35,17 @@ def test_finds_the_known_optimum_and_keeps_units_whole():
     assert current["r1"]["units"] == ["A", "C", "D"] and current["r1"]["expected"] == 200  # a mix today
 
 
+def _small_split(seed: int, spread: float, units: int = 7, reps: int = 3) -> Split:
+    """Units with lognormal expected revenue (the same in every trial) and random rep quotas."""
+    rs = np.random.default_rng(seed)
+    revenue = rs.lognormal(5, spread, size=(units, 1)) * np.ones((1, 10))
+    return Split(revenue, rs.uniform(200, 400, reps), reps, "attainment")
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_heuristic_matches_exact_on_small_instances_and_respects_the_bound(seed):
-    rs = np.random.default_rng(seed)
-    units, reps = 7, 3
-    revenue = rs.lognormal(5, 0.6, size=(units, 1)) * np.ones((1, 10))
-    split = Split(revenue, rs.uniform(200, 400, reps), reps, "attainment")
+    reps = 3
+    split = _small_split(seed, 0.6, reps=reps)
     exact, heuristic = _exact(split, reps), _heuristic(split, reps)
     assert len(set(heuristic.tolist())) == reps  # every rep keeps a whole territory
     assert split.spread(exact) >= split.lower_bound() - 1e-12
@@ -92,10 +97,8 @@ def _brute_force_bound(expected: np.ndarray, quotas: np.ndarray) -> float:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_the_subset_bound_is_the_brute_force_one_and_never_above_the_optimum(seed):
-    rs = np.random.default_rng(seed)
-    units, reps = 7, 3
-    revenue = rs.lognormal(5, 0.9, size=(units, 1)) * np.ones((1, 10))
-    split = Split(revenue, rs.uniform(200, 400, reps), reps, "attainment")
+    reps = 3
+    split = _small_split(seed, 0.9, reps=reps)
     old_bound = split.expected.max() / split.targets.max() - split.expected.sum() / split.targets.sum()
     expected = max(0.0, old_bound, _brute_force_bound(split.expected, split.targets))
     assert split.lower_bound() == pytest.approx(expected, abs=1e-12)
