@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.batch import local_executor, plan_jobs, run_batch, run_job, scenario_files
+from forecast.analyses.batch import local_executor, plan_jobs, run_batch, run_job, scenario_files
 
 SCENARIO = """\
 period: 2026-Q4

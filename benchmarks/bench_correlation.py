@@ -17,12 +17,12 @@ import time
 import numba
 import numpy as np
 
-from forecast.correlation import correlation_inputs, no_correlation
-from forecast.kernels import simulate_pipeline, trial_block
-from forecast.pipeline import Deals
-from forecast.rng import lognormal_table, stream_starts
-from forecast.scenario import parse_scenario
-from forecast.simulate import deal_model
+from forecast.config.loading import parse_scenario
+from forecast.engine.correlation import correlation_inputs, no_correlation
+from forecast.engine.kernels import simulate_pipeline, trial_block
+from forecast.engine.model import deal_model
+from forecast.engine.rng import lognormal_table, stream_starts
+from forecast.inputs.deals import Deals
 
 
 def make_deals(amounts: np.ndarray, win_rates: np.ndarray, owner: np.ndarray) -> Deals:

@@ -36,9 +36,9 @@ import llvmlite.binding as llvm  # noqa: E402
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from forecast.correlation import no_correlation  # noqa: E402
-from forecast.kernels import COUNT, MAX_TRIAL_BLOCK, simulate_pipeline, trial_block  # noqa: E402
-from forecast.rng import lognormal_table, stream_starts  # noqa: E402
+from forecast.engine.correlation import no_correlation
+from forecast.engine.kernels import COUNT, MAX_TRIAL_BLOCK, simulate_pipeline, trial_block
+from forecast.engine.rng import lognormal_table, stream_starts
 
 SIGMA = 0.25  # amount noise of the "lognormal" runs
 SEED = 42

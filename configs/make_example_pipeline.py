@@ -58,7 +58,9 @@ def main(seed: int = 7) -> None:
                 "Forecast Category": CATEGORY[stage],
             }
         )
-    ages = np.random.default_rng(seed + 1).gamma(2.0, 45.0, len(rows))  # its own stream: other columns unchanged
+    ages = np.random.default_rng(seed + 1).gamma(
+        2.0, 45.0, len(rows)
+    )  # its own stream: other columns unchanged
     for row, age in zip(rows, ages, strict=True):
         row["Created Date"] = (SNAPSHOT - dt.timedelta(days=1 + int(age))).isoformat()
     with OUT.open("w", newline="", encoding="utf-8") as handle:

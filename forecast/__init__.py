@@ -1,10 +1,12 @@
 """forecast: Monte Carlo sales forecasts from a YAML scenario and a CRM export."""
 
+from forecast.config.loading import load_scenario, parse_scenario
+from forecast.config.scenario import Scenario
+from forecast.engine.simulate import Forecast, load_and_simulate, simulate
+from forecast.engine.summary import summarize
 from forecast.errors import ForecastError, OutputError, PipelineError, ScenarioError
-from forecast.pipeline import Deals, load_deals
-from forecast.scenario import Scenario, load_scenario, parse_scenario
-from forecast.simulate import Forecast, load_and_simulate, simulate
-from forecast.summary import summarize
+from forecast.inputs.deals import Deals
+from forecast.inputs.pipeline import load_deals
 
 __all__ = [
     "Deals",

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.pipeline import Deals
-from forecast.scenario import Scenario, parse_scenario, quarter_of
+from forecast.config.loading import parse_scenario
+from forecast.config.periods import quarter_of
+from forecast.config.scenario import Scenario
+from forecast.inputs.deals import Deals
 
 PERIOD_START = dt.date(2026, 7, 1)
 INSIDE = dt.date(2026, 8, 15)

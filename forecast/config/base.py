@@ -1,0 +1,57 @@
+"""Shared pieces of the YAML models: strict models, probabilities, filters, stage names, simulation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
+
+MAX_TRIALS = 100_000_000
+DEFAULT_TRIALS = 100_000
+DEFAULT_SEED = 20260701
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+FilterValue = str | int | float | bool
+
+
+def _one_filter_value(value: Any) -> Any:
+    """Reject a bad filter value with one message rather than one per type it could have been."""
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(item, str | int | float) for item in values):
+        raise ValueError("expected a value (text, number, true/false) or a list of values")
+    return value
+
+
+Where = dict[str, Annotated[FilterValue | list[FilterValue], BeforeValidator(_one_filter_value)]]
+
+
+def written_form(value: Any) -> str:
+    """Which form of a scalar-or-mapping key was written, so errors speak of that form only."""
+    return "mapping" if isinstance(value, dict | BaseModel) else "scalar"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def only_known(columns: dict[str, str], known) -> dict[str, str]:
+    """A column mapping whose canonical names are all in ``known``."""
+    unknown = sorted(set(columns) - set(known))
+    if unknown:
+        raise ValueError(f"unknown column {unknown[0]!r}; expected one of {', '.join(known)}")
+    return columns
+
+
+class Simulation(Strict):
+    trials: int = Field(default=DEFAULT_TRIALS, ge=1, le=MAX_TRIALS, strict=True)
+    seed: int = Field(default=DEFAULT_SEED, ge=0, lt=2**63, strict=True)
+
+
+def stage_key(name: str) -> str:
+    """Stage names match case-insensitively and ignoring surrounding spaces."""
+    return " ".join(str(name).split()).casefold()

@@ -1,0 +1,197 @@
+"""YAML text -> validated models; every error names the file, the key path and the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ValidationError,
+)
+
+from forecast.config.periods import parse_period
+from forecast.config.scenario import Scenario, reference_problems
+from forecast.config.specs import BacktestSpec, FunnelSpec
+from forecast.errors import ScenarioError
+
+
+def _line_index(node: yaml.Node, path: tuple = (), index: dict | None = None) -> dict[tuple, int]:
+    """Map every key path in a composed YAML document to its 1-based line."""
+    index = {} if index is None else index
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*path, key_node.value)
+            index[child] = key_node.start_mark.line + 1
+            _line_index(value_node, child, index)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            child = (*path, position)
+            index[child] = item.start_mark.line + 1
+            _line_index(item, child, index)
+    return index
+
+
+def _data_path(loc: tuple, data: Any, keep_last: bool) -> tuple:
+    """Drop the union-branch names pydantic puts in a location, keeping the data's keys."""
+    path: list = []
+    for position, part in enumerate(loc):
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if in_dict or in_list:
+            data = data[part]
+        elif not (keep_last and position == len(loc) - 1):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def located(path: tuple, lines: dict[tuple, int]) -> str:
+    """'targets[0].at_least (line 12)' for a key path."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    text = text or "(top level)"
+    for cut in range(len(path), 0, -1):
+        if path[:cut] in lines:
+            return f"{text} (line {lines[path[:cut]]})"
+    return text
+
+
+def _where(loc: tuple, data: Any, lines: dict[tuple, int], keep_last: bool) -> str:
+    """The location of a pydantic error, as the YAML shows it."""
+    return located(_data_path(loc, data, keep_last), lines)
+
+
+def _describe(error: dict, data: Any, lines: dict[tuple, int]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    keep_last = error["type"] in ("missing", "extra_forbidden")
+    return f"{_where(error['loc'], data, lines, keep_last)}: {message}"
+
+
+def validate_yaml(
+    text: str, model: type[BaseModel], label: str, prepare=None
+) -> tuple[BaseModel, dict[tuple, int]]:
+    """YAML text -> a validated model and the line of every key path; errors name key and line.
+
+    ``prepare`` may complete the raw data first (a scenario's calibration fragment).
+    """
+    try:
+        document = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ScenarioError(f"{label}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{label}: expected a mapping of keys at the top level")
+    lines = _line_index(document) if document is not None else {}
+    if prepare is not None:
+        data = prepare(data)
+    try:
+        return model.model_validate(data), lines
+    except ValidationError as error:
+        raise ScenarioError(
+            list(dict.fromkeys(f"{label}: {_describe(item, data, lines)}" for item in error.errors()))
+        ) from None
+
+
+def _with_calibration(data: dict, source: Path | None, label: str) -> dict:
+    """Scenario data completed by its ``calibration`` fragment: what the scenario sets wins."""
+    name = data.get("calibration")
+    if not isinstance(name, str):
+        return data
+    path = Path(name).expanduser()
+    if not path.is_absolute() and source is not None:
+        path = Path(source).parent / path
+    fragment = yaml.safe_load(read_text(path, "calibration")) or {}
+    if not isinstance(fragment, dict):
+        raise ScenarioError(f"{label}: calibration {path}: expected a mapping of scenario keys")
+    merged = dict(data)
+    for key, value in fragment.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = {**value, **merged[key]}
+    return merged
+
+
+def read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError(f"{path}: cannot read {what} file: {error}") from None
+
+
+def parse_scenario(text: str, source: Path | None = None) -> Scenario:
+    """Validate scenario YAML text; ``source`` resolves relative paths and names the file."""
+    label = str(source) if source else "scenario"
+    scenario, lines = validate_yaml(
+        text, Scenario, label, lambda data: _with_calibration(data, source, label)
+    )
+    problems = reference_problems(scenario)
+    if problems:
+        raise ScenarioError([f"{label}: {located(path, lines)}: {message}" for path, message in problems])
+    scenario._source = source
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    path = Path(path)
+    return parse_scenario(read_text(path, "scenario"), path.resolve())
+
+
+def parse_funnel(text: str, source: Path | None = None) -> FunnelSpec:
+    """Validate a funnel plan's YAML text."""
+    return validate_yaml(text, FunnelSpec, str(source) if source else "funnel")[0]
+
+
+def load_backtest(path: str | Path, periods: str | None = None) -> tuple[BacktestSpec, Path]:
+    """A backtest file (its periods replaced by ``periods`` if given) and the folder its paths start from."""
+    path = Path(path)
+    spec = validate_yaml(read_text(path, "backtest"), BacktestSpec, str(path))[0]
+    if periods is not None:
+        spec = spec.model_copy(update={"periods": periods})
+    try:
+        for period in spec.period_list:
+            parse_period(period)
+    except ValueError as error:
+        raise ScenarioError(f"{path}: periods: {error}") from None
+    return spec, path.resolve().parent
+
+
+def load_funnel(path: str | Path) -> FunnelSpec:
+    path = Path(path)
+    return parse_funnel(read_text(path, "funnel"), path.resolve())
+
+
+def validated(model: type[BaseModel], data: dict[str, Any], label: str) -> Any:
+    """``model`` from data built in code (e.g. command-line options); errors name the key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(
+            list(dict.fromkeys(f"{label}: {_describe(item, data, {})}" for item in error.errors()))
+        ) from None
+
+
+def funnel_with(
+    base: FunnelSpec | None, changes: dict[str, Any], label: str = "funnel options"
+) -> FunnelSpec:
+    """A funnel spec from a file's (or nothing) with keys replaced, e.g. from command-line options."""
+    return validated(FunnelSpec, {**(base.model_dump() if base else {}), **changes}, label)
+
+
+def json_schema() -> dict[str, Any]:
+    """The scenario's JSON Schema, for editors."""
+    schema = Scenario.model_json_schema()
+    schema["title"] = "forecast scenario"
+    return schema

@@ -1,0 +1,232 @@
+"""simulate(scenario, deals) -> Forecast: convert once to arrays, run the kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from forecast.config.scenario import Scenario
+from forecast.engine.correlation import correlation_inputs
+from forecast.engine.kernels import (
+    COUNT,
+    REVENUE,
+    LatentFactors,
+    new_pipeline_trials,
+    simulate_pipeline,
+    trial_block,
+)
+from forecast.engine.model import DealModel, deal_model, target_mask
+from forecast.engine.rng import deal_keys, lognormal_table, stream_starts, thresholds
+from forecast.errors import ScenarioError
+from forecast.inputs.deals import Deals, by_value
+from forecast.inputs.pipeline import load_deals
+
+
+@dataclass
+class Trials:
+    """Per-trial results, one entry per trial."""
+
+    revenue: np.ndarray  # in-period revenue, booked and new pipeline included
+    slipped: np.ndarray  # won revenue dated inside the period that slipped past it
+    new_logos: np.ndarray  # new-logo wins in the period, booked included
+    targets: dict[str, np.ndarray]  # each target's metric value
+    new_pipeline: np.ndarray  # revenue of deals not yet created at as_of (0 without new_pipeline)
+    breakdown: dict[str, dict[str, np.ndarray]]  # column -> value -> its open deals' revenue
+
+
+@dataclass
+class Forecast:
+    scenario: Scenario
+    deals: Deals
+    model: DealModel
+    trials: Trials
+    seed: int
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.trials.revenue)
+
+
+@dataclass(frozen=True)
+class DealDraws:
+    """The kernels' per-deal inputs: stream starts, thresholds, values, the amount-noise table."""
+
+    starts: np.ndarray  # uint64
+    win_threshold: np.ndarray  # int64: win rate x 2**32
+    land_threshold: np.ndarray  # int64: landing rate x 2**32
+    value: np.ndarray  # float64
+    noise_base: np.ndarray  # float64: rng.lognormal_table, or [1.0] for fixed amounts
+    noise_slope: np.ndarray
+    correlation: LatentFactors  # correlation_inputs: who moves with whom, the factors per trial
+
+    @classmethod
+    def of(cls, scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int) -> DealDraws:
+        sigma = scenario.amount.sigma
+        base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
+        return cls(
+            starts=stream_starts(np.uint64(seed), deal_keys(deals.deal_id)),
+            win_threshold=thresholds(model.win_rate),
+            land_threshold=thresholds(model.land_rate),
+            value=np.ascontiguousarray(model.value, dtype=np.float64),
+            noise_base=base,
+            noise_slope=slope,
+            correlation=correlation_inputs(scenario, deals, model.win_rate, seed, n_trials),
+        )
+
+
+class _MetricSet:
+    """Metrics the kernel accumulates, each a (kind, deal mask); identical ones share a slot."""
+
+    def __init__(self) -> None:
+        self.metrics: list[tuple[int, np.ndarray]] = []
+        self._slots: dict[tuple[int, bytes], int] = {}
+
+    def slot(self, kind: int, mask: np.ndarray) -> int:
+        key = (kind, np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little"))
+        if key not in self._slots:
+            self._slots[key] = len(self.metrics)
+            self.metrics.append((kind, mask))
+        return self._slots[key]
+
+
+def breakdown_columns(scenario: Scenario, by: tuple[str, ...] = (), aliases: dict | None = None) -> list[str]:
+    """Columns to break revenue down by: those with quotas, then those asked for (export names mapped)."""
+    aliases = aliases or {}
+    return list(dict.fromkeys(aliases.get(column, column) for column in [*scenario.quotas, *by]))
+
+
+def _breakdown_values(scenario: Scenario, deals: Deals, column: str) -> list[str]:
+    """The column's values in the pipeline, plus those only a quota names (a rep with no deals)."""
+    try:
+        present = deals.column(column)
+    except KeyError:
+        raise ScenarioError(
+            f"{scenario.label}: cannot break down by {column!r}: the pipeline has no such column "
+            f"(columns: {', '.join(deals.attributes) or 'none'})"
+        ) from None
+    return sorted(set(present) | set(by_value(scenario.quotas.get(column, {}))))
+
+
+def simulate(
+    scenario: Scenario,
+    deals: Deals,
+    trials: int | None = None,
+    seed: int | None = None,
+    by: tuple[str, ...] = (),
+) -> Forecast:
+    """Simulate the scenario's pipeline; ``trials`` and ``seed`` override the file.
+
+    ``by`` adds per-trial revenue for every value of those columns (and of the
+    columns ``quotas`` names), from the same trials as the total.
+    """
+    n_trials = scenario.simulation.trials if trials is None else trials
+    seed = scenario.simulation.seed if seed is None else seed
+    model = deal_model(scenario, deals)
+    metric_set = _MetricSet()
+    new_logo_slot = metric_set.slot(COUNT, deals.new_logo.copy())
+    slot = {
+        target.name: metric_set.slot(
+            REVENUE if target.metric == "revenue" else COUNT, target_mask(target, deals)
+        )
+        for target in scenario.targets
+        if target.where or target.metric == "deals"
+    }
+    breakdown_slots = {
+        column: {
+            value: metric_set.slot(REVENUE, deals.column(column) == value)
+            for value in _breakdown_values(scenario, deals, column)
+        }
+        for column in breakdown_columns(scenario, by, deals.aliases)
+    }
+    metrics = metric_set.metrics
+    membership = np.array([mask for _, mask in metrics])  # metrics x deals booleans (CSR below)
+    metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
+    metric_index = np.nonzero(membership.T)[1].astype(np.int64)
+    metric_kind = np.array([kind for kind, _ in metrics], dtype=np.int64)
+    draws = DealDraws.of(scenario, deals, model, seed, n_trials)
+    revenue = np.empty(n_trials)
+    slipped = np.empty(n_trials)
+    values = np.empty((len(metrics), n_trials))
+    simulate_pipeline(
+        draws.starts,
+        draws.win_threshold,
+        draws.land_threshold,
+        draws.value,
+        model.dated_inside,
+        draws.noise_base,
+        draws.noise_slope,
+        metric_start,
+        metric_index,
+        metric_kind,
+        draws.correlation,
+        0,
+        trial_block(n_trials, numba.get_num_threads()),
+        revenue,
+        slipped,
+        values,
+    )
+    new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
+    booked = scenario.booked_totals
+    revenue += booked.revenue + new_revenue
+    new_logos = values[new_logo_slot] + booked.new_logos
+    if scenario.new_pipeline is not None and scenario.new_pipeline.new_logo:
+        new_logos += new_deals
+    targets = {}
+    for target in scenario.targets:
+        if target.name in slot:
+            targets[target.name] = values[slot[target.name]]
+            if target.metric == "deals" and not target.where:
+                targets[target.name] = targets[target.name] + new_deals
+        else:
+            targets[target.name] = revenue if target.metric == "revenue" else new_logos
+    return Forecast(
+        scenario=scenario,
+        deals=deals,
+        model=model,
+        trials=Trials(
+            revenue=revenue,
+            slipped=slipped,
+            new_logos=new_logos,
+            targets=targets,
+            new_pipeline=new_revenue,
+            breakdown={
+                column: {value: values[index] for value, index in slots.items()}
+                for column, slots in breakdown_slots.items()
+            },
+        ),
+        seed=seed,
+    )
+
+
+NEW_PIPELINE_KEY = "__new_pipeline__"  # the stream of deals not yet created
+MAX_NEW_DEALS = 10_000  # expected new deals per trial; each is drawn, so the cost grows with it
+
+
+def _new_pipeline(scenario: Scenario, n_trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trial revenue and count of deals that activity from ``as_of`` on closes in the period."""
+    revenue = np.zeros(n_trials)
+    count = np.zeros(n_trials)
+    pipeline = scenario.new_pipeline
+    if pipeline is None:
+        return revenue, count
+    from forecast.engine.activity import expected_new_deals
+
+    sigma = pipeline.deal_size.sigma
+    base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
+    stream = stream_starts(np.uint64(seed), deal_keys([NEW_PIPELINE_KEY]))[0]
+    expected = expected_new_deals(scenario)
+    if expected > MAX_NEW_DEALS:
+        raise ScenarioError(
+            f"{scenario.source or scenario.label}: new_pipeline would create {expected:,.0f} deals per "
+            f"trial; at most {MAX_NEW_DEALS:,} are simulated one by one (lower conversations_per_week)"
+        )
+    new_pipeline_trials(stream, expected, pipeline.deal_size.mean, base, slope, 0, revenue, count)
+    return revenue, count
+
+
+def load_and_simulate(scenario: Scenario, trials: int | None = None, seed: int | None = None) -> Forecast:
+    """Load the scenario's pipeline and simulate it."""
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    return simulate(scenario, deals, trials=trials, seed=seed)

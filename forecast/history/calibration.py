@@ -1,0 +1,156 @@
+"""Calibration from history: win rates, slip, haircut, cycle time and win by deal age, with uncertainty.
+
+Reads a table of past deals (won, lost, or still open), estimates what scenarios assume,
+and writes a YAML fragment a scenario includes with ``calibration: FILE``. Win rates are
+Beta posteriors (uniform prior): mean, 90 % interval and counts. Segment rates are
+shrunk toward the overall rate (a Beta prior worth ``prior_strength`` deals), so a
+segment of five deals is not read as gospel. Where too few deals support an
+estimate, the fragment falls back to the overall figure and says so. Stages come
+from a stage-history table when there is one, else from the export's stage column."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+from forecast.config.periods import quarter_of, quarters_between
+from forecast.history.deal_age import exposures, fit_win_by_age, win_by_age
+from forecast.history.deal_flow import fit_new_pipeline
+from forecast.history.rates import MIN_DEALS, beta_rate
+from forecast.inputs.history import History, HistorySpec
+
+
+def _stage_rates(closed: History, overall: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per stage, the closed deals in it won / closed: with a stage history, every deal that reached it."""
+    if closed.stage_history is not None:
+        groups = {
+            name: np.isin(closed.deal_id, list(deals))
+            for name, deals in closed.stage_history.reached().items()
+        }
+    else:
+        groups = {stage: closed.stage == stage for stage in set(closed.stage) - {""}}
+    stages = []
+    for stage in sorted(groups):
+        estimate = beta_rate(int(closed.won[groups[stage]].sum()), int(groups[stage].sum()))
+        if estimate["deals"] < MIN_DEALS:
+            estimate = {
+                **estimate,
+                "win_rate": overall["win_rate"],
+                "note": f"fewer than {MIN_DEALS} deals: overall rate",
+            }
+        stages.append({"name": stage, **estimate})
+    return stages
+
+
+def _complete_quarters(history: History) -> list[tuple[np.datetime64, np.datetime64]]:
+    """The calendar quarters the history covers from their first day to their last."""
+    known = np.concatenate(
+        [history.created[~np.isnat(history.created)], history.closed[~np.isnat(history.closed)]]
+    )
+    if not known.size:
+        return []
+    first, last = known.min().item(), known.max().item()
+    return [
+        (np.datetime64(quarter.start, "D"), np.datetime64(quarter.end, "D"))
+        for quarter in quarters_between(first, last)
+        if quarter.end <= last
+    ]
+
+
+def _win_by_age(history: History, spec: HistorySpec) -> dict[str, Any] | None:
+    """Win within a quarter by deal age x stage, over the complete calendar quarters of the history."""
+    if (~np.isnat(history.created)).sum() < MIN_DEALS:
+        return None
+    periods = _complete_quarters(history)
+    exposure = exposures(history.created, history.closed, history.won, periods, history.stage_on)
+    if exposure.won.size < MIN_DEALS:
+        return None
+    return fit_win_by_age(exposure, list(spec.age_buckets_days), spec.prior_strength)
+
+
+def _new_pipeline(history: History) -> dict[str, Any] | None:
+    """A ``new_pipeline`` block fitted on the deals each complete quarter created (``deal_flow``)."""
+    if (~np.isnat(history.created)).sum() < MIN_DEALS:
+        return None
+    value = np.where(np.isnan(history.won_amount), history.amount, history.won_amount)
+    return fit_new_pipeline(history.created, history.closed, history.won, value, _complete_quarters(history))
+
+
+def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
+    """Every estimate, with its counts and what it falls back on."""
+    everything, history = history, history.closed_deals()
+    overall = beta_rate(int(history.won.sum()), history.won.size)
+    stages = _stage_rates(history, overall)
+    segments = {}
+    for name, values in history.segments.items():
+        rows = []
+        for value in sorted(set(values)):
+            mask = values == value
+            shrunk = beta_rate(
+                int(history.won[mask].sum()), int(mask.sum()), overall["win_rate"], spec.prior_strength
+            )
+            rows.append({"value": value, **shrunk})
+        segments[name] = rows
+    won = history.won
+    slip = None
+    dated = won & ~np.isnat(history.expected_close)
+    if dated.sum() >= MIN_DEALS:
+        late = np.array(
+            [
+                c > np.datetime64(quarter_of(e.astype(dt.date)).end, "D")
+                for c, e in zip(history.closed[dated], history.expected_close[dated], strict=True)
+            ]
+        )
+        slip = beta_rate(int(late.sum()), int(late.size))
+    amounts = won & ~np.isnan(history.won_amount) & (history.amount > 0)
+    haircut = None
+    if amounts.sum() >= MIN_DEALS:
+        ratio = history.won_amount[amounts] / history.amount[amounts]
+        haircut = {
+            "haircut": float(1 - ratio.mean()),
+            "haircut_stderr": float(ratio.std(ddof=1) / np.sqrt(ratio.size)),
+            "sigma": float(np.std(np.log(ratio), ddof=1)),
+            "deals": int(ratio.size),
+        }
+    cycle = None
+    timed = won & ~np.isnat(history.created)
+    if timed.sum() >= MIN_DEALS:
+        days = (history.closed[timed] - history.created[timed]).astype(np.int64)
+        cycle = {"median_days": float(np.median(days)), "p10_days": float(np.percentile(days, 10)),
+                 "p90_days": float(np.percentile(days, 90)), "deals": int(days.size)}  # fmt: skip
+    return {"overall": overall, "stages": stages, "segments": segments, "slip": slip, "amount": haircut,
+            "cycle_time": cycle, "win_by_age": _win_by_age(everything, spec),
+            "new_pipeline": _new_pipeline(everything)}  # fmt: skip
+
+
+def fragment(result: dict[str, Any], with_new_pipeline: bool = False) -> dict[str, Any]:
+    """The scenario keys the estimates set (``calibration: FILE`` in a scenario merges them).
+
+    ``with_new_pipeline``: also the fitted ``new_pipeline`` block (deals not yet created), which
+    adds revenue to every forecast that includes the fragment: the user opts in.
+    """
+    slip = result["slip"]["win_rate"] if result["slip"] else None
+    out: dict[str, Any] = {}
+    if result["stages"]:
+        out["stages"] = [{"name": s["name"], "win_rate": round(s["win_rate"], 6)} for s in result["stages"]]
+    if slip is not None:
+        out["slip"] = {"default": round(slip, 6)}
+    if result["amount"]:
+        out["amount"] = {"haircut": round(max(0.0, result["amount"]["haircut"]), 6),
+                         "sigma": round(min(3.0, result["amount"]["sigma"]), 6)}  # fmt: skip
+    if result.get("win_by_age"):
+        out["win_by_age"] = win_by_age(result["win_by_age"]).model_dump()
+    if with_new_pipeline and result.get("new_pipeline"):
+        out["new_pipeline"] = _rounded(result["new_pipeline"]["new_pipeline"])
+    return out
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to six significant digits, for a readable fragment."""
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return float(f"{value:.6g}") if isinstance(value, float) else value

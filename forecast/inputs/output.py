@@ -1,0 +1,66 @@
+"""Writing result files atomically: a temporary file beside the target, then a rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from forecast.errors import OutputError
+
+TABLE_FORMATS = (".parquet", ".csv")
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 less the umask); ``mkstemp`` gives 0o600."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def check_output(path: Path, formats: tuple[str, ...] = TABLE_FORMATS) -> None:
+    """Fail before any work when ``path`` has an unsupported extension or no folder to go in."""
+    path = Path(path)
+    if path.suffix.lower() not in formats:
+        raise OutputError(f"{path}: unsupported output type {path.suffix!r}; expected {' or '.join(formats)}")
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then rename ``tmp`` to ``path``; nothing is left on failure."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    tmp = None
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        tmp = Path(tmp_name)
+        os.chmod(tmp, _new_file_mode())
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+    except pa.ArrowException as error:
+        raise OutputError(f"{path}: cannot write the table: {error}") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write a table as Parquet or CSV, chosen by the file extension, atomically."""
+    path = Path(path)
+    check_output(path)
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    else:
+        import pyarrow.csv as pacsv
+
+        atomic_write(path, lambda tmp: pacsv.write_csv(table, tmp))

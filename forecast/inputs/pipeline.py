@@ -1,0 +1,183 @@
+"""CRM export -> ``Deals``: columns mapped, rows filtered and checked; all problems reported together,
+each naming file, row and column."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forecast.config.base import stage_key
+from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
+from forecast.errors import PipelineError
+from forecast.inputs.cells import (
+    normalise,
+    parse_amount,
+    parse_bool,
+    parse_count,
+    parse_date,
+    parse_probability,
+)
+from forecast.inputs.deals import Deals, wanted_values
+from forecast.inputs.tables import match_columns, read_table
+
+REQUIRED = ("deal_id", "amount", "close_date")
+ATTRIBUTES = ("owner", "region", "sector", "product", "forecast_category")
+
+
+def _filter_text(value: Any, boolean: bool) -> str:
+    """A cell as ``pipeline.filter`` compares it; new_logo cells read as true/false, like ``Deals.column``."""
+    if boolean:
+        with contextlib.suppress(ValueError):  # the row check reports a bad cell if its row is kept
+            return normalise(parse_bool(value))
+    return normalise(value)
+
+
+def _map_columns(table: dict[str, list], source: PipelineSource, path: Path) -> dict[str, str]:
+    """Canonical name -> the file's column: explicit mapping first, then a name match."""
+    problems = [
+        f"{path}: column {wanted!r} (pipeline.columns.{canonical}) is not in the file; "
+        f"columns are: {', '.join(table)}"
+        for canonical, wanted in source.columns.items()
+        if wanted not in table
+    ]
+    if problems:
+        raise PipelineError(problems)
+    matched = match_columns(table, CANONICAL_COLUMNS, source.columns)
+    return {canonical: header for canonical, header in matched.items() if header is not None}
+
+
+def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -> Deals:
+    """Read, map, filter and check the pipeline; raise ``PipelineError`` listing every bad row."""
+    table, first_row = read_table(path, source.sheet)
+    mapping = _map_columns(table, source, path)
+    missing = [name for name in REQUIRED + (("stage",) if stages is not None else ()) if name not in mapping]
+    if missing:
+        raise PipelineError(
+            [
+                f"{path}: missing column {name!r}; map it with pipeline.columns.{name} "
+                f"(columns are: {', '.join(table) or 'none'})"
+                for name in missing
+            ]
+        )
+    n_rows = len(next(iter(table.values()), []))
+    raw = {canonical: table[name] for canonical, name in mapping.items()}
+    keep = np.zeros(n_rows, dtype=bool)  # rows with any non-blank cell; spreadsheets leave ",,,," lines
+    for values in table.values():
+        keep |= np.array([normalise(value) != "" for value in values], dtype=bool)
+    for name, wanted in source.filter.items():
+        values = raw.get(name, table.get(name))
+        if values is None:
+            raise PipelineError(
+                f"{path}: pipeline.filter.{name}: no such column (columns are: {', '.join(table)})"
+            )
+        boolean = name == "new_logo" or name == mapping.get("new_logo")
+        keep &= np.isin(
+            np.array([_filter_text(v, boolean) for v in values], dtype=object), wanted_values(wanted)
+        )
+    kept = np.flatnonzero(keep)
+    if kept.size == 0:
+        what = " after pipeline.filter" if source.filter else ""
+        raise PipelineError(f"{path}: the pipeline has no deals{what}")
+
+    stage_lookup = {stage_key(stage.name): i for i, stage in enumerate(stages or [])}
+    known = ", ".join(stage.name for stage in stages or [])
+    percent = source.probability_scale == "percent"
+    n = kept.size
+    deal_id = np.empty(n, dtype=object)
+    amount = np.zeros(n)
+    close_date = np.zeros(n, dtype="datetime64[D]")
+    probability = np.full(n, math.nan)
+    slip = np.full(n, math.nan)
+    stage_index = np.full(n, -1, dtype=np.int64)
+    new_logo = np.zeros(n, dtype=bool)
+    push_count = np.zeros(n, dtype=np.int64)
+    created = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    first_seen: dict[str, int] = {}
+    problems: list[str] = []
+
+    for out, row in enumerate(kept):
+        row_label = int(row) + first_row
+        where = f"{path}: row {row_label}"
+
+        def check(column: str, parse, *args, row=row, where=where):
+            try:
+                return parse(raw[column][row], *args)
+            except ValueError as error:
+                problems.append(f"{where}, column {mapping[column]!r} ({column}): {error}")
+                return None
+
+        identifier = normalise(raw["deal_id"][row])
+        if identifier == "":
+            problems.append(f"{where}, column {mapping['deal_id']!r} (deal_id): is empty")
+        elif identifier in first_seen:
+            problems.append(
+                f"{where}, column {mapping['deal_id']!r} (deal_id): "
+                f"{identifier!r} duplicates row {first_seen[identifier]}"
+            )
+        else:
+            first_seen[identifier] = row_label
+        deal_id[out] = identifier
+        amount[out] = check("amount", parse_amount) or 0.0
+        closes = check("close_date", parse_date, source.date_format)
+        close_date[out] = np.datetime64(closes or dt.date(1970, 1, 1), "D")
+        parsed = check("probability", parse_probability, percent) if "probability" in raw else math.nan
+        probability[out] = math.nan if parsed is None else parsed
+        if "slip" in raw:  # the deal's own slip chance, on the probability's scale
+            parsed_slip = check("slip", parse_probability, percent)
+            slip[out] = math.nan if parsed_slip is None else parsed_slip
+        if "new_logo" in raw:
+            new_logo[out] = bool(check("new_logo", parse_bool))
+        if "push_count" in raw:
+            push_count[out] = check("push_count", parse_count) or 0
+        if "created_date" in raw and normalise(raw["created_date"][row]):
+            created[out] = check("created_date", parse_date, source.date_format) or np.datetime64("NaT")
+        if "stage" in raw and stages is not None:
+            name = normalise(raw["stage"][row])
+            index = stage_lookup.get(stage_key(name))
+            if index is None:
+                problems.append(
+                    f"{where}, column {mapping['stage']!r} (stage): "
+                    f"unknown stage {name!r}; stages are {known}"
+                )
+            else:
+                stage_index[out] = index
+        if stages is None and parsed is not None and math.isnan(parsed):
+            column = f", column {mapping['probability']!r} (probability)" if "probability" in raw else ""
+            problems.append(
+                f"{where}{column}: no probability and the scenario has no stages to fall back on; "
+                "expected a probability, or stages in the scenario"
+            )
+    if problems:
+        raise PipelineError(problems)
+
+    attributes = {}
+    for name in (*ATTRIBUTES, "stage"):
+        if name in raw:
+            attributes[name] = np.array([normalise(raw[name][row]) for row in kept], dtype=object)
+    for name, values in table.items():
+        if name not in attributes and name not in mapping.values():
+            attributes[name] = np.array([normalise(values[row]) for row in kept], dtype=object)
+    return Deals(
+        deal_id=deal_id,
+        amount=amount,
+        close_date=close_date,
+        probability=probability,
+        stage_index=stage_index,
+        new_logo=new_logo,
+        slip=slip,
+        push_count=push_count,
+        created=created,
+        attributes=attributes,
+        rows=kept.astype(np.int64) + first_row,
+        source=path,
+        aliases={
+            export: canonical
+            for canonical, export in mapping.items()
+            if export != canonical and (canonical in attributes or canonical in ("deal_id", "new_logo"))
+        },
+    )

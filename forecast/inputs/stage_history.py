@@ -1,0 +1,113 @@
+"""Stage changes (deal id, stage entered, date entered) -> each deal's stage on any date.
+
+A CRM's field-history export has one row per stage a deal entered. A deal's stage on
+a date is the last stage it entered on or before that date, so a backtest sees the
+stage each deal had at a period's start, not the one it ended in; calibration reads
+per-stage win rates from the stages deals reached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from forecast.config.base import stage_key
+from forecast.config.specs import STAGE_HISTORY_COLUMNS, StageHistorySource
+from forecast.errors import PipelineError
+from forecast.inputs.cells import normalise, parse_date
+from forecast.inputs.tables import match_columns, read_table
+
+_DAY_OFFSET = 2**31  # days since 1970 shifted to be non-negative inside a (deal, day) sort key
+
+
+class StageHistory:
+    """Stage changes, sorted by deal and date (file order within a day)."""
+
+    def __init__(self, deal_id: np.ndarray, stage: np.ndarray, entered: np.ndarray):
+        self._code = {deal: code for code, deal in enumerate(dict.fromkeys(deal_id))}
+        key = self._keys(np.asarray(deal_id, dtype=object), np.asarray(entered, dtype="datetime64[D]"))
+        order = np.argsort(key, kind="stable")
+        self.deal_id = np.asarray(deal_id, dtype=object)[order]
+        self.stage = np.asarray(stage, dtype=object)[order]
+        self.entered = np.asarray(entered, dtype="datetime64[D]")[order]
+        self._key = key[order]
+
+    def _keys(self, deal_ids: np.ndarray, days: np.ndarray) -> np.ndarray:
+        code = np.array([self._code.get(deal, -1) for deal in deal_ids], dtype=np.int64)
+        return code * 2**32 + days.astype(np.int64) + _DAY_OFFSET
+
+    def on(self, deal_ids: np.ndarray, day: np.datetime64) -> np.ndarray:
+        """Each deal's stage on ``day``: the last it entered on or before it ('' before its first)."""
+        deal_ids = np.asarray(deal_ids, dtype=object)
+        if self._key.size == 0:
+            return np.full(len(deal_ids), "", dtype=object)
+        wanted = self._keys(deal_ids, np.full(len(deal_ids), np.datetime64(day, "D")))
+        position = np.searchsorted(self._key, wanted, side="right") - 1
+        found = (position >= 0) & (wanted >= 0)
+        found[found] = self.deal_id[position[found]] == deal_ids[found]
+        return np.where(found, self.stage[np.maximum(position, 0)], "").astype(object)
+
+    def reached(self) -> dict[str, set[str]]:
+        """Stage -> the deals that ever entered it (names compare as stages do; first spelling kept)."""
+        names: dict[str, str] = {}
+        deals: dict[str, set[str]] = {}
+        for deal, stage in zip(self.deal_id, self.stage, strict=True):
+            key = stage_key(stage)
+            names.setdefault(key, stage)
+            deals.setdefault(key, set()).add(deal)
+        return {names[key]: members for key, members in deals.items()}
+
+
+def load_stage_history(
+    source: StageHistorySource, known: set[str], history: Path, hint: str = "--stage-map {name}=HEADER"
+) -> StageHistory:
+    """Read and check a stage-history table; every bad row is reported with its row and column.
+
+    ``known``: the deal ids of the ``history`` table, which every row must name.
+    ``hint``: how to map a missing column, e.g. ``history.stage_history.columns.{name}``; date
+    errors name the matching date-format setting.
+    """
+    setting = "--date-format" if hint.startswith("--") else hint.split(".columns.")[0] + ".date_format"
+    path = Path(source.path)
+    table, first_row = read_table(path, what="stage history")
+    column = match_columns(table, STAGE_HISTORY_COLUMNS, source.columns)
+    missing = [name for name, header in column.items() if header not in table]
+    if missing:
+        raise PipelineError(
+            [
+                f"{path}: missing column {name!r}; map it with {hint.format(name=name)} "
+                f"(columns are: {', '.join(table) or 'none'})"
+                for name in missing
+            ]
+        )
+    cells = {name: table[header] for name, header in column.items()}
+    deal_id, stage, entered, problems = [], [], [], []
+    for row in range(len(cells["deal_id"])):
+        values = {name: normalise(cells[name][row]) for name in STAGE_HISTORY_COLUMNS}
+        if not any(values.values()):
+            continue  # a blank line
+
+        def problem(name: str, message: str, row: int = row) -> None:
+            problems.append(f"{path}: row {row + first_row}, column {column[name]!r} ({name}): {message}")
+
+        if not values["deal_id"]:
+            problem("deal_id", "is empty")
+        elif values["deal_id"] not in known:
+            problem("deal_id", f"unknown deal id {values['deal_id']!r}: it is not in {history}")
+        if not values["stage"]:
+            problem("stage", "is empty")
+        try:
+            day = parse_date(cells["date"][row], source.date_format, setting)
+        except ValueError as error:
+            problem("date", str(error))
+            continue
+        deal_id.append(values["deal_id"])
+        stage.append(values["stage"])
+        entered.append(np.datetime64(day, "D"))
+    if problems:
+        raise PipelineError(problems)
+    return StageHistory(
+        np.array(deal_id, dtype=object),
+        np.array(stage, dtype=object),
+        np.array(entered, dtype="datetime64[D]"),
+    )

@@ -1,0 +1,452 @@
+"""Terminal rendering of results (rich tables); no computation beyond formatting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+
+from forecast.engine.summary import PERCENTILES
+
+
+def money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def target_value(metric: str, value: float) -> str:
+    """Revenue as money; counts as whole numbers, or with one decimal for averages."""
+    if metric == "revenue":
+        return money(value)
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """The ``forecast run`` table of one scenario."""
+    period = summary["period"]
+    title = f"{summary['scenario']}  {period['start']} .. {period['end']}  (as of {summary['as_of']})"
+    table = _titled(title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    revenue = summary["revenue"]
+    rows = [
+        ("booked", money(summary["booked"])),
+        ("open deals", f"{summary['open_deals']:,}"),
+        ("open pipeline in period", money(summary["open_pipeline"])),
+        ("weighted pipeline (amount x win rate)", money(summary["weighted_pipeline"])),
+        ("pipeline coverage", "-" if summary["coverage"] is None else f"{summary['coverage']:.2f}x"),
+        ("expected revenue", money(revenue["mean"])),
+    ]
+    split = summary["revenue_split"]
+    if split["new_pipeline"]:  # only scenarios with new_pipeline have a third source
+        rows += [
+            ("  from open pipeline", money(split["open_pipeline"])),
+            ("  from deals not created yet", money(split["new_pipeline"])),
+        ]
+    rows += [(f"revenue P{level}", money(revenue[f"p{level}"])) for level in PERCENTILES]
+    judgement = summary["judgement"]
+    if judgement:  # the CRM's forecast categories, placed in the simulated distribution
+        rows.append(
+            (
+                "commit call (its percentile)",
+                f"{money(judgement['commit'])} ({100 * judgement['commit_percentile']:.0f})",
+            )
+        )
+        rows.append(
+            (
+                "best-case call (its percentile)",
+                f"{money(judgement['best_case'])} ({100 * judgement['best_case_percentile']:.0f})",
+            )
+        )
+    effect = summary["correlation"]
+    if effect:  # deals that move together widen the range
+        rows.append(
+            (
+                "P10-P90 width (independent deals)",
+                f"{money(effect['p10_p90_width'])} ({money(effect['independent_p10_p90_width'])})",
+            )
+        )
+    rows.append(("expected slipped revenue", money(summary["slipped_revenue"]["mean"])))
+    rows.append(("expected new logos", f"{summary['new_logos']['mean']:.2f}"))
+    for target in summary["targets"]:
+        label = (
+            f"P({target['name']}: {target['metric']} >= {target_value(target['metric'], target['at_least'])})"
+        )
+        rows.append((label, f"{percent(target['probability'])} +- {100 * target['stderr']:.2f}"))
+    if summary["p_all_targets"] is not None:
+        rows.append(
+            (
+                "P(all targets)",
+                f"{percent(summary['p_all_targets'])} +- {100 * summary['p_all_targets_stderr']:.2f}",
+            )
+        )
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def summary_note(summary: dict[str, Any]) -> str:
+    return (
+        f"{summary['trials']:,} trials, seed {summary['seed']}; +- is one Monte Carlo standard error (points)"
+    )
+
+
+def console(file=None) -> Console:
+    """A console that keeps a stable width when output is not a terminal."""
+    return Console(file=file, width=None if (file is None or file.isatty()) else 160, highlight=False)
+
+
+def _points(delta: dict[str, Any] | None) -> str:
+    """A paired difference of probabilities in points, with its 95 % interval."""
+    if delta is None or delta["ci95"] is None:
+        return "-"
+    low, high = (100 * bound for bound in delta["ci95"])
+    return f"{100 * delta['estimate']:+.1f} [{low:+.1f}, {high:+.1f}]"
+
+
+def _extra_deals(required: dict[str, Any] | None) -> str:
+    if not required or not required["levels"]:
+        return "-"
+    return " / ".join("-" if row["deals"] is None else str(row["deals"]) for row in required["levels"])
+
+
+def compare_tables(results: list[dict[str, Any]]) -> list[Table]:
+    """``forecast compare``: plans side by side, then each plan's targets."""
+    first = results[0]
+    levels = first["required_extra_pipeline"]["levels"] if first["required_extra_pipeline"] else []
+    level_text = "/".join(f"{100 * row['probability']:.0f}" for row in levels)
+    plans = Table(
+        title=f"{first['scenario']}: plans on the same {first['trials']:,} trials", title_justify="left"
+    )
+    for name, justify in (
+        ("plan", "left"),
+        ("P(all targets)", "right"),
+        ("vs base [95 % CI]", "right"),
+        ("expected revenue", "right"),
+        ("revenue P10", "right"),
+        (f"extra deals for {level_text} %" if level_text else "extra deals", "right"),
+    ):
+        plans.add_column(name, justify=justify, no_wrap=True)
+    for result in results:
+        delta = result["delta_vs_base"]["p_all_targets"]
+        plans.add_row(
+            result["plan"],
+            percent(result["p_all_targets"]),
+            "-" if result["plan"] == first["plan"] else _points(delta),
+            money(result["revenue"]["mean"]),
+            money(result["revenue"]["p10"]),
+            _extra_deals(result["required_extra_pipeline"]),
+        )
+    targets = Table(title="Targets per plan", title_justify="left")
+    for name in ("plan", "target", "at least", "P(hit)", "expected shortfall", "gap at P10"):
+        targets.add_column(name, justify="left" if name in ("plan", "target") else "right", no_wrap=True)
+    for result in results:
+        for target in result["targets"]:
+            metric = target["metric"]
+            targets.add_row(
+                result["plan"],
+                target["name"],
+                target_value(metric, target["at_least"]),
+                percent(target["probability"]),
+                target_value(metric, target["expected_shortfall"]),
+                target_value(metric, target["gap_at_p10"]),
+            )
+    return [plans, targets]
+
+
+def compare_note(results: list[dict[str, Any]]) -> str:
+    required = results[0]["required_extra_pipeline"]
+    if not required or not required["deal"]:
+        return "Differences to base are paired: every plan uses the same random numbers."
+    deal = required["deal"]
+    stage = f"{deal['stage']} " if deal["stage"] else ""
+    return (
+        "Differences to base are paired: every plan uses the same random numbers. "
+        f"Extra deals: added {stage}deals of {money(deal['amount'])} (win rate {percent(deal['win_rate'])}) "
+        f"needed for that P(all targets); '-' if more than {required['max_deals_searched']:,}."
+    )
+
+
+def _count(value: float) -> str:
+    """Activity counts: two decimals below 10 (a weekly rate), one below 1,000, then whole."""
+    if value < 10:
+        return f"{value:.2f}"
+    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def _titled(title: str) -> Table:
+    """A table at least as wide as its title, so the title never wraps."""
+    return Table(title=title, title_justify="left", min_width=cell_len(title))
+
+
+def funnel_tables(result: dict[str, Any]) -> list[Table]:
+    """``forecast funnel``: the backward chain, then the activity for each probability."""
+    chain = _titled(
+        f"To reach {money(result['quota'])} with deals of {money(result['deal_size'])}"
+        + (f" ({money(result['booked'])} booked)" if result["booked"] else "")
+        + ": the average path"
+    )
+    for name in ("stage", "total", "per period", "per week"):
+        chain.add_column(name, justify="left" if name == "stage" else "right", no_wrap=True)
+    for row in result["chain"]["stages"]:
+        chain.add_row(row["stage"], _count(row["total"]), _count(row["per_period"]), _count(row["per_week"]))
+    stage = result["outermost_stage"]
+    variance = result["variance"]
+    activity = _titled(
+        f"Weekly {stage} activity for a chance of reaching the quota "
+        f"({variance['activity']} activity, {variance['conversion']} conversion)"
+    )
+    activity.add_column("chance", justify="right", no_wrap=True)
+    names = list(result["activity"][0]["stages_per_week"]) if result["activity"] else []
+    for name in reversed(names):
+        activity.add_column(f"{name} / week", justify="right", no_wrap=True)
+    for row in result["activity"]:
+        counts = row["stages_per_week"]
+        activity.add_row(percent(row["probability"]), *(_count(counts[name]) for name in reversed(names)))
+    return [chain, activity]
+
+
+def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
+    """The diagnosis of a scenario's gap to quota, in words."""
+    head = (
+        f"{diagnosis['target']}: {money(diagnosis['at_least'])}; expected revenue "
+        f"{money(diagnosis['expected_revenue'])}; P(hit) {percent(diagnosis['probability'])}."
+    )
+    if diagnosis["status"] == "on_track":
+        return [head, "On track: expected revenue covers the quota."]
+    lines = [head, f"Gap to quota (expected): {money(diagnosis['gap'])}."]
+    accelerate = diagnosis["accelerate"]
+    lines.append(
+        f"Slip risk: {money(diagnosis['expected_slipped_revenue'])} of won revenue is expected to slip, "
+        f"{percent(diagnosis['slip_share_of_gap'])} of the gap."
+    )
+    if diagnosis["status"] == "slip_risk":
+        deals = accelerate["deals"]
+        named = ", ".join(deals[:10]) + (", ..." if len(deals) > 10 else "")
+        lines.append(
+            f"Enough pipeline, at risk of slipping: accelerating {len(deals)} deals closes the gap "
+            f"on average ({named}); P(hit) would be {percent(accelerate.get('probability_after'))}."
+        )
+        return lines
+    lines.append(
+        "Not enough pipeline: accelerating every deal would add "
+        f"{money(diagnosis['acceleration_available'])}; {money(diagnosis['pipeline_gap'])} "
+        "must come from new pipeline."
+    )
+    activity = diagnosis["new_activity"]
+    if "extra_per_week" in activity:
+        extra = ", ".join(
+            f"{_count(count)} {name}" for name, count in reversed(activity["extra_per_week"].items())
+        )
+        lines.append(
+            f"From now on, each week: {extra} more ({activity['weeks_left']:.1f} weeks left; "
+            f"{percent(activity['share_closing_in_period'])} of new deals close in time)."
+        )
+    else:
+        lines.append(activity["note"])
+    return lines
+
+
+def breakdown_tables(summary: dict[str, Any]) -> list[Table]:
+    """Per rep / group: quota, expected, P10/P50/P90, P(hit), and the commit and best-case calls."""
+    tables = []
+    for column, rows in summary["breakdown"].items():
+        table = _titled(
+            f"{summary['scenario']} by {column} (open pipeline; booked and new pipeline are the team's)"
+        )
+        headers = [
+            "name",
+            "quota",
+            "expected",
+            "P10",
+            "P50",
+            "P90",
+            "P(hit)",
+            "commit (pctile)",
+            "best case (pctile)",
+        ]
+        for header in headers:
+            table.add_column(header, justify="left" if header == "name" else "right", no_wrap=True)
+        for row in rows:
+            revenue, judgement = row["revenue"], row["judgement"]
+            calls = ["-", "-"]
+            if judgement:
+                calls = [
+                    f"{money(judgement[key])} ({100 * judgement[f'{key}_percentile']:.0f})"
+                    for key in ("commit", "best_case")
+                ]
+            table.add_row(
+                row["name"],
+                money(row["quota"]),
+                money(revenue["mean"]),
+                money(revenue["p10"]),
+                money(revenue["p50"]),
+                money(revenue["p90"]),
+                percent(row["probability"]),
+                *calls,
+            )
+        tables.append(table)
+    return tables
+
+
+def drivers_table(scenario: str, target: str, rows: list[dict[str, Any]]) -> Table:
+    """``forecast drivers``: the deals that move P(hit) most, and what pulling them in gains."""
+    table = _titled(f"{scenario}: the deals that decide {target}")
+    headers = ["#", "deal", "owner", "stage", "amount", "close", "P(lands)", "P(hit) if won", "if not",
+               "swing", "expected", "if accelerated"]  # fmt: skip
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("deal", "owner", "stage", "close") else "right")
+    for rank, row in enumerate(rows, start=1):
+        table.add_row(
+            str(rank),
+            row["deal_id"],
+            row["owner"] or "-",
+            row["stage"] or "-",
+            money(row["amount"]),
+            row["close_date"],
+            percent(row["p_landed"]),
+            percent(row["p_hit_if_won"]),
+            percent(row["p_hit_if_lost"]),
+            "-" if row["swing"] is None else f"{100 * row['swing']:+.1f} ±{200 * row['swing_stderr']:.1f}",
+            money(row["expected_contribution"]),
+            "-" if row["acceleration_gain"] is None else f"{100 * row['acceleration_gain']:+.1f}",
+        )
+    return table
+
+
+def drivers_note() -> str:
+    return (
+        "swing: P(hit) if the deal lands in the period minus if it does not, in points, ± two Monte "
+        "Carlo standard errors (more trials narrow it; overlapping ranges are not told apart); "
+        "if accelerated: "
+        "the gain in P(hit) were it pulled in with no slip; expected: its expected revenue in the period."
+    )
+
+
+def territory_tables(result: dict[str, Any]) -> list[Table]:
+    """``forecast territories``: the current split and the suggested one, rep by rep."""
+    tables = []
+    for key, title in (
+        ("current", "Current split"),
+        ("suggested", f"Suggested split by whole {result['unit']}"),
+    ):
+        split = result[key]
+        spread = split["spread"]
+        heading = (
+            f"{title}: {spread['objective']} from {spread['min']:.2f} to {spread['max']:.2f} "
+            f"(range {spread['range']:.2f}, attainment CV {spread['attainment_cv'] or 0:.2f})"
+        )
+        if key == "suggested":
+            heading += f"; {split['method']}" + (
+                f", gap to bound {split['gap']:.2f}" if split["method"] != "exact" else ""
+            )
+        table = _titled(heading)
+        for name in (
+            "rep",
+            result["unit"] if key == "suggested" else "units",
+            "open pipeline",
+            "quota",
+            "expected",
+            "attainment",
+            "P(hit)",
+        ):
+            table.add_column(name, justify="left" if name in ("rep", "units", result["unit"]) else "right")
+        for row in split["reps"]:
+            table.add_row(
+                row["rep"],
+                ", ".join(row["units"]) or "-",
+                money(row.get("open_pipeline")) if key == "current" else "-",
+                money(row["quota"]),
+                money(row["expected"]),
+                f"{row['attainment']:.2f}",
+                percent(row["p_hit"]),
+            )
+        tables.append(table)
+    return tables
+
+
+def changes_table(scenario: str, result: dict[str, Any]) -> Table:
+    """``forecast changes``: the parts of the change, which add up to the total."""
+    before, after, total = result["before"], result["after"], result["total_change"]
+    table = _titled(
+        f"{scenario}: expected revenue {money(before['expected_revenue'])} "
+        f"-> {money(after['expected_revenue'])}"
+        + (
+            f", P(hit) {percent(before['p_hit'])} -> {percent(after['p_hit'])}"
+            if before["p_hit"] is not None
+            else ""
+        )
+    )
+    for name in ("change", "expected revenue", "P(hit), points", "deals"):
+        table.add_column(name, justify="right" if name in ("expected revenue", "P(hit), points") else "left")
+
+    def points(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:+.1f}"
+
+    for part in result["parts"]:
+        deals = part["deals"]
+        listed = ", ".join(deals[:6]) + (f", ... ({len(deals)})" if len(deals) > 6 else "")
+        table.add_row(
+            part["kind"].replace("_", " "),
+            f"{part['expected_revenue_change']:+,.0f}",
+            points(part["p_hit_change"]),
+            listed,
+        )
+    table.add_row("total", f"{total['expected_revenue_change']:+,.0f}", points(total["p_hit_change"]), "")
+    return table
+
+
+def backtest_table(title: str, periods: list[dict[str, Any]], summary: dict[str, Any]) -> Table:
+    """``forecast backtest``: forecast against actual per period, then the scores."""
+    table = _titled(
+        f"{title}: 50 % interval held the actual {percent(summary['coverage_50'])} of the time, "
+        f"80 % {percent(summary['coverage_80'])}; mean CRPS {money(summary['mean_crps'])} "
+        f"(weighted pipeline off by {money(summary['weighted_pipeline_mean_abs_error'])} on average)"
+    )
+    for name in ("period", "actual", "mean", "P10", "P50", "P90", "rank", "CRPS", "weighted pipeline"):
+        table.add_column(name, justify="left" if name == "period" else "right")
+    for row in periods:
+        table.add_row(
+            row["period"], money(row["actual"]), money(row["mean"]), money(row["p10"]), money(row["p50"]),
+            money(row["p90"]), f"{row['percentile_rank']:.2f}", money(row["crps"]),
+            money(row["weighted_pipeline"]),
+        )  # fmt: skip
+    return table
+
+
+def win_by_age_table(fit: dict[str, Any]) -> Table:
+    """``forecast calibrate``: win within a quarter by age bucket (and stage), rate and deals per cell."""
+    quarters = f"{fit['periods']} quarters"
+    if fit["stages"]:
+        strength = fit["prior_strength"]
+        by = f"deal age x stage ({quarters}; cells shrunk toward their age's rate by {strength:g} deals)"
+    else:
+        by = f"deal age ({quarters}; no stages known)"
+    table = _titled(f"Win within a quarter by {by}")
+    table.add_column("stage")
+    for cell in fit["by_age"]:
+        table.add_column(cell["age"], justify="right")
+    rows = [("any stage", fit["by_age"]), *fit["stages"].items()]
+    for name, cells in rows:
+        table.add_row(name, *(f"{percent(cell['win_rate'])} of {cell['deals']:,}" for cell in cells))
+    return table
+
+
+def backtest_comparison_table(comparison: list[dict[str, Any]]) -> Table:
+    """``forecast backtest``: the scores of every forecast side by side."""
+    table = _titled("What each part adds: scores over the periods")
+    for name in ("forecast", "50 % held", "80 % held", "mean CRPS", "weighted pipeline abs. error"):
+        table.add_column(name, justify="left" if name == "forecast" else "right")
+    for row in comparison:
+        periods = row["periods"]
+        table.add_row(
+            row["forecast"], f"{round(row['coverage_50'] * periods)} of {periods}",
+            f"{round(row['coverage_80'] * periods)} of {periods}", money(row["mean_crps"]),
+            money(row["weighted_pipeline_mean_abs_error"]),
+        )  # fmt: skip
+    return table

@@ -1,0 +1,114 @@
+"""Territories: known optima, coherent splits, the heuristic against the exact search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecast.analyses.territories import Split, _exact, _heuristic, territories
+from forecast.engine.simulate import simulate
+from tests.builders import make_deals, make_scenario
+
+
+def _forecast(amounts, sectors, owners, quotas, trials=2000, probability=1.0):
+    deals = make_deals(amounts, [probability] * len(amounts), owner=owners, sector=sectors)
+    scenario = make_scenario(f"quotas: {{owner: {quotas}}}\n")
+    return simulate(scenario, deals, trials=trials, by=("owner", "sector"))
+
+
+def test_finds_the_known_optimum_and_keeps_units_whole():
+    forecast = _forecast(
+        [100, 100, 80, 20, 60],
+        ["A", "B", "C", "D", "A"],
+        ["r1", "r2", "r1", "r1", "r2"],
+        "{r1: 180, r2: 180}",
+    )
+    result = territories(forecast, unit="sector")
+    suggested = result["suggested"]
+    assert suggested["method"] == "exact"
+    assert suggested["spread"]["range"] == pytest.approx(0.0, abs=1e-12)  # {A 160, D 20}, {B 100, C 80}
+    units = [unit for row in suggested["reps"] for unit in row["units"]]
+    assert sorted(units) == ["A", "B", "C", "D"]  # every unit once, none split
+    assert all(row["units"] for row in suggested["reps"])
+    assert {row["expected"] for row in suggested["reps"]} == {180.0}
+    current = {row["rep"]: row for row in result["current"]["reps"]}
+    assert current["r1"]["units"] == ["A", "C", "D"] and current["r1"]["expected"] == 200  # a mix today
+
+
+def _small_split(seed: int, spread: float, units: int = 7, reps: int = 3) -> Split:
+    """Units with lognormal expected revenue (the same in every trial) and random rep quotas."""
+    rs = np.random.default_rng(seed)
+    revenue = rs.lognormal(5, spread, size=(units, 1)) * np.ones((1, 10))
+    return Split(revenue, rs.uniform(200, 400, reps), reps, "attainment")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_heuristic_matches_exact_on_small_instances_and_respects_the_bound(seed):
+    reps = 3
+    split = _small_split(seed, 0.6, reps=reps)
+    exact, heuristic = _exact(split, reps), _heuristic(split, reps)
+    assert len(set(heuristic.tolist())) == reps  # every rep keeps a whole territory
+    assert split.spread(exact) >= split.lower_bound() - 1e-12
+    assert split.spread(heuristic) >= split.spread(exact) - 1e-12
+    assert split.spread(heuristic) <= split.spread(exact) + 0.05  # local search gets close on these
+
+
+def test_p_hit_objective_and_fewer_units_than_reps():
+    forecast = _forecast(
+        [100, 120, 80, 90], ["A", "A", "B", "B"], ["r1", "r2", "r3", "r1"], "{r1: 150, r2: 150, r3: 150}",
+        probability=0.6,
+    )  # fmt: skip
+    result = territories(forecast, unit="sector", objective="p_hit")
+    assert result["suggested"]["spread"]["objective"] == "p_hit"
+    assert "some reps cannot own a whole one" in result["suggested"]["note"]
+    owned = [row for row in result["suggested"]["reps"] if row["units"]]
+    assert len(owned) == 2  # both sectors given out whole, one rep each
+
+
+def test_large_instances_use_the_heuristic_with_a_gap():
+    sectors = [f"S{i}" for i in range(12)]
+    forecast = _forecast(list(range(50, 50 + 12 * 10, 10)), sectors, ["a", "b", "c", "d"] * 3,
+                         "{a: 300, b: 300, c: 300, d: 300}")  # fmt: skip
+    suggested = territories(forecast, unit="sector")["suggested"]
+    assert suggested["method"] == "heuristic"  # 4 ** 12 assignments
+    assert suggested["gap"] >= 0
+    assert all(row["units"] for row in suggested["reps"])
+
+
+def test_nothing_to_split_is_a_clear_error():
+    from forecast.errors import ScenarioError
+
+    deals = make_deals([100, 200], [0.0, 0.0], owner=["a", "b"], sector=["S", "T"])
+    forecast = simulate(make_scenario(), deals, trials=100, by=("owner", "sector"))
+    with pytest.raises(ScenarioError, match="no expected revenue to split"):
+        territories(forecast, unit="sector")
+
+
+def _brute_force_bound(expected: np.ndarray, quotas: np.ndarray) -> float:
+    """Every subset of units, for every rep: the nearest attainments above and below the average."""
+    import itertools
+
+    average = expected.sum() / quotas.sum()
+    sums = [sum(c) for k in range(len(expected) + 1) for c in itertools.combinations(expected, k)]
+    above = min(min(x / q for x in sums if x / q >= average - 1e-12) for q in quotas)
+    below = max(max(x / q for x in sums if x / q <= average + 1e-12) for q in quotas)
+    return above - below
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_subset_bound_is_the_brute_force_one_and_never_above_the_optimum(seed):
+    reps = 3
+    split = _small_split(seed, 0.9, reps=reps)
+    old_bound = split.expected.max() / split.targets.max() - split.expected.sum() / split.targets.sum()
+    expected = max(0.0, old_bound, _brute_force_bound(split.expected, split.targets))
+    assert split.lower_bound() == pytest.approx(expected, abs=1e-12)
+    assert split.spread(_exact(split, reps)) >= split.lower_bound() - 1e-12
+
+
+def test_the_subset_bound_tightens_lumpy_splits():
+    """Two reps, units of 10 and 3 x 4: the best split is 10 | 12 (range 0.2 at quotas of 10);
+    the biggest-unit bound sees nothing (10 / 10 is below the average 1.1), the subset bound 0.2."""
+    revenue = np.array([[10.0], [4.0], [4.0], [4.0]])
+    split = Split(revenue, np.array([10.0, 10.0]), 2, "attainment")
+    assert split.spread(_exact(split, 2)) == pytest.approx(0.2)
+    assert split.lower_bound() == pytest.approx(0.2)

@@ -1,0 +1,115 @@
+"""Summary numbers: target checks, probabilities with errors, percentiles, coverage."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from forecast.engine.simulate import simulate
+from forecast.engine.summary import PERCENTILES, distribution, probability, reaches, summarize
+from tests.builders import AFTER, INSIDE, make_deals, make_scenario
+
+
+def test_reaches_forgives_only_rounding():
+    values = np.array([0.1 + 0.2, 0.29, 1_000_000 * (1 - 1e-12), 999_999.0])
+    np.testing.assert_array_equal(reaches(values, 0.3), [True, False, True, True])
+    np.testing.assert_array_equal(reaches(values, 1_000_000), [False, False, True, False])
+
+
+def test_probability_and_standard_error():
+    hit = np.array([True] * 30 + [False] * 70)
+    p, se = probability(hit)
+    assert p == 0.3
+    assert se == pytest.approx(math.sqrt(0.3 * 0.7 / 100))
+
+
+def test_distribution_percentiles():
+    values = np.arange(101, dtype=float)
+    out = distribution(values)
+    assert out["mean"] == 50.0
+    assert [out[f"p{level}"] for level in PERCENTILES] == [float(level) for level in PERCENTILES]
+
+
+def test_summarize_pipeline_numbers():
+    scenario = make_scenario(
+        "booked: 100\ntargets:\n  - {name: quota, metric: revenue, at_least: 500}\n"
+        "  - {name: logos, metric: new_logos, at_least: 1}\n"
+    )
+    deals = make_deals(
+        [200, 300, 1000], [0.5, 0.25, 0.9], close_dates=[INSIDE, INSIDE, AFTER], new_logo=[1, 0, 0]
+    )
+    summary = summarize(simulate(scenario, deals, trials=4000))
+    assert summary["open_deals"] == 3
+    assert summary["open_pipeline"] == 500.0  # the deal dated after the period is not in it
+    assert summary["weighted_pipeline"] == pytest.approx(200 * 0.5 + 300 * 0.25)
+    assert summary["coverage"] == pytest.approx(500 / 400)
+    assert summary["p_all_targets"] <= min(t["probability"] for t in summary["targets"])
+    assert summary["revenue"]["p5"] >= 100.0  # booked is in every trial
+
+
+def test_no_targets_no_joint_probability():
+    summary = summarize(simulate(make_scenario(), make_deals([10], [0.5]), trials=100))
+    assert summary["targets"] == []
+    assert summary["p_all_targets"] is None
+    assert summary["coverage"] is None
+
+
+TEAM = (
+    "booked: 50\n"
+    "quotas: {owner: {A: 150, B: 100, C: 10}, region: {North: 200}}\n"
+    "new_pipeline:\n"
+    "  conversations_per_week: 5\n"
+    "  stages: [{name: proposal, rate: 0.5}]\n"
+    "  lag_weeks: {distribution: fixed, mean: 1}\n"
+    "  deal_size: {mean: 10}\n"
+)
+
+
+def _team(trials=4000, by=()):
+    deals = make_deals(
+        [100, 200, 50, 80],
+        [0.5, 0.4, 0.9, 0.3],
+        owner=["A", "A", "B", "B"],
+        region=["North", "South", "North", "South"],
+        forecast_category=["Closed", "Best Case", "commit", "Pipeline"],
+    )
+    return simulate(make_scenario("amount: {sigma: 0.4}\n" + TEAM), deals, trials=trials, by=by)
+
+
+def test_team_is_the_sum_of_its_reps_trial_by_trial():
+    forecast = _team()
+    trials = forecast.trials
+    reps = trials.breakdown["owner"]
+    assert set(reps) == {"A", "B", "C"}  # C has a quota but no deals
+    assert not reps["C"].any()
+    np.testing.assert_allclose(sum(reps.values()) + 50 + trials.new_pipeline, trials.revenue, rtol=1e-12)
+    np.testing.assert_allclose(sum(trials.breakdown["region"].values()), sum(reps.values()), rtol=1e-12)
+
+
+def test_breakdown_rows_have_quota_probability_and_judgement():
+    forecast = _team()
+    rows = {row["name"]: row for row in summarize(forecast)["breakdown"]["owner"]}
+    a = forecast.trials.breakdown["owner"]["A"]
+    assert rows["A"]["quota"] == 150
+    assert rows["A"]["probability"] == pytest.approx(np.mean(a >= 150 * (1 - 1e-9)))
+    assert rows["C"]["probability"] == 0.0
+    assert rows["A"]["judgement"]["commit"] == 100  # categories match case-insensitively
+    assert rows["A"]["judgement"]["best_case"] == 300
+    assert rows["A"]["judgement"]["commit_percentile"] == pytest.approx(np.mean(a <= 100))
+    team = summarize(forecast)["judgement"]
+    assert (team["commit"], team["best_case"]) == (50 + 100 + 50, 50 + 100 + 50 + 200)
+
+
+def test_by_a_missing_column_is_an_error():
+    from forecast.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="cannot break down by 'segment'"):
+        _team(by=("segment",))
+
+
+def test_by_adds_columns_without_quotas():
+    rows = summarize(_team(by=("region",)))["breakdown"]
+    assert [row["name"] for row in rows["region"]] == ["North", "South"]
+    assert rows["region"][1]["quota"] is None and rows["region"][1]["probability"] is None

@@ -1,0 +1,194 @@
+"""The HTML report: every shipped scenario, self-contained HTML, run --json's numbers, a real browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forecast.config.loading import load_scenario
+from forecast.engine.simulate import simulate
+from forecast.engine.summary import summarize
+from forecast.inputs.pipeline import load_deals
+from forecast.reporting.charts import text_histogram
+from forecast.reporting.html import write_report
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+SCENARIOS = sorted(p for p in CONFIGS.glob("*.yaml") if "\nperiod:" in p.read_text())
+TRIALS = 3000
+VOID = {
+    "meta",
+    "br",
+    "img",
+    "input",
+    "link",
+    "hr",
+    "path",
+    "use",
+    "rect",
+    "circle",
+    "line",
+    "polyline",
+    "stop",
+}
+
+
+class _Checker(HTMLParser):
+    """Records tags, attributes and nesting errors of an HTML document."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.ids: set[str] = set()
+        self.scripts: list[dict] = []
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if "id" in attributes:
+            self.ids.add(attributes["id"])
+        if tag == "script":
+            self.scripts.append(attributes)
+        self.urls += [value for key, value in attrs if key in ("src", "href") and value and "://" in value]
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+        else:
+            self.stack.pop()
+
+
+def _report(config: Path, folder: Path, png: bool = False):
+    scenario = load_scenario(config)
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    out = folder / f"{config.stem}.html"
+    result = write_report(scenario, deals, out, folder / "png" if png else None, trials=TRIALS)
+    return scenario, deals, out, result
+
+
+@pytest.mark.parametrize("config", SCENARIOS, ids=lambda path: path.name)
+def test_report_for_every_shipped_scenario(config, tmp_path):
+    scenario, deals, out, result = _report(config, tmp_path)
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+    assert checker.urls == [] or all(
+        url.startswith("http://www.w3.org/") for url in checker.urls
+    )  # SVG namespaces
+    assert all("src" not in script for script in checker.scripts)  # no external script
+    expected = {"chart-distribution", "chart-s-curve", "chart-split", "chart-by-owner", "chart-by-region"}
+    expected |= {"chart-plans"} if scenario.plans else set()
+    expected |= {"chart-drivers"} if scenario.quota is not None else set()
+    assert expected <= checker.ids
+    assert {f"chart-{key}" for key in result["charts"]} == {i for i in checker.ids if i.startswith("chart-")}
+    assert ("diagnosis" in checker.ids) == (scenario.quota is not None)
+    # the headline's numbers are run --json's, for the same trials and seed
+    summary = summarize(simulate(scenario, deals, trials=TRIALS, by=("owner", "region")))
+    assert summary == result["summary"]
+    headline = re.search(r'<p class="headline" id="headline">(.*?)</p>', page).group(1)
+    if scenario.quota is not None:
+        quota = next(t for t in summary["targets"] if t["name"] == scenario.quota.name)
+        assert headline.startswith(
+            f"{100 * quota['probability']:.0f} % chance to reach the {scenario.quota.at_least:,.0f}"
+        )
+    for name, plan in scenario.plans.items():  # a stretch clause is that plan's own revenue goal's chance
+        if plan.revenue is not None:
+            from forecast.analyses.compare import compare_plans
+
+            plans = compare_plans(scenario, deals, [name], trials=TRIALS, levels=())
+            goal = next(t for t in plans[1]["targets"] if t["metric"] == "revenue" and not t["where"])
+            assert f"{100 * goal['probability']:.0f} % for the {goal['at_least']:,.0f} {name}" in headline
+
+
+def test_png_charts_for_slides(tmp_path):
+    _, _, _, result = _report(CONFIGS / "stretch.yaml", tmp_path, png=True)
+    for key in result["charts"]:
+        assert (tmp_path / "png" / f"{key}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "1,500,000 stretch" in result["headline"]
+
+
+def test_text_histogram_marks_the_quota():
+    revenue = np.array([1.0, 2.0, 2.5, 3.0, 9.0])
+    lines = text_histogram(revenue, quota=2.6, bins=4, width=10).splitlines()
+    assert len(lines) == 4
+    assert lines[0].endswith("<- quota") and lines[0].count("#") == 10  # 1, 2 and 2.5: the fullest bin
+    assert [line.count("#") for line in lines[1:]] == [3, 0, 3]
+
+
+def _browser() -> str | None:
+    """Debian's chromium: found, or installed when we may (root with apt), else None."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300, env=environment)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600, env=environment
+        )
+    return shutil.which("chromium")
+
+
+def _chromium(browser: str, *arguments: str) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory() as profile:
+        flags = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--window-size=1200,2400",
+        ]  # fmt: skip
+        return subprocess.run([browser, *flags, *arguments], capture_output=True, text=True, timeout=120)
+
+
+def test_a_real_browser_draws_the_report(tmp_path):
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no chromium and it cannot be installed here (needs root and apt-get)")
+    _, _, out, result = _report(CONFIGS / "stretch.yaml", tmp_path)
+    dom = _chromium(browser, "--dump-dom", out.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert ":CONSOLE" not in dom.stderr  # no console message, let alone an error
+    assert 'data-measured="yes"' in dom.stdout
+    for key in result["charts"]:
+        size = re.search(
+            rf'id="chart-{key}"[^>]*data-drawn-width="(\d+)" data-drawn-height="(\d+)"', dom.stdout
+        )
+        assert size and int(size.group(1)) > 100 and int(size.group(2)) > 50, key
+    shot = tmp_path / "shot.png"
+    _chromium(browser, f"--screenshot={shot}", out.as_uri())
+    from matplotlib.image import imread
+
+    pixels = imread(shot)[..., :3]
+    assert pixels.std() > 0.05  # not blank
+    assert np.mean(pixels.mean(axis=2) < 0.9) > 0.02  # ink on a good share of the page
+
+
+def test_a_backtest_adds_forecast_against_actual(tmp_path):
+    scenario = load_scenario(CONFIGS / "example.yaml")
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    past = {"periods": [
+        {"period": "2026-Q2", "p10": 80.0, "p50": 100.0, "p90": 120.0, "actual": 95.0},
+        {"period": "2026-Q3", "p10": 90.0, "p50": 110.0, "p90": 130.0, "actual": 140.0},
+    ]}  # fmt: skip
+    result = write_report(scenario, deals, tmp_path / "r.html", trials=TRIALS, backtest=past)
+    assert "backtest" in result["charts"]
+    assert "id='chart-backtest'" in (tmp_path / "r.html").read_text()
