@@ -415,14 +415,13 @@ def territories(file, unit, objective, trials, seed, as_json) -> None:
     """
     from forecast.analyses.territories import territories as split_territories
     from forecast.engine.simulate import simulate
-    from forecast.reporting.terminal import territory_tables
+    from forecast.reporting.terminal import territory_lines, territory_tables
 
     ((scenario, deals),) = _load((file,))
     unit = unit or scenario.territories.unit
     forecast = simulate(scenario, deals, trials=trials, seed=seed, by=("owner", unit))
     result = split_territories(forecast, unit=unit, objective=objective)
-    notes = [result["suggested"]["note"]] if "note" in result["suggested"] else []
-    _show(result, as_json, territory_tables(result), notes)
+    _show(result, as_json, territory_tables(result), territory_lines(result))
 
 
 @cli.command()

@@ -329,45 +329,71 @@ def drivers_note() -> str:
 
 
 def territory_tables(result: dict[str, Any]) -> list[Table]:
-    """``forecast territories``: the current split and the suggested one, rep by rep."""
-    tables = []
-    for key, title in (
-        ("current", "Current split"),
-        ("suggested", f"Suggested split by whole {result['unit']}"),
-    ):
-        split = result[key]
-        spread = split["spread"]
-        heading = (
-            f"{title}: {spread['objective']} from {spread['min']:.2f} to {spread['max']:.2f} "
-            f"(range {spread['range']:.2f}, attainment CV {spread['attainment_cv'] or 0:.2f})"
+    """``forecast territories``: the current split and, when one is fairer, the suggested one, rep by rep."""
+    search = result["search"]
+    tables = [_territory_table(result["current"], "Current split", "units", "")]
+    if result["suggested"] is not None:
+        method = search["method"] + (
+            f", gap to bound {search['gap']:.2f}" if search["method"] != "exact" else ""
         )
-        if key == "suggested":
-            heading += f"; {split['method']}" + (
-                f", gap to bound {split['gap']:.2f}" if split["method"] != "exact" else ""
+        tables.append(
+            _territory_table(
+                result["suggested"],
+                f"Suggested split by whole {result['unit']}",
+                result["unit"],
+                f", today's {search['current_range']:.2f}",
+                f"; {method}",
             )
-        table = _titled(heading)
-        for name in (
-            "rep",
-            result["unit"] if key == "suggested" else "units",
-            "open pipeline",
-            "quota",
-            "expected",
-            "attainment",
-            "P(hit)",
-        ):
-            table.add_column(name, justify="left" if name in ("rep", "units", result["unit"]) else "right")
-        for row in split["reps"]:
-            table.add_row(
-                row["rep"],
-                ", ".join(row["units"]) or "-",
-                money(row.get("open_pipeline")) if key == "current" else "-",
-                money(row["quota"]),
-                money(row["expected"]),
-                f"{row['attainment']:.2f}",
-                percent(row["p_hit"]),
-            )
-        tables.append(table)
+        )
     return tables
+
+
+def _territory_table(split: dict[str, Any], title: str, units: str, today: str, method: str = "") -> Table:
+    spread = split["spread"]
+    table = _titled(
+        f"{title}: {spread['objective']} from {spread['min']:.2f} to {spread['max']:.2f} "
+        f"(range {spread['range']:.2f}{today}, attainment CV {spread['attainment_cv'] or 0:.2f}){method}"
+    )
+    for name in ("rep", units, "open pipeline", "quota", "expected", "attainment", "P(hit)"):
+        table.add_column(name, justify="left" if name in ("rep", units) else "right")
+    for row in split["reps"]:
+        table.add_row(
+            row["rep"],
+            ", ".join(row["units"]) or "-",
+            money(row["open_pipeline"]),
+            money(row["quota"]),
+            money(row["expected"]),
+            f"{row['attainment']:.2f}",
+            percent(row["p_hit"]),
+        )
+    return table
+
+
+def territory_lines(result: dict[str, Any]) -> list[str]:
+    """``forecast territories``: why no split is suggested, when none is, and the note on units."""
+    search, unit, objective = result["search"], result["unit"], result["objective"]
+    lines = []
+    if result["suggested"] is None:
+        best, today, bound = search["best_range"], search["current_range"], search["lower_bound"]
+        if search["no_fairer_split"] and search["method"] == "exact":
+            lines.append(
+                f"No split by whole {unit} is fairer than today's: {objective} range {best:.2f} at best, "
+                f"{today:.2f} today (exact search)."
+            )
+        elif search["no_fairer_split"]:
+            lines.append(
+                f"No split by whole {unit} is fairer than today's: {objective} range at least {bound:.2f} "
+                f"for any, {today:.2f} today."
+            )
+        else:
+            lines.append(
+                f"The search found no split by whole {unit} fairer than today's: {objective} range "
+                f"{best:.2f} for the fairest found, {today:.2f} today; a fairer one may exist (no split "
+                f"can go below {bound:.2f})."
+            )
+    if "note" in result:
+        lines.append(result["note"])
+    return lines
 
 
 def changes_table(scenario: str, result: dict[str, Any]) -> Table:

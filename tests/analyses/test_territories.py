@@ -7,7 +7,7 @@ import pytest
 
 from forecast.analyses.territories import Split, _exact, _heuristic, territories
 from forecast.engine.simulate import simulate
-from tests.builders import make_deals, make_scenario
+from tests.builders import AFTER, INSIDE, make_deals, make_scenario
 
 
 def _forecast(amounts, sectors, owners, quotas, trials=2000, probability=1.0):
@@ -25,7 +25,7 @@ def test_finds_the_known_optimum_and_keeps_units_whole():
     )
     result = territories(forecast, unit="sector")
     suggested = result["suggested"]
-    assert suggested["method"] == "exact"
+    assert result["search"]["method"] == "exact"
     assert suggested["spread"]["range"] == pytest.approx(0.0, abs=1e-12)  # {A 160, D 20}, {B 100, C 80}
     units = [unit for row in suggested["reps"] for unit in row["units"]]
     assert sorted(units) == ["A", "B", "C", "D"]  # every unit once, none split
@@ -39,14 +39,14 @@ def _small_split(seed: int, spread: float, units: int = 7, reps: int = 3) -> Spl
     """Units with lognormal expected revenue (the same in every trial) and random rep quotas."""
     rs = np.random.default_rng(seed)
     revenue = rs.lognormal(5, spread, size=(units, 1)) * np.ones((1, 10))
-    return Split(revenue, rs.uniform(200, 400, reps), reps, "attainment")
+    return Split(revenue, rs.uniform(200, 400, reps), "attainment")
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_heuristic_matches_exact_on_small_instances_and_respects_the_bound(seed):
     reps = 3
     split = _small_split(seed, 0.6, reps=reps)
-    exact, heuristic = _exact(split, reps), _heuristic(split, reps)
+    exact, heuristic = _exact(split), _heuristic(split)
     assert len(set(heuristic.tolist())) == reps  # every rep keeps a whole territory
     assert split.spread(exact) >= split.lower_bound() - 1e-12
     assert split.spread(heuristic) >= split.spread(exact) - 1e-12
@@ -54,13 +54,14 @@ def test_heuristic_matches_exact_on_small_instances_and_respects_the_bound(seed)
 
 
 def test_p_hit_objective_and_fewer_units_than_reps():
+    """r1 holds every deal today (r2 and r3 cannot hit); two whole sectors go to two reps."""
     forecast = _forecast(
-        [100, 120, 80, 90], ["A", "A", "B", "B"], ["r1", "r2", "r3", "r1"], "{r1: 150, r2: 150, r3: 150}",
-        probability=0.6,
+        [100, 120, 80, 90], ["A", "A", "B", "B"], ["r1"] * 4, "{r1: 150, r2: 150, r3: 150}", probability=0.6,
     )  # fmt: skip
     result = territories(forecast, unit="sector", objective="p_hit")
     assert result["suggested"]["spread"]["objective"] == "p_hit"
-    assert "some reps cannot own a whole one" in result["suggested"]["note"]
+    assert result["search"]["fairer"]  # about 0.36 (both deals of a sector) against 0.9 today
+    assert "some reps cannot own a whole one" in result["note"]
     owned = [row for row in result["suggested"]["reps"] if row["units"]]
     assert len(owned) == 2  # both sectors given out whole, one rep each
 
@@ -69,9 +70,10 @@ def test_large_instances_use_the_heuristic_with_a_gap():
     sectors = [f"S{i}" for i in range(12)]
     forecast = _forecast(list(range(50, 50 + 12 * 10, 10)), sectors, ["a", "b", "c", "d"] * 3,
                          "{a: 300, b: 300, c: 300, d: 300}")  # fmt: skip
-    suggested = territories(forecast, unit="sector")["suggested"]
-    assert suggested["method"] == "heuristic"  # 4 ** 12 assignments
-    assert suggested["gap"] >= 0
+    result = territories(forecast, unit="sector")
+    assert result["search"]["method"] == "heuristic"  # 4 ** 12 assignments
+    assert result["search"]["gap"] >= 0
+    suggested = result["suggested"]
     assert all(row["units"] for row in suggested["reps"])
 
 
@@ -102,13 +104,90 @@ def test_the_subset_bound_is_the_brute_force_one_and_never_above_the_optimum(see
     old_bound = split.expected.max() / split.targets.max() - split.expected.sum() / split.targets.sum()
     expected = max(0.0, old_bound, _brute_force_bound(split.expected, split.targets))
     assert split.lower_bound() == pytest.approx(expected, abs=1e-12)
-    assert split.spread(_exact(split, reps)) >= split.lower_bound() - 1e-12
+    assert split.spread(_exact(split)) >= split.lower_bound() - 1e-12
 
 
 def test_the_subset_bound_tightens_lumpy_splits():
     """Two reps, units of 10 and 3 x 4: the best split is 10 | 12 (range 0.2 at quotas of 10);
     the biggest-unit bound sees nothing (10 / 10 is below the average 1.1), the subset bound 0.2."""
     revenue = np.array([[10.0], [4.0], [4.0], [4.0]])
-    split = Split(revenue, np.array([10.0, 10.0]), 2, "attainment")
-    assert split.spread(_exact(split, 2)) == pytest.approx(0.2)
+    split = Split(revenue, np.array([10.0, 10.0]), "attainment")
+    assert split.spread(_exact(split)) == pytest.approx(0.2)
     assert split.lower_bound() == pytest.approx(0.2)
+
+
+def test_without_owner_quotas_every_rep_is_measured_against_the_average_rep():
+    forecast = simulate(
+        make_scenario(),
+        make_deals([100, 60, 40], [1.0] * 3, owner=["a", "a", "b"], sector=["S", "T", "U"]),
+        trials=100,
+        by=("owner", "sector"),
+    )
+    result = territories(forecast, unit="sector")
+    assert [row["quota"] for row in result["current"]["reps"]] == [100.0, 100.0]  # 200 expected / 2 reps
+    assert result["current"]["spread"]["range"] == pytest.approx(1.2)  # 160 / 100 - 40 / 100
+    suggested = result["suggested"]
+    assert [row["quota"] for row in suggested["reps"]] == [100.0, 100.0]
+    assert suggested["spread"]["range"] == pytest.approx(0.0, abs=1e-12)  # S | T + U
+
+
+@pytest.mark.parametrize("objective", ["attainment", "p_hit"])
+def test_no_suggestion_when_no_split_of_whole_units_is_fairer_than_today(objective):
+    """Three reps, two deals each, two sectors: whole sectors leave one rep with nothing (range at
+    least the best rep's score), today every rep has the same pipeline."""
+    forecast = _forecast(
+        [100] * 6, ["A", "A", "A", "B", "B", "B"], ["r1", "r2", "r3"] * 2, "{r1: 100, r2: 100, r3: 100}",
+        probability=0.5,
+    )  # fmt: skip
+    result = territories(forecast, unit="sector", objective=objective)
+    assert result["suggested"] is None
+    search = result["search"]
+    assert search["method"] == "exact" and not search["fairer"]
+    assert search["current_range"] == result["current"]["spread"]["range"]
+    assert search["current_range"] < search["best_range"]
+    assert search["best_range"] >= (1.5 if objective == "attainment" else 0.8)  # 300 / 100 - 0; P(2 of 3)
+
+
+@pytest.mark.parametrize("objective", ["attainment", "p_hit"])
+def test_a_current_split_of_whole_units_is_compared_on_the_same_trials(objective):
+    """Each rep owns one sector today: the exact search meets today's split, score for score."""
+    forecast = _forecast(
+        [100, 50, 70, 90, 40], ["A", "A", "B", "B", "B"], ["r1", "r1", "r2", "r2", "r2"],
+        "{r1: 150, r2: 150}", probability=0.6,
+    )  # fmt: skip
+    result = territories(forecast, unit="sector", objective=objective)
+    assert result["suggested"] is None  # as fair as today is not fairer
+    assert result["search"]["best_range"] == result["search"]["current_range"]
+
+
+def test_suggested_reps_have_the_open_pipeline_of_their_units():
+    forecast = simulate(
+        make_scenario("quotas: {owner: {r1: 180, r2: 180}}\n"),
+        make_deals(
+            [100, 100, 80, 20, 60, 50],
+            [1.0] * 6,
+            close_dates=[INSIDE] * 5 + [AFTER],  # B's deal dated after the period: not open pipeline
+            owner=["r1", "r2", "r1", "r1", "r2", "r1"],
+            sector=["A", "B", "C", "D", "A", "B"],
+        ),
+        trials=100,
+        by=("owner", "sector"),
+    )
+    result = territories(forecast, unit="sector")
+    assert [row["open_pipeline"] for row in result["current"]["reps"]] == [200.0, 160.0]
+    suggested = {tuple(row["units"]): row["open_pipeline"] for row in result["suggested"]["reps"]}
+    assert suggested == {("A", "D"): 180.0, ("B", "C"): 180.0}
+
+
+@pytest.mark.parametrize("column", ["owner", "sector"])
+def test_deals_without_an_owner_or_unit_are_refused(column):
+    """Such a deal is in one split and not the other: the comparison would not be like with like."""
+    from forecast.errors import PipelineError
+
+    attributes = {"owner": ["a", "b", "b"], "sector": ["S", "T", "T"]}
+    attributes[column][1] = ""
+    scenario = make_scenario("quotas: {owner: {a: 100, b: 100}}\n")
+    deals = make_deals([100, 60, 40], [1.0] * 3, **attributes)
+    forecast = simulate(scenario, deals, trials=100, by=("owner", "sector"))
+    with pytest.raises(PipelineError, match=rf"no {column}: D1 \(row 3\)"):
+        territories(forecast, unit="sector")

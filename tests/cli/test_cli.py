@@ -679,13 +679,63 @@ def test_territories_json_and_table():
     result = invoke("territories", CONFIGS / "team.yaml", "--trials", TRIALS, "--json")
     assert result.exit_code == 0, result.output
     split = json.loads(result.stdout)
-    assert split["unit"] == "sector" and split["suggested"]["method"] == "exact"
-    assert split["suggested"]["spread"]["range"] <= split["current"]["spread"]["range"]
+    assert split["unit"] == "sector" and split["search"]["method"] == "exact"
+    assert split["search"]["fairer"]
+    assert split["suggested"]["spread"]["range"] < split["current"]["spread"]["range"]
     assert sorted(u for row in split["suggested"]["reps"] for u in row["units"]) == [
         "Finance", "Healthcare", "Manufacturing", "Retail",
     ]  # fmt: skip
-    table = invoke("territories", CONFIGS / "team.yaml", "--trials", TRIALS, "--unit", "region").stdout
-    assert "Suggested split by whole region" in table and "try a finer unit" in table
+    assert sum(row["open_pipeline"] for row in split["suggested"]["reps"]) == sum(
+        row["open_pipeline"] for row in split["current"]["reps"]
+    )  # the same open deals, split another way
+
+
+TERRITORIES_BY_REGION = """\
+Current split: p_hit from 0.18 to 0.61 (range 0.43, attainment CV 0.21)
+┏━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━┓
+┃ rep          ┃ units    ┃ open pipeline ┃   quota ┃ expected ┃ attainment ┃ P(hit) ┃
+┡━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━┩
+│ Alice Martin │ EMEA     │     1,054,700 │ 250,000 │  255,135 │       1.02 │ 47.6 % │
+│ Bruno Silva  │ EMEA     │       916,400 │ 250,000 │  244,058 │       0.98 │ 44.6 % │
+│ Chen Wei     │ Americas │     1,005,300 │ 250,000 │  301,476 │       1.21 │ 61.0 % │
+│ Dana Okafor  │ Americas │       407,300 │ 150,000 │   95,595 │       0.64 │ 17.7 % │
+└──────────────┴──────────┴───────────────┴─────────┴──────────┴────────────┴────────┘
+No split by whole region is fairer than today's: p_hit range 0.87 at best, 0.43 today (exact search).
+2 region values for 4 reps: some reps cannot own a whole one; try a unit with at least 4 values
+"""
+
+
+def test_territories_never_suggest_a_split_less_fair_than_today():
+    """Two regions for four reps leave two reps with nothing: no whole-region split is fairer on P(hit)."""
+    args = (
+        "territories",
+        CONFIGS / "team.yaml",
+        "--unit",
+        "region",
+        "--objective",
+        "p_hit",
+        "--trials",
+        TRIALS,
+    )
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert [line.rstrip() for line in result.stdout.splitlines()] == TERRITORIES_BY_REGION.splitlines()
+    search = json.loads(invoke(*args, "--json").stdout)["search"]
+    assert search["best_range"] > search["current_range"] and not search["fairer"]
+
+
+def test_territories_without_owner_quotas_measure_reps_against_the_average_rep():
+    """configs/example.yaml has no quotas.owner: every rep's target is the average rep's expected revenue."""
+    result = invoke("territories", EXAMPLE, "--trials", TRIALS)
+    assert result.exit_code == 0, result.output
+    assert "No split by whole region is fairer than today's" in result.stdout
+    split = json.loads(
+        invoke("territories", EXAMPLE, "--trials", TRIALS, "--unit", "sector", "--json").stdout
+    )
+    average = sum(row["expected"] for row in split["current"]["reps"]) / 4
+    for key in ("current", "suggested"):
+        assert [row["quota"] for row in split[key]["reps"]] == [pytest.approx(average, rel=1e-12)] * 4
+    assert split["suggested"]["spread"]["range"] < split["current"]["spread"]["range"]
 
 
 # forecast changes
