@@ -228,3 +228,29 @@ def win_by_age_counts(deals, changes, quarters, edges) -> dict[tuple[str, int], 
             cell[0] += bool(won and closed is not None and start <= closed <= end)
             cell[1] += 1
     return counts
+
+
+def fairest_split(unit_revenue, targets, objective: str) -> float:
+    """The smallest range across reps of expected attainment (``objective`` "attainment") or of
+    P(hit own target) ("p_hit"), over every assignment of whole units to reps that leaves no rep
+    without a unit while units remain (with fewer units than reps: no rep holding two), summed
+    rep by rep and trial by trial (a sum within 1e-9 of a target, relative, reaches it: float
+    rounding). ``unit_revenue``: units x trials."""
+    units, reps = len(unit_revenue), len(targets)
+    trials = len(unit_revenue[0]) if units else 0
+    best = float("inf")
+    for assignment in itertools.product(range(reps), repeat=units):
+        if len(set(assignment)) < min(reps, units):
+            continue
+        scores = []
+        for rep in range(reps):
+            revenue = [
+                sum(unit_revenue[u][t] for u in range(units) if assignment[u] == rep) for t in range(trials)
+            ]
+            if objective == "attainment":
+                scores.append(sum(revenue) / trials / targets[rep])
+            else:
+                slack = 1e-9 * max(1.0, abs(targets[rep]))
+                scores.append(sum(value >= targets[rep] - slack for value in revenue) / trials)
+        best = min(best, max(scores) - min(scores))
+    return best

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from forecast.analyses.territories import Split, _exact, _heuristic, territories
+from forecast.analyses import territories as territories_module
+from forecast.analyses.territories import Split, _exact, _heuristic, search, territories
 from forecast.engine.simulate import simulate
+from forecast.errors import PipelineError, ScenarioError
+from tests import naive
 from tests.builders import AFTER, INSIDE, make_deals, make_scenario
 
 
@@ -78,8 +85,6 @@ def test_large_instances_use_the_heuristic_with_a_gap():
 
 
 def test_nothing_to_split_is_a_clear_error():
-    from forecast.errors import ScenarioError
-
     deals = make_deals([100, 200], [0.0, 0.0], owner=["a", "b"], sector=["S", "T"])
     forecast = simulate(make_scenario(), deals, trials=100, by=("owner", "sector"))
     with pytest.raises(ScenarioError, match="no expected revenue to split"):
@@ -182,7 +187,6 @@ def test_suggested_reps_have_the_open_pipeline_of_their_units():
 @pytest.mark.parametrize("column", ["owner", "sector"])
 def test_deals_without_an_owner_or_unit_are_refused(column):
     """Such a deal is in one split and not the other: the comparison would not be like with like."""
-    from forecast.errors import PipelineError
 
     attributes = {"owner": ["a", "b", "b"], "sector": ["S", "T", "T"]}
     attributes[column][1] = ""
@@ -191,3 +195,80 @@ def test_deals_without_an_owner_or_unit_are_refused(column):
     forecast = simulate(scenario, deals, trials=100, by=("owner", "sector"))
     with pytest.raises(PipelineError, match=rf"no {column}: D1 \(row 3\)"):
         territories(forecast, unit="sector")
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_suggestions_never_lose_to_today_and_the_search_meets_brute_force(data):
+    """Random small pipelines (reps, sectors, amounts, win rates, owners, quotas or none, both
+    objectives, trials, seed; exact search or the heuristic): a suggestion is never less fair than
+    today, every rep gets a sector when there are enough, the exact search finds the brute-force
+    optimum, the heuristic never beats it and the lower bound never exceeds it."""
+    reps = data.draw(st.integers(1, 4), label="reps")
+    units = data.draw(st.integers(1, 5 if reps <= 3 else 4), label="units")
+    extra = data.draw(st.integers(0, 4), label="extra deals")
+    sectors = [*range(units), *data.draw(st.lists(st.integers(0, units - 1), min_size=extra, max_size=extra))]
+    n = len(sectors)
+    owners = data.draw(st.lists(st.integers(0, reps - 1), min_size=n, max_size=n), label="owners")
+    amounts = data.draw(st.lists(st.integers(1, 100), min_size=n, max_size=n), label="amounts")
+    win_rates = data.draw(st.lists(st.sampled_from([0.25, 0.5, 0.9, 1.0]), min_size=n, max_size=n))
+    quotas = data.draw(
+        st.none() | st.lists(st.integers(1, 300), min_size=reps, max_size=reps), label="quotas"
+    )
+    objective = data.draw(st.sampled_from(["attainment", "p_hit"]), label="objective")
+    trials = data.draw(st.integers(1, 30), label="trials")
+    seed = data.draw(st.integers(0, 2**32), label="seed")
+    heuristic = data.draw(st.booleans(), label="heuristic")
+
+    owner_quotas = "" if quotas is None else ", ".join(f"r{r}: {quota}" for r, quota in enumerate(quotas))
+    scenario = make_scenario("" if quotas is None else "quotas: {owner: {" + owner_quotas + "}}\n")
+    deals = make_deals(amounts, win_rates, owner=[f"r{o}" for o in owners], sector=[f"S{u}" for u in sectors])
+    forecast = simulate(scenario, deals, trials=trials, seed=seed, by=("owner", "sector"))
+    breakdown = forecast.trials.breakdown
+    rep_names = list(breakdown["owner"])
+    unit_revenue = np.array([breakdown["sector"][f"S{u}"] for u in range(units)])
+    if quotas is None and not unit_revenue.any():
+        with pytest.raises(ScenarioError, match="no expected revenue to split"):
+            territories(forecast, unit="sector", objective=objective)
+        return
+    targets = (
+        np.full(len(rep_names), unit_revenue.mean(axis=1).sum() / len(rep_names))
+        if quotas is None
+        else np.array(quotas, dtype=float)
+    )
+    whole = Split(unit_revenue, targets, objective)
+    limit = 0 if heuristic else territories_module.EXACT_LIMIT  # 0: every instance to the heuristic
+    with (
+        patch.object(territories_module, "EXACT_LIMIT", limit),
+        patch.object(territories_module, "EXACT_LIMIT_P_HIT", limit),
+    ):
+        result = territories(forecast, unit="sector", objective=objective)
+        found = search(whole, result["search"]["current_range"])
+
+    search_result, today = result["search"], result["current"]["spread"]["range"]
+    best = naive.fairest_split(unit_revenue.tolist(), targets.tolist(), objective)
+    assert search_result["current_range"] == today
+    assert search_result["method"] == ("heuristic" if heuristic else "exact")
+    assert search_result["best_range"] >= best - 1e-9  # nothing beats brute force
+    assert search_result["lower_bound"] <= best + 1e-9
+    assert whole.lower_bound() <= best + 1e-9
+    if not heuristic:
+        assert search_result["best_range"] == pytest.approx(best, abs=1e-9)
+    if best < today - 1e-6 and not heuristic:
+        assert result["suggested"] is not None  # a fairer split exists: the exact search suggests it
+    owned = np.bincount(found.assignment, minlength=len(rep_names))
+    assert np.all(owned >= 1) if units >= len(rep_names) else np.all(owned <= 1)
+    suggested = result["suggested"]
+    if suggested is None:
+        assert not search_result["fairer"] and search_result["best_range"] >= today - 1e-9
+        return
+    assert suggested["spread"]["range"] == search_result["best_range"] < today
+    rows = suggested["reps"]
+    assert sorted(unit for row in rows for unit in row["units"]) == [f"S{u}" for u in range(units)]
+    assert (
+        all(row["units"] for row in rows)
+        if units >= len(rep_names)
+        else all(len(row["units"]) <= 1 for row in rows)
+    )
+    assert sum(row["open_pipeline"] for row in rows) == pytest.approx(sum(amounts))
+    assert [row["quota"] for row in rows] == pytest.approx(targets.tolist())
