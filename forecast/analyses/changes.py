@@ -61,10 +61,10 @@ FIELDS = (AMOUNT, CLOSE_DATE, PUSH_COUNT, STAGE, STAGE_NAME, PROBABILITY, SLIP, 
 OUTCOME_FIELDS = {STAGE, STAGE_NAME, PROBABILITY, SLIP, CREATED, CLOSE_DATE, PUSH_COUNT}  # how it wins, lands
 TIMING_FIELDS = {CLOSE_DATE, PUSH_COUNT}
 KINDS = ("won", "lost", "new", "pulled_in", "pushed_out", *dict.fromkeys(FIELD_KINDS.values()))
-UNREAD_COLUMNS = ("deal_id", "new_logo", "stage")  # matched on, or a field of their own
+COVERED_COLUMNS = ("deal_id", "new_logo", "stage")  # the match key, or a field with its own kind
 
 
-def read_columns(scenario: Scenario) -> dict[str, str]:
+def _read_columns(scenario: Scenario) -> dict[str, str]:
     """Columns (as the scenario writes them) that targets and correlation groups read -> where."""
     read = {}
     for position, target in enumerate(scenario.targets):
@@ -79,7 +79,7 @@ def _column_fields(scenario: Scenario, old: Deals, new: Deals) -> dict[DealField
     """The attribute columns read, each as its field and its kind's name; an export lacking one is
     an error naming the file and the key that reads it."""
     problems, fields = [], {}
-    for column, where in read_columns(scenario).items():
+    for column, where in _read_columns(scenario).items():
         for deals in (old, new):
             if column not in deals.columns():
                 problems.append(
@@ -87,7 +87,7 @@ def _column_fields(scenario: Scenario, old: Deals, new: Deals) -> dict[DealField
                     f"(columns: {', '.join(deals.columns())})"
                 )
         canonical = old.aliases.get(column, column)
-        if canonical not in UNREAD_COLUMNS and canonical in old.attributes:
+        if canonical not in COVERED_COLUMNS and canonical in old.attributes:
             kind = f"{canonical} (column)" if canonical in KINDS else canonical
             fields[DealField(canonical, column=True)] = kind
     if problems:
