@@ -1,17 +1,22 @@
 """What changed: why the forecast moved between two exports of the same pipeline.
 
-Deals are matched by id and every difference is given one kind. The change in
-expected revenue and in P(hit) is attributed by applying the kinds one after the
-other, in a fixed order, to the old pipeline and re-simulating on the same random
-numbers: each part is the difference one step makes, so the parts add up exactly
-to the total. An ordered attribution needs one simulation per kind where a Shapley
-attribution needs one per subset of kinds (2**8), and the order (outcomes first,
-then new deals, then timing, then amounts, stages and probabilities) follows how a
-manager reads a week: what closed, what arrived, what moved, what was re-estimated."""
+Deals are matched by id, and every difference in a field that can move the forecast (amount,
+stage, close date, probability, slip, created date, push count, new logo, and the columns that
+targets and correlation groups read) is given one kind. The change in expected revenue, in
+P(hit quota) and in P(all targets) is attributed by applying the kinds one after the other, in
+a fixed order, to the old pipeline and re-simulating on the same random numbers: each part is
+the difference one step makes, so the parts add up exactly to the total. An ordered attribution
+needs one simulation per kind where a Shapley attribution needs one per subset of kinds, and the
+order (outcomes first, then new deals, then timing, then amounts, stages, probabilities, slip and
+ages, then who and what a deal is for) follows how a manager reads a week: what closed, what
+arrived, what moved, what was re-estimated, what was reassigned. Differences that cannot move the
+forecast (a close date moved within the period, a column nothing reads) are applied from the
+start."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,123 +24,227 @@ import numpy as np
 from forecast.config.scenario import Scenario
 from forecast.engine.model import deal_model
 from forecast.engine.simulate import simulate
-from forecast.engine.summary import reaches
+from forecast.engine.summary import all_targets_hit, reaches
+from forecast.errors import PipelineError
 from forecast.inputs.deals import Deals
 
-KINDS = ("won", "lost", "new", "pulled_in", "pushed_out", "amount", "stage", "probability")
+
+@dataclass(frozen=True)
+class DealField:
+    """A deal field that can move the forecast: a ``Deals`` array, or an attribute column."""
+
+    name: str
+    column: bool = False
+
+    def of(self, deals: Deals) -> np.ndarray:
+        return deals.attributes[self.name] if self.column else getattr(deals, self.name)
 
 
-def _same(a: float, b: float) -> bool:
-    return (np.isnan(a) and np.isnan(b)) or a == b
+AMOUNT, CLOSE_DATE, PUSH_COUNT = DealField("amount"), DealField("close_date"), DealField("push_count")
+STAGE, STAGE_NAME = DealField("stage_index"), DealField("stage", column=True)
+PROBABILITY, SLIP, CREATED, NEW_LOGO = (
+    DealField("probability"),
+    DealField("slip"),
+    DealField("created"),
+    DealField("new_logo"),
+)
+FIELD_KINDS = {
+    AMOUNT: "amount",
+    STAGE: "stage",
+    STAGE_NAME: "stage",
+    PROBABILITY: "probability",
+    SLIP: "slip",
+    CREATED: "created_date",
+    NEW_LOGO: "new_logo",
+}  # the kind of a deal's difference in that field, unless an outcome or a move claims it
+FIELDS = (AMOUNT, CLOSE_DATE, PUSH_COUNT, STAGE, STAGE_NAME, PROBABILITY, SLIP, CREATED, NEW_LOGO)
+OUTCOME_FIELDS = {STAGE, STAGE_NAME, PROBABILITY, SLIP, CREATED, CLOSE_DATE, PUSH_COUNT}  # how it wins, lands
+TIMING_FIELDS = {CLOSE_DATE, PUSH_COUNT}
+KINDS = ("won", "lost", "new", "pulled_in", "pushed_out", *dict.fromkeys(FIELD_KINDS.values()))
+COVERED_COLUMNS = ("deal_id", "new_logo", "stage")  # the match key, or a field with its own kind
+
+
+def _read_columns(scenario: Scenario) -> dict[str, str]:
+    """Columns (as the scenario writes them) that targets and correlation groups read -> where."""
+    read = {}
+    for position, target in enumerate(scenario.targets):
+        for column in target.where:
+            read.setdefault(column, f"targets[{position}].where.{column}")
+    for column in scenario.correlation.by:
+        read.setdefault(column, f"correlation.by.{column}")
+    return read
+
+
+def _column_fields(scenario: Scenario, old: Deals, new: Deals) -> dict[DealField, str]:
+    """The attribute columns read, each as its field and its kind's name; an export lacking one is
+    an error naming the file and the key that reads it."""
+    problems, fields = [], {}
+    for column, where in _read_columns(scenario).items():
+        for deals in (old, new):
+            if column not in deals.columns():
+                problems.append(
+                    f"{deals.source}: {where}: the export has no such column "
+                    f"(columns: {', '.join(deals.columns())})"
+                )
+        canonical = old.aliases.get(column, column)
+        if canonical not in COVERED_COLUMNS and canonical in old.attributes:
+            kind = f"{canonical} (column)" if canonical in KINDS else canonical
+            fields[DealField(canonical, column=True)] = kind
+    if problems:
+        raise PipelineError(list(dict.fromkeys(problems)))
+    return fields
+
+
+def _differs(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Element-wise: the values differ (two blanks, NaN or NaT, are the same)."""
+    same = old == new
+    if old.dtype.kind == "f":
+        same |= np.isnan(old) & np.isnan(new)
+    elif old.dtype.kind == "M":
+        same |= np.isnat(old) & np.isnat(new)
+    return ~same
+
+
+@dataclass
+class Changes:
+    """Every difference between two snapshots, each with the kind that applies it."""
+
+    kinds: dict[str, list[str]]  # kind -> the ids of the deals whose differences it applies
+    gone: np.ndarray  # bool per old deal: not in the new export
+    added: np.ndarray  # bool per new deal: not in the old export
+    steps: dict[DealField, list[tuple[str | None, int, int]]]  # (kind or None: from the start, old, new)
+
+
+def _classify(scenario: Scenario, old: Deals, new: Deals) -> Changes:
+    column_kinds = _column_fields(scenario, old, new)
+    kinds: dict[str, list[str]] = {kind: [] for kind in (*KINDS, *column_kinds.values())}
+    field_kinds = {**FIELD_KINDS, **column_kinds}
+    fields = [
+        field
+        for field in (*FIELDS, *column_kinds)
+        if not field.column or (field.name in old.attributes and field.name in new.attributes)
+    ]
+    new_at = {deal: j for j, deal in enumerate(new.deal_id)}
+    matched = np.array([new_at.get(deal, -1) for deal in old.deal_id], dtype=np.int64)
+    old_model, new_model = deal_model(scenario, old), deal_model(scenario, new)
+    steps: dict[DealField, list[tuple[str | None, int, int]]] = {field: [] for field in fields}
+    differs = {}
+    for field in fields:
+        differs[field] = np.zeros(len(old), dtype=bool)
+        inside = matched >= 0
+        differs[field][inside] = _differs(field.of(old)[inside], field.of(new)[matched[inside]])
+    for i, deal in enumerate(old.deal_id):
+        j = matched[i]
+        if j < 0:
+            kinds["lost"].append(deal)  # gone from the open pipeline
+            continue
+        outcome = None
+        if new_model.win_rate[j] == 1.0 and old_model.win_rate[i] < 1.0:
+            outcome = "won"
+        elif new_model.win_rate[j] == 0.0 and old_model.win_rate[i] > 0.0:
+            outcome = "lost"
+        timing = None
+        if old_model.dated_inside[i] != new_model.dated_inside[j]:
+            timing = "pulled_in" if new_model.dated_inside[j] else "pushed_out"
+        elif differs[PUSH_COUNT][i]:  # pushed (or count reset), same side of the period end
+            timing = "pushed_out"
+        owners = set()
+        for field in fields:
+            if not differs[field][i]:
+                continue
+            if outcome is not None and field in OUTCOME_FIELDS:
+                owner = outcome
+            elif field in TIMING_FIELDS:
+                owner = timing  # None: a date moved within its side of the period end changes nothing
+            else:
+                owner = field_kinds[field]
+            steps[field].append((owner, i, int(j)))
+            owners.add(owner)
+        for kind in kinds:
+            if kind in owners:
+                kinds[kind].append(deal)
+    added = ~np.isin(new.deal_id, old.deal_id)
+    kinds["new"] = list(new.deal_id[added])
+    return Changes(kinds=kinds, gone=matched < 0, added=added, steps=steps)
 
 
 def classify(scenario: Scenario, old: Deals, new: Deals) -> dict[str, list[str]]:
     """Deal ids per kind of change (a deal can have several: won and a new amount)."""
-    old_at = {deal: i for i, deal in enumerate(old.deal_id)}
-    new_at = {deal: i for i, deal in enumerate(new.deal_id)}
-    old_model, new_model = deal_model(scenario, old), deal_model(scenario, new)
-    kinds: dict[str, list[str]] = {kind: [] for kind in KINDS}
-    for deal, i in old_at.items():
-        if deal not in new_at:
-            kinds["lost"].append(deal)  # gone from the open pipeline
+    return _classify(scenario, old, new).kinds
+
+
+def _state(old: Deals, new: Deals, changes: Changes, applied: set[str]) -> Deals:
+    """The old pipeline with the changes of the ``applied`` kinds made (and those of no kind)."""
+    arrays, columns = {}, dict(old.attributes)
+    for field, steps in changes.steps.items():
+        taken = [(i, j) for owner, i, j in steps if owner is None or owner in applied]
+        if not taken:
             continue
-        j = new_at[deal]
-        if new_model.win_rate[j] == 1.0 and old_model.win_rate[i] < 1.0:
-            kinds["won"].append(deal)
-        elif new_model.win_rate[j] == 0.0 and old_model.win_rate[i] > 0.0:
-            kinds["lost"].append(deal)
+        values = field.of(old).copy()
+        at_old, at_new = (np.array(side, dtype=np.int64) for side in zip(*taken, strict=True))
+        values[at_old] = field.of(new)[at_new]
+        if field.column:
+            columns[field.name] = values
         else:
-            if old.stage_index[i] != new.stage_index[j]:
-                kinds["stage"].append(deal)
-            if not _same(old.probability[i], new.probability[j]):
-                kinds["probability"].append(deal)
-        if old_model.dated_inside[i] != new_model.dated_inside[j]:
-            kinds["pulled_in" if new_model.dated_inside[j] else "pushed_out"].append(deal)
-        elif new.push_count[j] != old.push_count[i]:  # pushed (or count reset), same side of the period end
-            kinds["pushed_out"].append(deal)
-        if old.amount[i] != new.amount[j]:
-            kinds["amount"].append(deal)
-    kinds["new"] = [deal for deal in new.deal_id if deal not in old_at]
-    return kinds
-
-
-def _state(old: Deals, new: Deals, kinds: dict[str, list[str]], applied: set[str]) -> Deals:
-    """The old pipeline with the changes of the ``applied`` kinds made."""
-    new_at = {deal: j for j, deal in enumerate(new.deal_id)}
-    owned = {field: set() for field in ("close_date", "amount", "stage_index", "probability", "push_count")}
-    outcome = set(kinds["won"]) | set(kinds["lost"])
-    for kind, fields in (
-        ("won", ("stage_index", "probability", "close_date")),
-        ("lost", ("stage_index", "probability")),
-        ("pulled_in", ("close_date", "push_count")),
-        ("pushed_out", ("close_date", "push_count")),
-        ("amount", ("amount",)),
-        ("stage", ("stage_index",)),
-        ("probability", ("probability",)),
-    ):
-        if kind in applied:
-            for field in fields:
-                owned[field] |= set(kinds[kind])
-    moved = set(kinds["pulled_in"]) | set(kinds["pushed_out"])
-    keep = np.array(
-        [not (deal in kinds["lost"] and deal not in new_at and "lost" in applied) for deal in old.deal_id]
-    )
-    state = old.subset(keep)
-    arrays = {field: getattr(state, field).copy() for field in owned}
-    for i, deal in enumerate(state.deal_id):
-        j = new_at.get(deal)
-        if j is None:
-            continue
-        for field, deals in owned.items():
-            unattributed = field == "close_date" and deal not in moved and deal not in outcome
-            if deal in deals or unattributed or (field == "push_count" and deal not in moved):
-                arrays[field][i] = getattr(new, field)[j]  # changes no kind owns do not move the forecast
-    state = dataclasses.replace(state, **arrays)
+            arrays[field.name] = values
+    state = dataclasses.replace(old, **arrays, attributes=columns)
+    if "lost" in applied:
+        state = state.subset(~changes.gone)
     if "new" in applied:
-        state = state.concat(new.subset(np.isin(new.deal_id, kinds["new"])))
+        state = state.concat(new.subset(changes.added))
     return state
 
 
 def _measure(
     scenario: Scenario, deals: Deals, trials: int | None, seed: int | None
-) -> tuple[float, float | None]:
+) -> tuple[float, float | None, float | None]:
+    """Expected revenue, P(hit quota) and P(all targets) (None without such targets)."""
     forecast = simulate(scenario, deals, trials=trials, seed=seed)
     quota = scenario.quota
     revenue = forecast.trials.revenue
-    return float(np.mean(revenue)), None if quota is None else float(
-        np.mean(reaches(revenue, quota.at_least))
+    all_hit = all_targets_hit(forecast)
+    return (
+        float(np.mean(revenue)),
+        None if quota is None else float(np.mean(reaches(revenue, quota.at_least))),
+        None if all_hit is None else float(np.mean(all_hit)),
     )
+
+
+def _difference(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def _changes(after: tuple, before: tuple) -> dict[str, float | None]:
+    return {
+        f"{name}_change": _difference(a, b)
+        for name, a, b in zip(("expected_revenue", "p_hit", "p_all_targets"), after, before, strict=True)
+    }
+
+
+def _values(measure: tuple) -> dict[str, float | None]:
+    return dict(zip(("expected_revenue", "p_hit", "p_all_targets"), measure, strict=True))
 
 
 def attribute_changes(
     scenario: Scenario, old: Deals, new: Deals, trials: int | None = None, seed: int | None = None
 ) -> dict[str, Any]:
     """``forecast changes``: the total change and its parts, each with the deals behind it."""
-    kinds = classify(scenario, old, new)
+    changes = _classify(scenario, old, new)
     applied: set[str] = set()
-    before = _measure(scenario, _state(old, new, kinds, applied), trials, seed)
+    before = _measure(scenario, _state(old, new, changes, applied), trials, seed)
     start = before
     parts = []
-    for kind in KINDS:
+    for kind, deals in changes.kinds.items():
         applied.add(kind)
-        after = _measure(scenario, _state(old, new, kinds, applied), trials, seed)
-        parts.append(
-            {
-                "kind": kind,
-                "expected_revenue_change": after[0] - before[0],
-                "p_hit_change": None if after[1] is None else after[1] - before[1],
-                "deals": kinds[kind],
-            }
-        )
+        after = _measure(scenario, _state(old, new, changes, applied), trials, seed)
+        parts.append({"kind": kind, **_changes(after, before), "deals": deals})
         before = after
     end = before  # the old pipeline with every change made: the new one (deal order aside)
     return {
-        "before": {"expected_revenue": start[0], "p_hit": start[1]},
-        "after": {"expected_revenue": end[0], "p_hit": end[1]},
-        "total_change": {
-            "expected_revenue_change": end[0] - start[0],
-            "p_hit_change": None if end[1] is None else end[1] - start[1],
-        },
-        "attribution": "ordered: " + ", ".join(KINDS),
+        "targets": [target.name for target in scenario.targets],
+        "before": _values(start),
+        "after": _values(end),
+        "total_change": _changes(end, start),
+        "attribution": "ordered: " + ", ".join(changes.kinds),
         "parts": parts,
     }

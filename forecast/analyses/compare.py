@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from forecast.analyses.plans import apply_plan, plan_names, stage_of, template_deals
+from forecast.analyses.plans import plan_names, simulate_plan, stage_of, template_deals
 from forecast.config.scenario import Scenario
-from forecast.engine.model import deal_model
+from forecast.engine.model import StageTable, deal_model
 from forecast.engine.simulate import Forecast, simulate
 from forecast.engine.summary import all_targets_hit, paired_difference, reaches, summarize
 from forecast.inputs.deals import Deals
@@ -84,7 +84,8 @@ def required_extra_pipeline(forecast: Forecast, levels=LEVELS) -> dict[str, Any]
     search = ExtraPipelineSearch(forecast, max_extra_deals(forecast.deals))
     model = deal_model(scenario, search.extra.subset(slice(0, 1)))
     amount = float(search.extra.amount[0])
-    stage = stage_of(scenario, template.stage)
+    stages = StageTable.of(scenario)
+    stage = stage_of(stages, template.stage)
     rows = []
     for level in levels:
         count = search.deals_needed(level)
@@ -98,7 +99,7 @@ def required_extra_pipeline(forecast: Forecast, levels=LEVELS) -> dict[str, Any]
         )
     return {
         "deal": {
-            "stage": scenario.stages[stage].name if stage >= 0 else None,
+            "stage": stages.name(stage),
             "amount": amount,
             "win_rate": float(model.win_rate[0]),
             "slip": float(model.slip[0]),
@@ -140,8 +141,7 @@ def compare_plans(
     results = []
     base = None
     for name in plan_names(scenario, plans):
-        plan_scenario, plan_deals = apply_plan(scenario, deals, name)
-        forecast = simulate(plan_scenario, plan_deals, trials=trials, seed=seed)
+        forecast = simulate_plan(scenario, deals, name, trials=trials, seed=seed)
         base = base or forecast
         summary = summarize(forecast)
         summary["plan"] = name

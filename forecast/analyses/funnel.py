@@ -19,7 +19,7 @@ from forecast.config.specs import FunnelSpec
 from forecast.engine.activity import conversion_product, expected_new_deals, in_period_share, stage_counts
 from forecast.engine.kernels import wins_to_cover
 from forecast.engine.rng import deal_keys, lognormal_table, stream_starts
-from forecast.engine.simulate import Forecast, simulate
+from forecast.engine.simulate import Forecast
 from forecast.engine.summary import reaches
 
 FUNNEL_KEY = "__funnel__"  # the stream of the funnel's deal sizes
@@ -234,12 +234,13 @@ def diagnose(forecast: Forecast) -> dict[str, Any] | None:
 
 
 def _simulate_plan(forecast: Forecast, plan: Plan) -> Forecast:
-    from forecast.analyses.plans import apply_plan
+    from forecast.analyses.plans import simulate_plan
 
     name = "__diagnosis__"
     scenario = forecast.scenario.model_copy(update={"plans": {name: plan}})
-    plan_scenario, plan_deals = apply_plan(scenario, forecast.deals, name)
-    return simulate(plan_scenario, plan_deals, trials=forecast.n_trials, seed=forecast.seed)
+    return simulate_plan(
+        scenario, forecast.deals, name, trials=forecast.n_trials, seed=forecast.seed, model=forecast.model
+    )
 
 
 def _new_activity(scenario, missing: float) -> dict[str, Any]:

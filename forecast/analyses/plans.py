@@ -1,20 +1,31 @@
-"""Plans: a scenario's what-ifs applied to its scenario and deals.
+"""Plans: a scenario's what-ifs applied to its scenario, deals and their resolved model.
 
 A plan overrides targets and changes the pipeline (accelerate, exclude, add
-deals, shift win or slip rates). Deals keep their ids, so every plan draws the
-same random numbers for the same deal: differences between plans are real."""
+deals, shift win or slip rates). The changes act on the resolved per-deal model
+(``DealModel``), so a plan changes only what it says: a zero delta is no change.
+Deals keep their ids, so every plan draws the same random numbers for the same
+deal: differences between plans are real."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
-from forecast.config.base import stage_key
 from forecast.config.scenario import BASE_PLAN, DealTemplate, Plan, Scenario, Target
-from forecast.engine.model import deal_model
+from forecast.engine.model import DealModel, StageTable, deal_model
+from forecast.engine.simulate import Forecast, simulate
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals
+
+
+class PlanInputs(NamedTuple):
+    """What a plan simulates: its scenario (targets), its deals and their model."""
+
+    scenario: Scenario
+    deals: Deals
+    model: DealModel
 
 
 def plan_names(scenario: Scenario, wanted: list[str] | None = None) -> list[str]:
@@ -27,13 +38,11 @@ def plan_names(scenario: Scenario, wanted: list[str] | None = None) -> list[str]
     return [BASE_PLAN, *names]
 
 
-def stage_of(scenario: Scenario, name: str | None) -> int:
-    """Index of a stage by name (default: the first); -1 when the scenario has none."""
-    if not scenario.stages:
+def stage_of(stages: StageTable, name: str | None) -> int:
+    """Index of a template's stage by name (default: the first); -1 when the scenario has none."""
+    if not stages.names:
         return -1
-    if name is None:
-        return 0
-    return [stage_key(stage.name) for stage in scenario.stages].index(stage_key(name))
+    return 0 if name is None else stages.index(name)
 
 
 def template_deals(
@@ -52,7 +61,8 @@ def template_deals(
     sizes = np.exp(spread * ndtri((np.arange(count) + 0.5) / count))
     amount = mean * sizes / np.mean(sizes)
     close = template.close_date or scenario.period_range.end
-    stage = stage_of(scenario, template.stage)
+    stages = StageTable.of(scenario)
+    stage = stage_of(stages, template.stage)
     return Deals(
         deal_id=np.array([f"{prefix}{i + 1}" for i in range(count)], dtype=object),
         amount=amount,
@@ -63,7 +73,7 @@ def template_deals(
         rows=np.zeros(count, dtype=np.int64),
         attributes={
             **{name: np.full(count, "", dtype=object) for name in deals.attributes},
-            **({"stage": np.full(count, scenario.stages[stage].name, dtype=object)} if stage >= 0 else {}),
+            **({"stage": np.full(count, stages.name(stage), dtype=object)} if stage >= 0 else {}),
         },
     )
 
@@ -125,37 +135,52 @@ def reference_problems(scenario: Scenario, deals: Deals) -> list[str]:
     return problems
 
 
-def apply_plan(scenario: Scenario, deals: Deals, name: str) -> tuple[Scenario, Deals]:
-    """The scenario and deals of plan ``name`` (``base``: unchanged)."""
+def apply_plan(scenario: Scenario, deals: Deals, name: str, model: DealModel | None = None) -> PlanInputs:
+    """The scenario, deals and model of plan ``name`` (``base``: unchanged).
+
+    The plan changes ``model``, the deals' resolved model (default: ``deal_model``). Rate
+    deltas shift the resolved rates of the stage's deals (an age rate too); an accelerated
+    deal lands in the period when won, with no slip and its win rate; excluded deals leave
+    deals and model alike; added deals are resolved as any deal would be.
+    """
+    model = deal_model(scenario, deals) if model is None else model
     if name == BASE_PLAN:
-        return scenario, deals
+        return PlanInputs(scenario, deals, model)
     plan = scenario.plans[name]
     where = f"{scenario.source or scenario.label}: plans.{name}"
     problems = _unknown_ids(deals, plan, where)
     if problems:
         raise ScenarioError(problems)
-    model = deal_model(scenario, deals)
-    probability = deals.probability.copy()
-    slip = deals.slip.copy()
-    close_date = deals.close_date.copy()
-    for key, rates, out in (
-        ("win_rate_delta", model.win_rate, probability),
-        ("slip_delta", model.slip, slip),
-    ):
-        for stage, delta in getattr(plan, key).items():
-            in_stage = deals.stage_index == stage_of(scenario, stage)
-            out[in_stage] = np.clip(rates[in_stage] + delta, 0.0, 1.0)
+    stages = StageTable.of(scenario)
+    for stage, delta in plan.win_rate_delta.items():
+        model = model.with_win_rate_delta(deals.stage_index == stages.index(stage), delta)
+    for stage, delta in plan.slip_delta.items():
+        model = model.with_slip_delta(deals.stage_index == stages.index(stage), delta)
     accelerated = _deal_positions(deals, plan.accelerate)
-    slip[accelerated] = 0.0
+    model = model.accelerated(accelerated)
     period_end = np.datetime64(scenario.period_range.end, "D")
+    close_date = deals.close_date.copy()  # shown dated in the period, as the model has it
     close_date[accelerated] = np.minimum(close_date[accelerated], period_end)
-    changed = dataclasses.replace(deals, close_date=close_date, probability=probability, slip=slip)
+    changed = dataclasses.replace(deals, close_date=close_date)
     keep = np.ones(len(deals), dtype=bool)
     keep[_deal_positions(deals, plan.exclude)] = False
-    changed = changed.subset(keep)
+    changed, model = changed.subset(keep), model.subset(keep)
     for position, added in enumerate(plan.add_deals):
         extra = template_deals(scenario, deals, added, added.count, f"{name}:added:{position + 1}:")
-        changed = changed.concat(extra)
+        changed, model = changed.concat(extra), model.concat(deal_model(scenario, extra))
     if len(set(changed.deal_id)) < len(changed):
         raise ScenarioError(f"{where}.add_deals: an added deal's id is already in the pipeline")
-    return scenario.model_copy(update={"targets": _targets(scenario, plan)}), changed
+    return PlanInputs(scenario.model_copy(update={"targets": _targets(scenario, plan)}), changed, model)
+
+
+def simulate_plan(
+    scenario: Scenario,
+    deals: Deals,
+    name: str,
+    trials: int | None = None,
+    seed: int | None = None,
+    model: DealModel | None = None,
+) -> Forecast:
+    """Plan ``name`` simulated on the scenario's random numbers (``trials`` and ``seed`` override)."""
+    plan = apply_plan(scenario, deals, name, model)
+    return simulate(plan.scenario, plan.deals, trials=trials, seed=seed, model=plan.model)

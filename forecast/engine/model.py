@@ -1,11 +1,12 @@
 """The resolved per-deal model: each deal's win rate, slip, landing rate and value under a scenario.
 
 Everything that changes how a deal is simulated (its probability, a ``win_by_age`` rate, its
-stage's rates, push counts, the haircut) is resolved here once; plans, drivers and changes act
-on this model, never on the raw deals."""
+stage's rates, push counts, the haircut) is resolved here once, from one ``StageTable``; plans
+and drivers act on this model, never on the raw deals."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,42 @@ def rates_for(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> np.ndarr
     return rate
 
 
-def aged_win_rates(scenario: Scenario, deals: Deals) -> np.ndarray:
+@dataclass(frozen=True)
+class StageTable:
+    """The scenario's stages, resolved once: names, win rates and slip by stage index.
+
+    Arrays have one entry per stage and a last one for index -1 (no stage): a NaN win rate
+    (such a deal has its own probability) and ``slip.default``.
+    """
+
+    names: tuple[str, ...]
+    win_rate: np.ndarray  # float64: the stage's win rate; NaN for index -1
+    slip: np.ndarray  # float64: the stage's slip, else slip.default
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> StageTable:
+        stages = scenario.stages or []
+        default = scenario.slip.default
+        return cls(
+            names=tuple(stage.name for stage in stages),
+            win_rate=np.array([stage.win_rate for stage in stages] + [np.nan]),
+            slip=np.array([default if stage.slip is None else stage.slip for stage in stages] + [default]),
+        )
+
+    def index(self, name: str) -> int:
+        """Index of a stage by name (names ignore case and surrounding spaces)."""
+        return [stage_key(stage) for stage in self.names].index(stage_key(name))
+
+    def name(self, index: int) -> str | None:
+        """The stage's name; None for index -1."""
+        return self.names[index] if index >= 0 else None
+
+    def names_of(self, stage_index: np.ndarray) -> np.ndarray:
+        """Each deal's stage name ("" for index -1), as object strings."""
+        return np.array([*self.names, ""], dtype=object)[stage_index]
+
+
+def aged_win_rates(scenario: Scenario, deals: Deals, stages: StageTable) -> np.ndarray:
     """Each deal's ``win_by_age`` rate for the time left in the period; NaN without the table or a
     created_date.
 
@@ -58,8 +94,7 @@ def aged_win_rates(scenario: Scenario, deals: Deals) -> np.ndarray:
         return rate
     as_of = np.datetime64(scenario.snapshot_date, "D")
     ages = np.maximum((as_of - deals.created[dated]).astype(np.int64), 0)  # created after as_of: brand new
-    names = np.array([stage.name for stage in scenario.stages or []] + [""], dtype=object)
-    per_period = rates_for(table, ages, names[deals.stage_index[dated]])
+    per_period = rates_for(table, ages, stages.names_of(deals.stage_index[dated]))
     share = _share_of_a_period_left(scenario, table.period_days)
     rate[dated] = per_period if share == 1.0 else 1.0 - (1.0 - per_period) ** share
     return rate
@@ -77,13 +112,58 @@ def _share_of_a_period_left(scenario: Scenario, period_days: float) -> float:
 
 @dataclass(frozen=True)
 class DealModel:
-    """Per-deal probabilities the kernel needs, resolved from the scenario."""
+    """Per-deal probabilities the kernel needs, resolved from the scenario.
+
+    What-ifs (plans) change this model, never the deals it was resolved from: a deal's
+    resolved rates are not its inputs (an age rate is no probability override, a slip
+    already carries its pushes), so writing them back and resolving again would count
+    them twice.
+    """
 
     win_rate: np.ndarray  # float64: the deal's probability, else its win_by_age rate, else its stage's
-    slip: np.ndarray  # float64: the deal's slip, else its stage's, else slip.default
+    slip: np.ndarray  # float64: the deal's slip, else its stage's, else slip.default; 0 when age-rated
     land_rate: np.ndarray  # float64: P(lands in the period | won)
     dated_inside: np.ndarray  # bool: close date on or before the period end
     value: np.ndarray  # float64: amount after haircut
+    age_rated: np.ndarray  # bool: win_rate is a win_by_age rate of winning inside the period (no slip)
+
+    def __len__(self) -> int:
+        return len(self.win_rate)
+
+    def subset(self, mask: np.ndarray) -> DealModel:
+        """The model of the deals selected by a boolean mask or an index array."""
+        return DealModel(**{name: getattr(self, name)[mask] for name in _MODEL_ARRAYS})
+
+    def concat(self, other: DealModel) -> DealModel:
+        """This model followed by ``other``'s, as ``Deals.concat`` orders the deals."""
+        return DealModel(
+            **{name: np.concatenate([getattr(self, name), getattr(other, name)]) for name in _MODEL_ARRAYS}
+        )
+
+    def with_win_rate_delta(self, mask: np.ndarray, delta: float) -> DealModel:
+        """``delta`` added to the win rates of the deals in ``mask`` (clipped to 0-1); slip as resolved."""
+        win_rate = self.win_rate.copy()
+        win_rate[mask] = np.clip(win_rate[mask] + delta, 0.0, 1.0)
+        return dataclasses.replace(self, win_rate=win_rate)
+
+    def with_slip_delta(self, mask: np.ndarray, delta: float) -> DealModel:
+        """``delta`` added to the slip of the deals in ``mask`` (clipped to 0-1), and their landing
+        rate with it if dated in the period; age-rated deals have no slip to change (their rate is
+        a win inside the period) and deals dated later still land only by pull-in."""
+        changed = mask & ~self.age_rated
+        slip = self.slip.copy()
+        slip[changed] = np.clip(slip[changed] + delta, 0.0, 1.0)
+        land_rate = np.where(changed & self.dated_inside, 1.0 - slip, self.land_rate)
+        return dataclasses.replace(self, slip=slip, land_rate=land_rate)
+
+    def accelerated(self, positions: np.ndarray) -> DealModel:
+        """The deals at ``positions`` land in the period when won: no slip, their win rate kept."""
+        slip, land_rate, dated_inside = self.slip.copy(), self.land_rate.copy(), self.dated_inside.copy()
+        slip[positions], land_rate[positions], dated_inside[positions] = 0.0, 1.0, True
+        return dataclasses.replace(self, slip=slip, land_rate=land_rate, dated_inside=dated_inside)
+
+
+_MODEL_ARRAYS = tuple(field.name for field in dataclasses.fields(DealModel))
 
 
 def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
@@ -94,26 +174,26 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     within the period: such a deal lands when won), else its stage's win rate. Deals dated
     after the period keep their stage's rate and land only by pull-in.
     """
-    stages = scenario.stages or []
-    stage_win = np.array([stage.win_rate for stage in stages] + [np.nan])
-    stage_slip = np.array(
-        [scenario.slip.default if stage.slip is None else stage.slip for stage in stages]
-        + [scenario.slip.default]
-    )
+    stages = StageTable.of(scenario)
     period_end = np.datetime64(scenario.period_range.end, "D")
     dated_inside = deals.close_date <= period_end
-    by_age = aged_win_rates(scenario, deals)
+    by_age = aged_win_rates(scenario, deals, stages)
     aged = np.isnan(deals.probability) & ~np.isnan(by_age) & dated_inside  # a rate of winning in the period
-    win_rate = np.where(np.isnan(deals.probability), stage_win[deals.stage_index], deals.probability)
+    win_rate = np.where(np.isnan(deals.probability), stages.win_rate[deals.stage_index], deals.probability)
     win_rate = np.where(aged, by_age, win_rate)
-    slip = np.where(np.isnan(deals.slip), stage_slip[deals.stage_index], deals.slip)
+    slip = np.where(np.isnan(deals.slip), stages.slip[deals.stage_index], deals.slip)
     slip = np.minimum(1.0, slip * scenario.slip.push_factor**deals.push_count)  # pushed deals slip more
     land_rate = np.where(dated_inside, 1.0 - slip, scenario.slip.pull_in)
     slip = np.where(aged, 0.0, slip)  # its win is inside the period by definition: no slip, no pull-in
     land_rate = np.where(aged, 1.0, land_rate)
     value = deals.amount * (1.0 - scenario.amount.haircut)
     return DealModel(
-        win_rate=win_rate, slip=slip, land_rate=land_rate, dated_inside=dated_inside, value=value
+        win_rate=win_rate,
+        slip=slip,
+        land_rate=land_rate,
+        dated_inside=dated_inside,
+        value=value,
+        age_rated=aged,
     )
 
 

@@ -115,15 +115,21 @@ def simulate(
     trials: int | None = None,
     seed: int | None = None,
     by: tuple[str, ...] = (),
+    model: DealModel | None = None,
 ) -> Forecast:
     """Simulate the scenario's pipeline; ``trials`` and ``seed`` override the file.
 
     ``by`` adds per-trial revenue for every value of those columns (and of the
-    columns ``quotas`` names), from the same trials as the total.
+    columns ``quotas`` names), from the same trials as the total. ``model`` is the
+    deals' resolved model (default: ``deal_model(scenario, deals)``); a plan passes
+    the model it changed.
     """
     n_trials = scenario.simulation.trials if trials is None else trials
     seed = scenario.simulation.seed if seed is None else seed
-    model = deal_model(scenario, deals)
+    if model is None:
+        model = deal_model(scenario, deals)
+    elif len(model) != len(deals):
+        raise ValueError(f"the model has {len(model)} deals, the pipeline {len(deals)}")
     metric_set = _MetricSet()
     new_logo_slot = metric_set.slot(COUNT, deals.new_logo.copy())
     slot = {

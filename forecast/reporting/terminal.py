@@ -397,33 +397,34 @@ def territory_lines(result: dict[str, Any]) -> list[str]:
 
 
 def changes_table(scenario: str, result: dict[str, Any]) -> Table:
-    """``forecast changes``: the parts of the change, which add up to the total."""
+    """``forecast changes``: the parts of the change, which add up to the total; P(all targets) too
+    when the scenario has targets besides the quota."""
     before, after, total = result["before"], result["after"], result["total_change"]
-    table = _titled(
-        f"{scenario}: expected revenue {money(before['expected_revenue'])} "
-        f"-> {money(after['expected_revenue'])}"
-        + (
-            f", P(hit) {percent(before['p_hit'])} -> {percent(after['p_hit'])}"
-            if before["p_hit"] is not None
-            else ""
-        )
-    )
-    for name in ("change", "expected revenue", "P(hit), points", "deals"):
-        table.add_column(name, justify="right" if name in ("expected revenue", "P(hit), points") else "left")
+    measures = [("expected_revenue", "expected revenue")]
+    if before["p_hit"] is not None:
+        measures.append(("p_hit", "P(hit)"))
+    if before["p_all_targets"] is not None and (len(result["targets"]) > 1 or before["p_hit"] is None):
+        measures.append(("p_all_targets", "P(all targets)"))
 
-    def points(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value:+.1f}"
+    def shown(key: str, value: float) -> str:
+        return money(value) if key == "expected_revenue" else percent(value)
+
+    moved = (f"{label} {shown(key, before[key])} -> {shown(key, after[key])}" for key, label in measures)
+    table = _titled(f"{scenario}: " + ", ".join(moved))
+    table.add_column("change")
+    for key, label in measures:
+        table.add_column(label if key == "expected_revenue" else f"{label}, points", justify="right")
+    table.add_column("deals")
+
+    def change(key: str, value: float) -> str:
+        return f"{value:+,.0f}" if key == "expected_revenue" else f"{100 * value:+.1f}"
 
     for part in result["parts"]:
         deals = part["deals"]
         listed = ", ".join(deals[:6]) + (f", ... ({len(deals)})" if len(deals) > 6 else "")
-        table.add_row(
-            part["kind"].replace("_", " "),
-            f"{part['expected_revenue_change']:+,.0f}",
-            points(part["p_hit_change"]),
-            listed,
-        )
-    table.add_row("total", f"{total['expected_revenue_change']:+,.0f}", points(total["p_hit_change"]), "")
+        parts = (change(key, part[f"{key}_change"]) for key, _ in measures)
+        table.add_row(part["kind"].replace("_", " "), *parts, listed)
+    table.add_row("total", *(change(key, total[f"{key}_change"]) for key, _ in measures), "")
     return table
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from forecast.analyses.compare import ExtraPipelineSearch, compare_plans
-from forecast.analyses.plans import apply_plan
+from forecast.analyses.plans import simulate_plan
 from forecast.config.loading import load_scenario
 from forecast.engine.simulate import simulate
 from forecast.engine.summary import all_targets_hit
@@ -31,8 +31,7 @@ def _deals():
 
 
 def _p_all(scenario, deals, plan, trials, seed):
-    plan_scenario, plan_deals = apply_plan(scenario, deals, plan)
-    return float(np.mean(all_targets_hit(simulate(plan_scenario, plan_deals, trials=trials, seed=seed))))
+    return float(np.mean(all_targets_hit(simulate_plan(scenario, deals, plan, trials=trials, seed=seed))))
 
 
 def test_paired_interval_agrees_with_a_large_independent_run():

@@ -761,6 +761,68 @@ def test_changes_between_two_exports(tmp_path):
     assert missing.exit_code == 2 and "pipeline file not found" in missing.stderr
 
 
+CHANGES_TABLE = """\
+Certain quarter: expected revenue 6,000 -> 9,000, P(hit) 100.0 % -> 100.0 %, P(all targets) 0.0 % -> 0.0 %
+┏━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━┓
+┃ change           ┃      expected revenue ┃      P(hit), points ┃       P(all targets), points ┃ deals  ┃
+┡━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━┩
+│ won              │                    +0 │                +0.0 │                         +0.0 │        │
+│ lost             │                    +0 │                +0.0 │                         +0.0 │        │
+│ new              │                    +0 │                +0.0 │                         +0.0 │        │
+│ pulled in        │                +3,000 │                +0.0 │                       +100.0 │ D3     │
+│ pushed out       │                    +0 │                +0.0 │                         +0.0 │        │
+│ amount           │                    +0 │                +0.0 │                         +0.0 │ D2     │
+│ stage            │                    +0 │                +0.0 │                         +0.0 │        │
+│ probability      │                    +0 │                +0.0 │                         +0.0 │        │
+│ slip             │                    +0 │                +0.0 │                         +0.0 │        │
+│ created date     │                    +0 │                +0.0 │                         +0.0 │        │
+│ new logo         │                    +0 │                +0.0 │                       -100.0 │ D1     │
+│ total            │                +3,000 │                +0.0 │                         +0.0 │        │
+└──────────────────┴───────────────────────┴─────────────────────┴──────────────────────────────┴────────┘
+"""
+
+
+def test_changes_table_of_certain_deals(tmp_path):
+    """D3 pulled into the period (+3,000, and a third new logo), D1 no longer a new logo (back to
+    two), the lost D2 re-priced (no effect) and D1 moved to another region (nothing reads it)."""
+    scenario = write_certain(tmp_path)
+    newer = tmp_path / "newer.csv"
+    newer.write_text(
+        CERTAIN_DEALS.replace("D1,5000,Commit,2026-11-01,,yes,EMEA", "D1,5000,Commit,2026-11-01,,no,Americas")
+        .replace("D2,2000,", "D2,2500,")
+        .replace("D3,3000,Commit,2027-01-15", "D3,3000,Commit,2026-12-15")
+    )
+    result = invoke("changes", tmp_path / "deals.csv", newer, "--scenario", scenario)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == CHANGES_TABLE
+
+
+def test_changes_sees_created_dates_moved_a_year_back(tmp_path):
+    """Every deal a year older: its age rate falls, and the change is the created dates'."""
+    lines = EXAMPLE_CSV.read_text().splitlines()
+    column = lines[0].split(",").index("Created Date")
+    rows = [row.split(",") for row in lines[1:]]
+    for row in rows:
+        row[column] = f"{int(row[column][:4]) - 1}{row[column][4:]}" if row[column] else ""
+    older = tmp_path / "older.csv"
+    older.write_text("\n".join([lines[0], *(",".join(row) for row in rows)]) + "\n")
+    scenario = CONFIGS / "deal_age.yaml"
+    result = invoke("changes", EXAMPLE_CSV, older, "--scenario", scenario, "--trials", TRIALS, "--json")
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(scenario.read_text().replace("path: example_pipeline.csv", f"path: {older}"))
+    before = json.loads(invoke("run", scenario, "--trials", TRIALS, "--json").stdout)
+    after = json.loads(invoke("run", moved, "--trials", TRIALS, "--json").stdout)
+    assert changes["before"]["expected_revenue"] == before["revenue"]["mean"]
+    assert changes["after"]["expected_revenue"] == pytest.approx(after["revenue"]["mean"], rel=1e-12)
+    assert after["revenue"]["mean"] < 0.6 * before["revenue"]["mean"]
+    parts = {part["kind"]: part for part in changes["parts"]}
+    total = changes["total_change"]["expected_revenue_change"]
+    assert parts["created_date"]["expected_revenue_change"] == total
+    assert len(parts["created_date"]["deals"]) == len(rows)
+
+
 # forecast compare
 
 STRETCH = CONFIGS / "stretch.yaml"
