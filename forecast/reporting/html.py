@@ -162,7 +162,7 @@ def _deals(matter: dict[str, Any] | None) -> str:
     sentence = f"<p>{html.escape(deals_sentence(matter))}</p>"
     rows = matter["deals"]
     if not rows:
-        return f"<h2>The deals that matter</h2>{sentence}"
+        return f"<h2 id='deals-that-matter'>The deals that matter</h2>{sentence}"
     columns = [
         (header, key) for header, key in (("account", "account"), ("owner", "owner"), ("stage", "stage"))
         if any(row[key] for row in rows)
@@ -199,8 +199,8 @@ def _deals(matter: dict[str, Any] | None) -> str:
         "it pulled into the period with no slip."
     )
     return (
-        f"<h2>The deals that matter</h2>{sentence}<table id='deals'><tr>{header}</tr>{body}</table>"
-        f"<p class='meta'>{html.escape(note)}</p>"
+        f"<h2 id='deals-that-matter'>The deals that matter</h2>{sentence}"
+        f"<table id='deals'><tr>{header}</tr>{body}</table><p class='meta'>{html.escape(note)}</p>"
     )
 
 
