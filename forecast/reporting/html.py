@@ -12,7 +12,7 @@ from forecast.config.scenario import Scenario
 from forecast.inputs.deals import Deals
 from forecast.reporting import charts
 from forecast.reporting.terminal import diagnosis_lines, target_value
-from forecast.reporting.words import chance, deals_sentence, verdict
+from forecast.reporting.words import chance, deals_sentence, described_columns, verdict
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2rem auto;
@@ -135,7 +135,7 @@ def _table(summary: dict[str, Any]) -> str:
         ("weighted pipeline", f"{summary['weighted_pipeline']:,.0f}"),
         ("expected revenue", f"{revenue['mean']:,.0f}"),
         *((f"P{level[1:]}", f"{revenue[level]:,.0f}") for level in ("p10", "p50", "p90")),
-        *((f"P({t['name']})", _percent(t["probability"])) for t in summary["targets"]),
+        *((f"P({t['name']})", chance(t["probability"])) for t in summary["targets"]),
     ]
     if summary["correlation"]:  # how much deals moving together widens the range
         effect = summary["correlation"]
@@ -159,38 +159,28 @@ def _deals(matter: dict[str, Any] | None) -> str:
     """The deals that matter, as a table with what a manager looks them up by; nothing without a quota."""
     if matter is None:
         return ""
-    sentence = f"<p>{html.escape(deals_sentence(matter))}</p>"
+    heading = "<h2 id='deals-that-matter'>The deals that matter</h2>"
     rows = matter["deals"]
     if not rows:
-        return f"<h2 id='deals-that-matter'>The deals that matter</h2>{sentence}"
-    columns = [
-        (header, key) for header, key in (("account", "account"), ("owner", "owner"), ("stage", "stage"))
-        if any(row[key] for row in rows)
-    ]  # fmt: skip
-    header = "".join(
-        f"<th>{name}</th>"
-        for name in ["deal", *(name for name, _ in columns), "amount", "close", "P(lands)", "at stake",
-                     "if accelerated"]
-    )  # fmt: skip
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(value)}</td>"
-            for value in [row["deal_id"], *(row[key] or "-" for _, key in columns)]
+        return f"{heading}<p>{html.escape(deals_sentence(matter))}</p>"
+    described = described_columns(rows)
+    headers = ["deal", *described, "amount", "close", "P(lands)", "at stake", "if accelerated"]
+
+    def cells(row: dict[str, Any]) -> str:
+        text = [row["deal_id"], *(row[key] or "-" for key in described)]
+        numbers = [
+            f"{row['amount']:,.0f}",
+            row["close_date"],
+            _percent(row["p_landed"]),
+            f"{100 * row['stake']:.1f} ±{200 * row['stake_stderr']:.1f}",
+            "-" if row["acceleration_gain"] is None else f"+{100 * row['acceleration_gain']:.1f}",
+        ]
+        return "".join(f"<td>{html.escape(value)}</td>" for value in text) + "".join(
+            f"<td class='number'>{html.escape(value)}</td>" for value in numbers
         )
-        + "".join(
-            f"<td class='number'>{html.escape(value)}</td>"
-            for value in (
-                f"{row['amount']:,.0f}",
-                row["close_date"],
-                _percent(row["p_landed"]),
-                f"{100 * row['stake']:.1f} ±{200 * row['stake_stderr']:.1f}",
-                "-" if row["acceleration_gain"] is None else f"+{100 * row['acceleration_gain']:.1f}",
-            )
-        )
-        + "</tr>"
-        for row in rows
-    )
+
+    head = "".join(f"<th>{name}</th>" for name in headers)
+    body = "".join(f"<tr>{cells(row)}</tr>" for row in rows)
     note = (
         f"At stake: points of P(hit) lost if the deal does not land in the period, the other deals "
         f"unchanged, ± two Monte Carlo standard errors over {matter['trials']:,} trials. Named: deals "
@@ -198,10 +188,7 @@ def _deals(matter: dict[str, Any] | None) -> str:
         f"{SEPARATION:.0f} standard errors above the next deal. If accelerated: the gain in P(hit) were "
         "it pulled into the period with no slip."
     )
-    return (
-        f"<h2 id='deals-that-matter'>The deals that matter</h2>{sentence}"
-        f"<table id='deals'><tr>{header}</tr>{body}</table><p class='meta'>{html.escape(note)}</p>"
-    )
+    return f"{heading}<table id='deals'><tr>{head}</tr>{body}</table><p class='meta'>{html.escape(note)}</p>"
 
 
 def render_html(data: dict[str, Any], drawn: list[tuple[str, str, Any]]) -> str:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forecast.engine.summary import PERCENTILES
-from forecast.reporting.words import deals_sentence, verdict
+from forecast.reporting.words import deals_sentence, described_columns, verdict
 
 
 def money(value: float | None) -> str:
@@ -299,7 +299,7 @@ def breakdown_tables(summary: dict[str, Any]) -> list[Table]:
 def drivers_table(scenario: str, target: str, rows: list[dict[str, Any]]) -> Table:
     """``forecast drivers``: the deals ranked by P(hit) at stake, their swing, what pulling them in gains."""
     table = _titled(f"{scenario}: the deals that decide {target}")
-    described = [key for key in ("account", "owner", "stage") if any(row[key] for row in rows)]
+    described = described_columns(rows)
     headers = ["#", "deal", *described, "amount", "close", "P(lands)", "at stake", "swing", "if accelerated"]
     for header in headers:
         table.add_column(header, justify="left" if header in ("deal", *described, "close") else "right")

@@ -36,9 +36,17 @@ def _misleads(shown: float, probability: float) -> bool:
     return verdict(shown) != verdict(probability) or (shown in (0.0, 1.0) and shown != probability)
 
 
+DESCRIBED = ("account", "owner", "stage")  # what a manager knows a deal by, beside its id and amount
+
+
+def described_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Those of account, owner and stage that the export has (some deal has a value)."""
+    return [key for key in DESCRIBED if any(row.get(key) for row in rows)]
+
+
 def deal_label(row: dict[str, Any], note: str | None = None) -> str:
     """A deal as its owner knows it: id, then account, owner, stage and amount where the export has them."""
-    known = [row.get(key) for key in ("account", "owner", "stage")]
+    known = [row.get(key) for key in DESCRIBED]
     details = ", ".join([value for value in known if value] + [f"{row['amount']:,.0f}"])
     return f"{row['deal_id']} ({details}{'' if note is None else f'; {note}'})"
 

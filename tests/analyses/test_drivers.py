@@ -147,15 +147,23 @@ def test_stated_standard_errors_match_the_spread_over_seeds():
             assert 0.7 * stated < values.std(ddof=1) < 1.3 * stated, (deal, key, values.std(ddof=1), stated)
 
 
-def test_stake_equals_resimulating_the_deal_lost():
-    """P(hit) minus P(hit) with the deal lost, on the same random numbers: exactly the same trials."""
-    forecast = _forecast(trials=20_000)
+@pytest.mark.parametrize("correlation", ["", "correlation: {market: 0.3, by: {owner: 0.2}}\n"])
+def test_stake_equals_resimulating_the_deal_lost(correlation):
+    """P(hit) minus P(hit) with the deal lost, on the same random numbers: exactly the same trials.
+
+    Correlated deals keep their draws and the market's, so the stake is the deal's own effect.
+    """
+    scenario = make_scenario(SCENARIO + correlation)
+    owner = ["a", "a", "b", "b", "a"]
+    forecast = simulate(
+        scenario, make_deals(AMOUNTS, WIN_RATES, close_dates=DATES, owner=owner), trials=20_000
+    )
     base = float(np.mean(reaches(forecast.trials.revenue, 700)))
     rows = {row["deal_id"]: row for row in drivers(forecast)}
     for d in range(len(AMOUNTS)):
         lost = np.array(WIN_RATES)
         lost[d] = 0.0
-        again = simulate(forecast.scenario, make_deals(AMOUNTS, lost, close_dates=DATES), trials=20_000)
+        again = simulate(scenario, make_deals(AMOUNTS, lost, close_dates=DATES, owner=owner), trials=20_000)
         assert rows[f"D{d}"]["stake"] == pytest.approx(
             base - float(np.mean(reaches(again.trials.revenue, 700))), abs=1e-12
         )
@@ -242,15 +250,15 @@ def test_a_certain_or_impossible_quota_names_no_deal(quota):
 
 
 def test_the_named_deals_are_the_same_at_20_000_and_100_000_trials():
-    """configs/stretch.yaml: the deals named in the report do not change with five times the trials."""
+    """configs/stretch.yaml: the deals named in the report do not change with five times the trials
+    (the swing's top five did, and was led by a Qualified deal of March 2027 with 0.7 % to land)."""
     scenario = load_scenario(CONFIGS / "stretch.yaml")
     deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
     named = []
     for trials in (20_000, 100_000):
         forecast = simulate(scenario, deals, trials=trials)
         named.append([row["deal_id"] for row in deals_that_matter(forecast, drivers(forecast))["deals"]])
-    assert named[0] == named[1] and len(named[0]) >= 3
-    assert "OPP-0186" not in named[0]  # the issue's Qualified deal of March 2027, 0.7 % to land
+    assert named[0] == named[1] == ["OPP-0093", "OPP-0021", "OPP-0164", "OPP-0027"]  # as the README says
 
 
 def test_drivers_reuse_the_forecasts_draws():
