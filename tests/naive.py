@@ -152,13 +152,14 @@ def wins_to_cover(stream: int, remaining: float, size_mean: float, table, trials
 
 
 def deal_drivers(seed, keys, win_rate, land_rate, value, table, revenue, quota):
-    """Per deal: trials landed, landed and at quota, landed revenue, and rescued by landing."""
+    """Per deal: trials landed, landed and at quota, landed revenue, rescued by landing, and
+    landed and at quota only thanks to the deal (pivotal)."""
     win_at = [round(p * 2**32) for p in win_rate]
     land_at = [round(p * 2**32) for p in land_rate]
     out = []
     for d, key in enumerate(keys):
         start = stream_start(seed, int(key))
-        landed = hits = rescued = 0
+        landed = hits = rescued = pivotal = 0
         total = 0.0
         for t, trial_revenue in enumerate(revenue):
             counter = (start + t * GOLDEN) & MASK
@@ -169,10 +170,11 @@ def deal_drivers(seed, keys, win_rate, land_rate, value, table, revenue, quota):
             if (h & 0xFFFFFFFF) < land_at[d]:
                 landed += 1
                 hits += trial_revenue >= quota
+                pivotal += trial_revenue - amount < quota <= trial_revenue
                 total += amount
             elif trial_revenue < quota <= trial_revenue + amount:
                 rescued += 1
-        out.append((landed, hits, total, rescued))
+        out.append((landed, hits, total, rescued, pivotal))
     return out
 
 

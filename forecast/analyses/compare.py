@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from forecast.analyses.plans import plan_names, simulate_plan, stage_of, template_deals
-from forecast.config.scenario import Scenario
+from forecast.config.scenario import BASE_PLAN, Scenario
 from forecast.engine.model import StageTable, deal_model
 from forecast.engine.simulate import Forecast, simulate
 from forecast.engine.summary import all_targets_hit, paired_difference, reaches, summarize
@@ -136,12 +136,21 @@ def compare_plans(
     trials: int | None = None,
     seed: int | None = None,
     levels=LEVELS,
+    base: Forecast | None = None,
 ) -> list[dict[str, Any]]:
-    """``forecast compare``: each plan's summary, its paired difference to base, what it takes."""
+    """``forecast compare``: each plan's summary, its paired difference to base, what it takes.
+
+    ``base``: the scenario already simulated, reused as the base plan; every plan then
+    runs on its trials and seed (``trials`` and ``seed`` are ignored).
+    """
+    if base is not None:
+        trials, seed = base.n_trials, base.seed
     results = []
-    base = None
     for name in plan_names(scenario, plans):
-        forecast = simulate_plan(scenario, deals, name, trials=trials, seed=seed)
+        if name == BASE_PLAN and base is not None:
+            forecast = base
+        else:
+            forecast = simulate_plan(scenario, deals, name, trials=trials, seed=seed)
         base = base or forecast
         summary = summarize(forecast)
         summary["plan"] = name

@@ -9,8 +9,6 @@ from forecast.engine.simulate import simulate
 from forecast.engine.summary import summarize
 from forecast.inputs.deals import Deals
 
-TOP_DRIVERS = 5
-
 
 def gather(
     scenario: Scenario,
@@ -19,25 +17,23 @@ def gather(
     seed: int | None = None,
     backtest: dict | None = None,
 ) -> dict[str, Any]:
-    """Everything the report shows, computed once from the same trials."""
+    """Everything the report shows, from one simulation of the scenario (the base plan's too).
+
+    ``drivers`` is ``deals_that_matter``'s answer, None without a quota.
+    """
     from forecast.analyses.compare import compare_plans
-    from forecast.analyses.drivers import drivers
+    from forecast.analyses.drivers import deals_that_matter, drivers
+    from forecast.analyses.funnel import diagnose
 
     by = tuple(column for column in ("owner", "region") if column in deals.columns())
     forecast = simulate(scenario, deals, trials=trials, seed=seed, by=by)
-    summary = summarize(forecast)
-    plans = compare_plans(scenario, deals, trials=trials, seed=seed, levels=()) if scenario.plans else []
-    from forecast.analyses.funnel import diagnose
-
-    movers = [
-        row for row in drivers(forecast) if (row["swing"] or 0) > 0 or (row["acceleration_gain"] or 0) > 0
-    ]
-    top = movers[:TOP_DRIVERS] if scenario.quota is not None else []
+    plans = compare_plans(scenario, deals, levels=(), base=forecast) if scenario.plans else []
+    matter = deals_that_matter(forecast, drivers(forecast)) if scenario.quota is not None else None
     return {
         "forecast": forecast,
-        "summary": summary,
+        "summary": summarize(forecast),
         "plans": plans,
-        "drivers": top,
+        "drivers": matter,
         "diagnosis": diagnose(forecast),
         "backtest": backtest,
     }

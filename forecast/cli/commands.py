@@ -384,21 +384,22 @@ class _progress:
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per deal.")
 def drivers(file, top, trials, seed, as_json) -> None:
-    """Rank the open deals by how much they move the chance of making the quota.
+    """Rank the open deals by how much of the chance of making the quota rests on each.
 
     Example: forecast drivers configs/team.yaml --top 10
     """
+    from forecast.analyses.drivers import deals_that_matter, quota_target
     from forecast.analyses.drivers import drivers as deal_drivers
-    from forecast.analyses.drivers import quota_target
     from forecast.engine.simulate import simulate
     from forecast.reporting.terminal import drivers_note, drivers_table
 
     ((scenario, deals),) = _load((file,))
     forecast = simulate(scenario, deals, trials=trials, seed=seed)
-    rows = deal_drivers(forecast)[:top]
     target = quota_target(forecast)
+    ranked = deal_drivers(forecast)
+    rows = ranked[:top]
     table = drivers_table(scenario.label, f"{target.name} ({target.at_least:,.0f})", rows)
-    _show(rows, as_json, [table], [drivers_note()])
+    _show(rows, as_json, [table], [drivers_note(deals_that_matter(forecast, ranked))])
 
 
 @cli.command()

@@ -429,7 +429,7 @@ DRIVER_PARTS = 16  # drivers' trials are cut into at most this many parts, whate
 @njit(parallel=True, cache=True, error_model="numpy")
 def deal_drivers(
     starts, win_threshold, land_threshold, value, noise_base, noise_slope, factors, revenue, quota,
-    landed, landed_hits, landed_value, rescued,
+    landed, landed_hits, landed_value, rescued, pivotal,
 ):  # fmt: skip
     """What each deal does to the quota, from the trials ``simulate_pipeline`` ran.
 
@@ -437,8 +437,10 @@ def deal_drivers(
     float64[trials] and ``quota`` (already lowered by the rounding tolerance). Per
     deal, int64 or float64[deals]: trials it ``landed`` in, of those the ones that
     reached the quota (``landed_hits``), its landed revenue summed (``landed_value``),
-    and the trials it was won but did not land in, missed the quota, and would have
-    reached it had the deal landed (``rescued``: what accelerating it gains).
+    the trials it was won but did not land in, missed the quota, and would have
+    reached it had the deal landed (``rescued``: what accelerating it gains), and the
+    trials it landed in and reached the quota only thanks to it (``pivotal``: what
+    losing it costs).
 
     Trials are cut into parts run in parallel, each part summing per deal; the parts
     depend only on the number of trials and are added in order, so results do not
@@ -448,7 +450,7 @@ def deal_drivers(
     n_trials, n_deals = revenue.shape[0], starts.shape[0]
     part_trials = max(MAX_TRIAL_BLOCK, -(-n_trials // DRIVER_PARTS))
     n_parts = -(-n_trials // part_trials)
-    counts = np.zeros((n_parts, 3, n_deals), dtype=np.int64)  # landed, hits, rescued
+    counts = np.zeros((n_parts, 4, n_deals), dtype=np.int64)  # landed, hits, rescued, pivotal
     totals = np.zeros((n_parts, n_deals))
     for part in prange(n_parts):
         outcome = np.empty(MAX_TRIAL_BLOCK, dtype=np.uint8)
@@ -469,13 +471,15 @@ def deal_drivers(
                     if outcome[i] == LANDED:
                         counts[part, 0, d] += 1
                         counts[part, 1, d] += reached
+                        counts[part, 3, d] += reached and revenue[t] - amount < quota
                         totals[part, d] += amount
                     elif not reached and revenue[t] + amount >= quota:
                         counts[part, 2, d] += 1
     for d in range(n_deals):  # the parts in order (loops: see _store)
-        landed[d], landed_hits[d], rescued[d], landed_value[d] = 0, 0, 0, 0.0
+        landed[d], landed_hits[d], rescued[d], pivotal[d], landed_value[d] = 0, 0, 0, 0, 0.0
         for part in range(n_parts):
             landed[d] += counts[part, 0, d]
             landed_hits[d] += counts[part, 1, d]
             rescued[d] += counts[part, 2, d]
+            pivotal[d] += counts[part, 3, d]
             landed_value[d] += totals[part, d]

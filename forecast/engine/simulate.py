@@ -36,19 +36,6 @@ class Trials:
     breakdown: dict[str, dict[str, np.ndarray]]  # column -> value -> its open deals' revenue
 
 
-@dataclass
-class Forecast:
-    scenario: Scenario
-    deals: Deals
-    model: DealModel
-    trials: Trials
-    seed: int
-
-    @property
-    def n_trials(self) -> int:
-        return len(self.trials.revenue)
-
-
 @dataclass(frozen=True)
 class DealDraws:
     """The kernels' per-deal inputs: stream starts, thresholds, values, the amount-noise table."""
@@ -74,6 +61,25 @@ class DealDraws:
             noise_slope=slope,
             correlation=correlation_inputs(scenario, deals, model.win_rate, seed, n_trials),
         )
+
+
+@dataclass
+class Forecast:
+    """A simulated scenario: its deals and their rates, the draws the trials ran on, the trials.
+
+    ``draws`` are kept so that analyses replaying the same trials (drivers) need not rebuild them.
+    """
+
+    scenario: Scenario
+    deals: Deals
+    model: DealModel
+    draws: DealDraws
+    trials: Trials
+    seed: int
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.trials.revenue)
 
 
 class _MetricSet:
@@ -191,6 +197,7 @@ def simulate(
         scenario=scenario,
         deals=deals,
         model=model,
+        draws=draws,
         trials=Trials(
             revenue=revenue,
             slipped=slipped,

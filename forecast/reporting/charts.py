@@ -116,12 +116,14 @@ def attainment(rows: list[dict[str, Any]], column: str):
 
 
 def drivers(rows: list[dict[str, Any]]):
-    """The deals that swing P(hit) most, and what accelerating each would gain."""
+    """The deals that matter: P(hit) lost were each lost (± 2 standard errors), gained were it accelerated."""
     figure, axis = _figure(height=0.6 + 0.4 * len(rows))
     names = [row["deal_id"] for row in rows][::-1]
-    swing = np.array([row["swing"] or 0.0 for row in rows][::-1]) * 100
+    stake = np.array([row["stake"] for row in rows][::-1]) * 100
+    error = np.array([row["stake_stderr"] for row in rows][::-1]) * 200
     gain = np.array([row["acceleration_gain"] or 0.0 for row in rows][::-1]) * 100
-    axis.barh(names, swing, color=BLUE, label="swing: P(hit) if won - if not (points)")
+    label = "at stake: P(hit) lost if it does not land (points)"
+    axis.barh(names, stake, xerr=error, color=BLUE, label=label)
     axis.barh(names, gain, color=ORANGE, height=0.35, label="gain if accelerated (points)")
     axis.set_xlabel("points of P(hit)")
     axis.legend(loc="lower right", fontsize=8, frameon=False)

@@ -6,10 +6,13 @@ import html
 from pathlib import Path
 from typing import Any
 
+from forecast.analyses.drivers import MIN_STAKE, SEPARATION
 from forecast.analyses.report import gather
 from forecast.config.scenario import Scenario
 from forecast.inputs.deals import Deals
 from forecast.reporting import charts
+from forecast.reporting.terminal import diagnosis_lines, target_value
+from forecast.reporting.words import chance, deals_sentence, described_columns, verdict
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2rem auto;
@@ -52,27 +55,40 @@ def marks(data: dict[str, Any]) -> dict[str, float]:
     return lines
 
 
+def stretch_sentences(plans: list[dict[str, Any]]) -> list[str]:
+    """One sentence per plan that raises a target (or adds one): each such goal's chance, in words."""
+    if not plans:
+        return []
+    base = {target["name"]: target for target in plans[0]["targets"]}
+    sentences = []
+    for result in plans[1:]:
+        goals = [
+            target for target in result["targets"]
+            if target["name"] not in base or target["at_least"] > base[target["name"]]["at_least"]
+        ]  # fmt: skip
+        if goals:
+            said = "; ".join(
+                f"{target_value(goal['metric'], goal['at_least'])} {goal['name']} "
+                f"{verdict(goal['probability'])} ({chance(goal['probability'])})"
+                for goal in goals
+            )
+            sentences.append(f"The {result['plan']} plan: {said}.")
+    return sentences
+
+
 def headline(data: dict[str, Any]) -> str:
-    """The forecast in one sentence."""
+    """The forecast in a few sentences: the quota's chance in words, each stretch goal's, the deals."""
     summary = data["summary"]
     quota = data["forecast"].scenario.quota
-    parts = []
     if quota is not None:
-        target = next(t for t in summary["targets"] if t["name"] == quota.name)
-        parts.append(
-            f"{_percent(target['probability'])} chance to reach the {quota.at_least:,.0f} {quota.name}"
-        )
+        p = next(t for t in summary["targets"] if t["name"] == quota.name)["probability"]
+        sentences = [f"{chance(p)} chance to reach the {quota.at_least:,.0f} {quota.name}: {verdict(p)}."]
     else:
-        parts.append(f"expected revenue {summary['revenue']['mean']:,.0f}")
-    for result in data["plans"][1:]:
-        goal = next((t for t in result["targets"] if t["metric"] == "revenue" and not t["where"]), None)
-        if goal is not None and (quota is None or goal["at_least"] > quota.at_least):
-            parts.append(f"{_percent(goal['probability'])} for the {goal['at_least']:,.0f} {result['plan']}")
-    sentence = "; ".join(parts)
-    if data["drivers"]:
-        deals = ", ".join(row["deal_id"] for row in data["drivers"])
-        sentence += f"; the {len(data['drivers'])} deals that matter most are {deals}"
-    return sentence[0].upper() + sentence[1:] + "."
+        sentences = [f"Expected revenue {summary['revenue']['mean']:,.0f}."]
+    sentences += stretch_sentences(data["plans"])
+    if data["drivers"] is not None:
+        sentences.append(deals_sentence(data["drivers"]))
+    return " ".join(sentences)
 
 
 def figures(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -102,8 +118,9 @@ def figures(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
                 charts.attainment(rows, column),
             )
         )
-    if data["drivers"]:
-        out.append(("drivers", "The deals that move P(hit) most.", charts.drivers(data["drivers"])))
+    if data["drivers"] is not None and data["drivers"]["deals"]:
+        caption = "The deals that matter: P(hit) lost if each does not land (± 2 standard errors)."
+        out.append(("drivers", caption, charts.drivers(data["drivers"]["deals"])))
     if data["backtest"]:
         caption = "Backtest: what the forecast said at each past period's start, and what happened."
         out.append(("backtest", caption, charts.backtest(data["backtest"]["periods"])))
@@ -118,7 +135,7 @@ def _table(summary: dict[str, Any]) -> str:
         ("weighted pipeline", f"{summary['weighted_pipeline']:,.0f}"),
         ("expected revenue", f"{revenue['mean']:,.0f}"),
         *((f"P{level[1:]}", f"{revenue[level]:,.0f}") for level in ("p10", "p50", "p90")),
-        *((f"P({t['name']})", _percent(t["probability"])) for t in summary["targets"]),
+        *((f"P({t['name']})", chance(t["probability"])) for t in summary["targets"]),
     ]
     if summary["correlation"]:  # how much deals moving together widens the range
         effect = summary["correlation"]
@@ -134,10 +151,44 @@ def _diagnosis(diagnosis: dict[str, Any] | None) -> str:
     """The gap to quota in words: slip risk or missing pipeline, and what would close it."""
     if diagnosis is None:
         return ""
-    from forecast.reporting.terminal import diagnosis_lines
-
     items = "".join(f"<li>{html.escape(line)}</li>" for line in diagnosis_lines(diagnosis))
     return f"<h2>What it takes</h2><ul id='diagnosis'>{items}</ul>"
+
+
+def _deals(matter: dict[str, Any] | None) -> str:
+    """The deals that matter, as a table with what a manager looks them up by; nothing without a quota."""
+    if matter is None:
+        return ""
+    heading = "<h2 id='deals-that-matter'>The deals that matter</h2>"
+    rows = matter["deals"]
+    if not rows:
+        return f"{heading}<p>{html.escape(deals_sentence(matter))}</p>"
+    described = described_columns(rows)
+    headers = ["deal", *described, "amount", "close", "P(lands)", "at stake", "if accelerated"]
+
+    def cells(row: dict[str, Any]) -> str:
+        text = [row["deal_id"], *(row[key] or "-" for key in described)]
+        numbers = [
+            f"{row['amount']:,.0f}",
+            row["close_date"],
+            _percent(row["p_landed"]),
+            f"{100 * row['stake']:.1f} ±{200 * row['stake_stderr']:.1f}",
+            "-" if row["acceleration_gain"] is None else f"+{100 * row['acceleration_gain']:.1f}",
+        ]
+        return "".join(f"<td>{html.escape(value)}</td>" for value in text) + "".join(
+            f"<td class='number'>{html.escape(value)}</td>" for value in numbers
+        )
+
+    head = "".join(f"<th>{name}</th>" for name in headers)
+    body = "".join(f"<tr>{cells(row)}</tr>" for row in rows)
+    note = (
+        f"At stake: points of P(hit) lost if the deal does not land in the period, the other deals "
+        f"unchanged, ± two Monte Carlo standard errors over {matter['trials']:,} trials. Named: deals "
+        f"with at least {100 * MIN_STAKE:.0f} point at stake, down to the last one more than "
+        f"{SEPARATION:.0f} standard errors above the next deal. If accelerated: the gain in P(hit) were "
+        "it pulled into the period with no slip."
+    )
+    return f"{heading}<table id='deals'><tr>{head}</tr>{body}</table><p class='meta'>{html.escape(note)}</p>"
 
 
 def render_html(data: dict[str, Any], drawn: list[tuple[str, str, Any]]) -> str:
@@ -159,6 +210,7 @@ def render_html(data: dict[str, Any], drawn: list[tuple[str, str, Any]]) -> str:
 <p class="headline" id="headline">{html.escape(headline(data))}</p>
 {_table(summary)}
 {_diagnosis(data["diagnosis"])}
+{_deals(data["drivers"])}
 <h2>Charts</h2>
 {sections}
 <script>{MEASURE}</script>

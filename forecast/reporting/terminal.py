@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forecast.engine.summary import PERCENTILES
+from forecast.reporting.words import deals_sentence, described_columns, verdict
 
 
 def money(value: float | None) -> str:
@@ -218,7 +219,8 @@ def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
         f"{money(diagnosis['expected_revenue'])}; P(hit) {percent(diagnosis['probability'])}."
     )
     if diagnosis["status"] == "on_track":
-        return [head, "On track: expected revenue covers the quota."]
+        p = diagnosis["probability"]
+        return [head, f"Expected revenue covers the quota; at P(hit) {percent(p)} that is {verdict(p)}."]
     lines = [head, f"Gap to quota (expected): {money(diagnosis['gap'])}."]
     accelerate = diagnosis["accelerate"]
     lines.append(
@@ -295,36 +297,34 @@ def breakdown_tables(summary: dict[str, Any]) -> list[Table]:
 
 
 def drivers_table(scenario: str, target: str, rows: list[dict[str, Any]]) -> Table:
-    """``forecast drivers``: the deals that move P(hit) most, and what pulling them in gains."""
+    """``forecast drivers``: the deals ranked by P(hit) at stake, their swing, what pulling them in gains."""
     table = _titled(f"{scenario}: the deals that decide {target}")
-    headers = ["#", "deal", "owner", "stage", "amount", "close", "P(lands)", "P(hit) if won", "if not",
-               "swing", "expected", "if accelerated"]  # fmt: skip
+    described = described_columns(rows)
+    headers = ["#", "deal", *described, "amount", "close", "P(lands)", "at stake", "swing", "if accelerated"]
     for header in headers:
-        table.add_column(header, justify="left" if header in ("deal", "owner", "stage", "close") else "right")
+        table.add_column(header, justify="left" if header in ("deal", *described, "close") else "right")
     for rank, row in enumerate(rows, start=1):
         table.add_row(
             str(rank),
             row["deal_id"],
-            row["owner"] or "-",
-            row["stage"] or "-",
+            *(row[key] or "-" for key in described),
             money(row["amount"]),
             row["close_date"],
             percent(row["p_landed"]),
-            percent(row["p_hit_if_won"]),
-            percent(row["p_hit_if_lost"]),
+            f"{100 * row['stake']:.1f} ±{200 * row['stake_stderr']:.1f}",
             "-" if row["swing"] is None else f"{100 * row['swing']:+.1f} ±{200 * row['swing_stderr']:.1f}",
-            money(row["expected_contribution"]),
             "-" if row["acceleration_gain"] is None else f"{100 * row['acceleration_gain']:+.1f}",
         )
     return table
 
 
-def drivers_note() -> str:
+def drivers_note(matter: dict[str, Any]) -> str:
+    """What the drivers' columns measure, then which deals stand out (``deals_that_matter``)."""
     return (
-        "swing: P(hit) if the deal lands in the period minus if it does not, in points, ± two Monte "
-        "Carlo standard errors (more trials narrow it; overlapping ranges are not told apart); "
-        "if accelerated: "
-        "the gain in P(hit) were it pulled in with no slip; expected: its expected revenue in the period."
+        "at stake: points of P(hit) lost if the deal does not land in the period, the other deals unchanged "
+        "(the ranking); swing: P(hit) if it lands minus if it does not; both ± two Monte Carlo standard "
+        "errors (more trials narrow them); if accelerated: the gain in P(hit) were it pulled in with no "
+        f"slip.\n{deals_sentence(matter)}"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -13,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forecast.analyses.drivers import deals_that_matter, drivers
 from forecast.config.loading import load_scenario
 from forecast.engine.simulate import simulate
 from forecast.engine.summary import summarize
 from forecast.inputs.pipeline import load_deals
 from forecast.reporting.charts import text_histogram
 from forecast.reporting.html import write_report
+from forecast.reporting.words import chance, deals_sentence, verdict
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SCENARIOS = sorted(p for p in CONFIGS.glob("*.yaml") if "\nperiod:" in p.read_text())
@@ -98,33 +101,38 @@ def test_report_for_every_shipped_scenario(config, tmp_path):
     assert all("src" not in script for script in checker.scripts)  # no external script
     expected = {"chart-distribution", "chart-s-curve", "chart-split", "chart-by-owner", "chart-by-region"}
     expected |= {"chart-plans"} if scenario.plans else set()
-    expected |= {"chart-drivers"} if scenario.quota is not None else set()
+    expected |= {"deals-that-matter", "diagnosis"} if scenario.quota is not None else set()
     assert expected <= checker.ids
     assert {f"chart-{key}" for key in result["charts"]} == {i for i in checker.ids if i.startswith("chart-")}
     assert ("diagnosis" in checker.ids) == (scenario.quota is not None)
     # the headline's numbers are run --json's, for the same trials and seed
-    summary = summarize(simulate(scenario, deals, trials=TRIALS, by=("owner", "region")))
+    forecast = simulate(scenario, deals, trials=TRIALS, by=("owner", "region"))
+    summary = summarize(forecast)
     assert summary == result["summary"]
-    headline = re.search(r'<p class="headline" id="headline">(.*?)</p>', page).group(1)
+    headline = html.unescape(re.search(r'<p class="headline" id="headline">(.*?)</p>', page).group(1))
     if scenario.quota is not None:
-        quota = next(t for t in summary["targets"] if t["name"] == scenario.quota.name)
-        assert headline.startswith(
-            f"{100 * quota['probability']:.0f} % chance to reach the {scenario.quota.at_least:,.0f}"
-        )
-    for name, plan in scenario.plans.items():  # a stretch clause is that plan's own revenue goal's chance
-        if plan.revenue is not None:
-            from forecast.analyses.compare import compare_plans
+        p = next(t for t in summary["targets"] if t["name"] == scenario.quota.name)["probability"]
+        quota = f"{scenario.quota.at_least:,.0f} {scenario.quota.name}"
+        assert headline.startswith(f"{chance(p)} chance to reach the {quota}: {verdict(p)}.")
+        matter = deals_that_matter(forecast, drivers(forecast))
+        assert deals_sentence(matter) in headline
+        assert ("chart-drivers" in checker.ids) == bool(matter["deals"])
+    for name in scenario.plans:  # every goal a plan raises is said, with its chance in words
+        from forecast.analyses.compare import compare_plans
 
-            plans = compare_plans(scenario, deals, [name], trials=TRIALS, levels=())
-            goal = next(t for t in plans[1]["targets"] if t["metric"] == "revenue" and not t["where"])
-            assert f"{100 * goal['probability']:.0f} % for the {goal['at_least']:,.0f} {name}" in headline
+        base, plan = compare_plans(scenario, deals, [name], trials=TRIALS, levels=())
+        raised = {t["name"]: t["at_least"] for t in base["targets"]}
+        for goal in plan["targets"]:
+            if goal["at_least"] > raised.get(goal["name"], -1):
+                said = f"{goal['name']} {verdict(goal['probability'])} ({chance(goal['probability'])})"
+                assert f"The {name} plan: " in headline and said in headline
 
 
 def test_png_charts_for_slides(tmp_path):
     _, _, _, result = _report(CONFIGS / "stretch.yaml", tmp_path, png=True)
     for key in result["charts"]:
         assert (tmp_path / "png" / f"{key}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "1,500,000 stretch" in result["headline"]
+    assert "The stretch plan: 1,500,000 quota out of reach" in result["headline"]
 
 
 def test_text_histogram_marks_the_quota():
@@ -192,3 +200,46 @@ def test_a_backtest_adds_forecast_against_actual(tmp_path):
     result = write_report(scenario, deals, tmp_path / "r.html", trials=TRIALS, backtest=past)
     assert "backtest" in result["charts"]
     assert "id='chart-backtest'" in (tmp_path / "r.html").read_text()
+
+
+def test_a_scenario_without_a_revenue_target_gets_a_report_without_drivers(tmp_path):
+    scenario = load_scenario(CONFIGS / "stretch.yaml")
+    scenario = scenario.model_copy(update={"targets": [t for t in scenario.targets if t.metric != "revenue"]})
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    result = write_report(scenario, deals, tmp_path / "r.html", trials=TRIALS)
+    page = (tmp_path / "r.html").read_text()
+    assert "drivers" not in result["charts"] and "deals-that-matter" not in page and "diagnosis" not in page
+    assert result["headline"].startswith("Expected revenue ")
+    assert "The stretch plan: 5 new customers on track" in result["headline"]
+    assert "1,500,000 revenue out of reach" in result["headline"]  # a goal the base does not have
+
+
+def test_the_report_names_deals_with_what_a_manager_knows_them_by(tmp_path):
+    scenario = load_scenario(CONFIGS / "stretch.yaml")
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    out = tmp_path / "r.html"
+    result = write_report(scenario, deals, out, trials=20_000)  # at 3,000 no deal stands out
+    # the export's Account column, owner, stage and amount beside each id
+    assert re.search(r"OPP-\d{4} \(Account \d{3}, [A-Z][a-z]+ [A-Z][a-z]+, [A-Z][a-z]+, [\d,]+; \d+\.\d\)",
+                     result["headline"])  # fmt: skip
+    assert "<table id='deals'>" in out.read_text()
+
+
+def test_the_report_simulates_the_base_once(tmp_path, monkeypatch):
+    """The plans reuse the report's own simulation of the scenario as their base."""
+    import forecast.analyses.compare
+    import forecast.analyses.funnel
+    import forecast.analyses.report
+
+    scenario = load_scenario(CONFIGS / "stretch.yaml")
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    calls = []
+    for module in (forecast.analyses.report, forecast.analyses.compare, forecast.analyses.funnel):
+
+        def counted(plan_scenario, plan_deals, *args, _simulate=module.simulate, **kwargs):
+            calls.append(plan_scenario is scenario and plan_deals is deals)
+            return _simulate(plan_scenario, plan_deals, *args, **kwargs)
+
+        monkeypatch.setattr(module, "simulate", counted)
+    write_report(scenario, deals, tmp_path / "r.html", trials=TRIALS)
+    assert calls.count(True) == 1 and len(calls) >= 1 + len(scenario.plans)  # the base, then each plan
