@@ -13,7 +13,7 @@ import numpy as np
 
 from forecast.engine.kernels import deal_drivers
 from forecast.engine.simulate import DealDraws, Forecast
-from forecast.engine.summary import reaches, rounding_slack
+from forecast.engine.summary import hit_threshold, reaches
 from forecast.errors import ScenarioError
 
 
@@ -41,7 +41,7 @@ def drivers(forecast: Forecast) -> list[dict[str, Any]]:
     revenue = forecast.trials.revenue
     deal_drivers(
         draws.starts, draws.win_threshold, draws.land_threshold, draws.value, draws.noise_base,
-        draws.noise_slope, draws.correlation, revenue, target.at_least - rounding_slack(target.at_least),
+        draws.noise_slope, draws.correlation, revenue, hit_threshold(target.at_least),
         landed, landed_hits, landed_value, rescued,
     )  # fmt: skip
     trials = forecast.n_trials

@@ -12,6 +12,10 @@ from pydantic import (
 )
 
 MAX_TRIALS = 100_000_000
+# The largest revenue a trial may reach, and the largest target: sums over the trials and the
+# squares a standard deviation adds up stay finite in float64 (MAX_TRIALS x MAX_TOTAL**2 = 1e308,
+# the float64 maximum is 1.8e308), far above any real pipeline in any currency.
+MAX_TOTAL = 1e150
 DEFAULT_TRIALS = 100_000
 DEFAULT_SEED = 20260701
 

@@ -13,7 +13,11 @@ from forecast.inputs.cells import normalise
 
 @dataclass
 class Deals:
-    """Open deals as arrays of equal length (one entry per deal)."""
+    """Open deals as arrays of equal length (one entry per deal).
+
+    ``engine.checks.check`` validates them once and sets ``checked``; it also makes the arrays
+    read-only, and assigning any field clears the flag, so it cannot outlive a change.
+    """
 
     deal_id: np.ndarray  # str objects
     amount: np.ndarray  # float64, >= 0
@@ -28,6 +32,12 @@ class Deals:
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # normalised str values
     source: Path | None = None
     aliases: dict[str, str] = field(default_factory=dict)  # the export's header -> canonical name
+    checked: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name != "checked":
+            super().__setattr__("checked", False)
 
     def __post_init__(self) -> None:
         if self.slip is None:
