@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +21,15 @@ DEFAULT_TRIALS = 100_000
 DEFAULT_SEED = 20260701
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _at_most_max_total(value: float) -> float:
+    if value > MAX_TOTAL:
+        raise ValueError(f"{value:g} is too large; expected at most {MAX_TOTAL:.0e}")
+    return value
+
+
+Total = Annotated[float, Field(ge=0.0), AfterValidator(_at_most_max_total)]  # a target or quota
 FilterValue = str | int | float | bool
 
 

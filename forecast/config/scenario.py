@@ -19,10 +19,10 @@ from pydantic import (
 )
 
 from forecast.config.base import (
-    MAX_TOTAL,
     Probability,
     Simulation,
     Strict,
+    Total,
     Where,
     only_known,
     stage_key,
@@ -111,7 +111,7 @@ class Booked(Strict):
 class Target(Strict):
     name: str
     metric: Literal["revenue", "new_logos", "deals"]
-    at_least: float = Field(ge=0.0, le=MAX_TOTAL)
+    at_least: Total
     where: Where = Field(
         default_factory=dict, description="Count only deals matching every key (a list: any value)."
     )
@@ -286,15 +286,9 @@ class AddDeals(DealTemplate):
 class Plan(Strict):
     """A what-if: target overrides and changes to the pipeline, compared on common random numbers."""
 
-    targets: dict[str, Annotated[float, Field(ge=0.0, le=MAX_TOTAL)]] = Field(
-        default_factory=dict, description="Target name -> new at_least."
-    )
-    revenue: float | None = Field(
-        default=None, ge=0.0, le=MAX_TOTAL, description="Revenue target (created if absent)."
-    )
-    new_logos: float | None = Field(
-        default=None, ge=0.0, le=MAX_TOTAL, description="New-logo target (created if absent)."
-    )
+    targets: dict[str, Total] = Field(default_factory=dict, description="Target name -> new at_least.")
+    revenue: Total | None = Field(default=None, description="Revenue target (created if absent).")
+    new_logos: Total | None = Field(default=None, description="New-logo target (created if absent).")
     accelerate: list[str] = Field(
         default_factory=list, description="Deal ids pulled into the period, no slip."
     )
@@ -352,7 +346,7 @@ class Scenario(Strict):
     calibration: str | None = Field(
         default=None, description="YAML fragment from forecast calibrate; keys set here take precedence."
     )
-    quotas: dict[str, dict[str, Annotated[float, Field(ge=0.0, le=MAX_TOTAL)]]] = Field(
+    quotas: dict[str, dict[str, Total]] = Field(
         default_factory=dict,
         description="Column -> value -> quota, e.g. {owner: {Alice: 300000}, region: {EMEA: 600000}}.",
     )

@@ -67,16 +67,20 @@ def check(scenario: Scenario, deals: Deals) -> None:
     this scenario; each message names the deal (id, and file row when known), the field and what
     was expected.
 
-    The deals' own values are checked once: then ``deals.checked`` is set and their arrays are
-    read-only copies in the kernels' dtypes. What depends on the scenario (stage positions, the
-    expected new deals, the largest total) is a few array reductions, checked on every call.
+    Passing records the scenario in ``deals.checked``: a second call for it does nothing. The
+    deals' own values are checked only the first time (their arrays then become read-only copies
+    in the kernels' dtypes); under another scenario (a plan, a sweep) only what depends on it is:
+    stage positions, the expected new deals, the largest total.
     """
-    if not deals.checked:
+    if deals.checked is scenario:
+        return
+    if deals.checked is None:
         _check_values(deals)
     problems = _stage_problems(scenario, deals)
     if problems:
         raise DealError(problems)
     _check_totals(scenario, deals, _most_new_revenue(scenario))
+    deals.checked = scenario
 
 
 def _check_values(deals: Deals) -> None:
@@ -110,7 +114,6 @@ def _check_values(deals: Deals) -> None:
     for name, array in values.items():
         array.flags.writeable = False
         setattr(deals, name, array)
-    deals.checked = True
 
 
 _RANGES = {
@@ -199,7 +202,8 @@ def _check_totals(scenario: Scenario, deals: Deals, new_revenue: float) -> None:
     """The largest revenue a trial could reach (booked, every deal won at the largest amount noise,
     the new pipeline's most) must be at most ``MAX_TOTAL``."""
     booked = scenario.booked_totals.revenue
-    open_amount = float(np.sum(deals.amount)) * (1.0 - scenario.amount.haircut)
+    with np.errstate(over="ignore"):  # an overflow is a total too large: reported below
+        open_amount = float(np.sum(deals.amount)) * (1.0 - scenario.amount.haircut)
     multiplier = largest_multiplier(scenario.amount.sigma)
     total = booked + open_amount * multiplier + new_revenue
     if total <= MAX_TOTAL:
