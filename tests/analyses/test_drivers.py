@@ -1,4 +1,4 @@
-"""Deal drivers: the kernel against its reference, and against brute-force re-simulation."""
+"""Deal drivers against brute-force re-simulation (the kernel against its reference: test_kernels.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 from forecast.analyses.drivers import drivers
-from forecast.engine.rng import deal_keys
-from forecast.engine.simulate import DealDraws, simulate
+from forecast.engine.simulate import simulate
 from forecast.engine.summary import reaches
 from forecast.errors import ScenarioError
-from tests import naive
 from tests.builders import AFTER, INSIDE, make_deals, make_scenario
 
 SCENARIO = (
@@ -28,22 +26,6 @@ DATES = [INSIDE, AFTER, INSIDE, INSIDE, AFTER]
 
 def _forecast(amounts=AMOUNTS, win_rates=WIN_RATES, trials=60_000):
     return simulate(make_scenario(SCENARIO), make_deals(amounts, win_rates, close_dates=DATES), trials=trials)
-
-
-def test_kernel_matches_reference():
-    forecast = _forecast(trials=400)
-    rows = {row["deal_id"]: row for row in drivers(forecast)}
-    draws = DealDraws.of(forecast.scenario, forecast.deals, forecast.model, forecast.seed, forecast.n_trials)
-    slow = naive.deal_drivers(
-        forecast.seed, deal_keys(forecast.deals.deal_id), forecast.model.win_rate, forecast.model.land_rate,
-        draws.value, (draws.noise_base, draws.noise_slope), forecast.trials.revenue, 700 - 700e-9,
-    )  # fmt: skip
-    for d, (landed, hits, total, rescued) in enumerate(slow):
-        row = rows[f"D{d}"]
-        assert row["p_landed"] == landed / 400
-        assert row["expected_contribution"] == pytest.approx(total / 400, rel=1e-12)
-        assert row["acceleration_gain"] == rescued / 400
-        assert row["p_hit_if_won"] == (hits / landed if landed else None)
 
 
 def _forced(forecast, deal: int, won: bool) -> float:
