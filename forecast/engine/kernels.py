@@ -351,13 +351,13 @@ def _uniform(start, n):
     return np.float64(mix_a(counter(start, n)) >> np.uint64(11)) * _TWO_M53
 
 
-@njit
+@njit(cache=True)
 def poisson_chunks(lam):
     """How many Poisson draws of at most ``POISSON_CHUNK`` each make up one of mean ``lam``."""
     return max(1, int(np.ceil(lam / POISSON_CHUNK)))
 
 
-@njit
+@njit(cache=True)
 def poisson_limit(lam):
     """Where a Poisson(lam) draw stops counting: past it, the CDF is 1 to rounding."""
     return lam + 40.0 * np.sqrt(lam) + 50.0
