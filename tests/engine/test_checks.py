@@ -234,6 +234,18 @@ def test_the_cli_refuses_with_one_error_line(huge, command):
     )
 
 
+def test_the_cli_checks_each_pipeline_once(huge, monkeypatch):
+    from forecast.cli.commands import cli
+
+    (huge.parent / "deals.csv").write_text(HUGE.replace("1e200", "250"))
+    calls = []
+    original = checks._check_values
+    monkeypatch.setattr(checks, "_check_values", lambda deals: calls.append(1) or original(deals))
+    result = CliRunner().invoke(cli, ["run", str(huge), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1
+
+
 def test_batch_records_the_refusal_as_the_job_error(huge):
     from forecast.analyses.batch import plan_jobs, run_job, scenario_files
 
