@@ -28,3 +28,8 @@ class PipelineError(ForecastError):
 
 class OutputError(ForecastError):
     """An output file could not be written."""
+
+
+class DealError(PipelineError):
+    """Deals break the engine's contract: a value out of range, arrays of unequal length, or totals
+    too large to add up."""

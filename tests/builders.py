@@ -43,6 +43,21 @@ def make_scenario(extra: str = "") -> Scenario:
     return parse_scenario("period: 2026-Q3\npipeline: {path: unused.csv}\n" + extra)
 
 
+_RNG = np.random.default_rng(0)
+OWNERS = list(_RNG.choice(["a", "b", "c", ""], 300, p=[0.3, 0.3, 0.3, 0.1]))  # 300 deals' owners
+SHARED_RATES = _RNG.choice([0.1, 0.25, 0.5, 0.75], 300)  # rates shared: exact levels
+OWN_RATES = _RNG.uniform(0.05, 0.6, 300)  # a rate each: more deals than grid levels, so the grid
+
+
+def latent_factors(win_rate, owner, market: float, by_owner: float, seed: int = 3, trials: int = 2000):
+    """The kernels' ``LatentFactors`` for deals of these rates and owners, correlated by market and owner."""
+    from forecast.engine.correlation import correlation_inputs
+
+    scenario = make_scenario(f"correlation: {{market: {market}, by: {{owner: {by_owner}}}}}\n")
+    deals = make_deals([1.0] * len(win_rate), win_rate, owner=owner)
+    return correlation_inputs(scenario, deals, np.asarray(win_rate, float), seed, trials)
+
+
 AGE_EDGES = [30, 60, 90]  # days: buckets <= 30, 31-60, 61-90, > 90
 STAGE_RATES = {"Early": [0.35, 0.2, 0.1, 0.03], "Late": [0.7, 0.5, 0.35, 0.15]}  # win within a quarter
 NEW_DEALS = {"per_week": 6.0, "share_won": 0.4, "lag_mean": 5.0, "lag_sd": 3.0, "size": 3000.0, "sigma": 0.5}

@@ -86,6 +86,20 @@ def revenue_distribution(amounts, probabilities) -> dict[int, float]:
     return distribution
 
 
+LOST, WON_NOT_LANDED, LANDED = 0, 1, 2
+
+
+def outcomes(win_rate, land_rate):
+    """Every combination of deal outcomes (lost, won but not landed, landed) with its probability:
+    the exact answer for small pipelines, sharing nothing with the kernels' random numbers."""
+    for outcome in itertools.product((LOST, WON_NOT_LANDED, LANDED), repeat=len(win_rate)):
+        mass = 1.0
+        for state, win, land in zip(outcome, win_rate, land_rate, strict=True):
+            mass *= (1 - win) if state == LOST else win * (land if state == LANDED else 1 - land)
+        if mass > 0:
+            yield mass, np.array(outcome)
+
+
 def p_at_least(distribution: dict[int, float], quota: float) -> float:
     return sum(mass for total, mass in distribution.items() if total >= quota)
 

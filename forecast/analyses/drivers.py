@@ -18,7 +18,7 @@ import numpy as np
 
 from forecast.engine.kernels import deal_drivers
 from forecast.engine.simulate import Forecast
-from forecast.engine.summary import reaches, rounding_slack
+from forecast.engine.summary import hit_threshold, reaches
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals
 
@@ -58,7 +58,7 @@ def drivers(forecast: Forecast) -> list[dict[str, Any]]:
     revenue = forecast.trials.revenue
     deal_drivers(
         draws.starts, draws.win_threshold, draws.land_threshold, draws.value, draws.noise_base,
-        draws.noise_slope, draws.correlation, revenue, target.at_least - rounding_slack(target.at_least),
+        draws.noise_slope, draws.correlation, revenue, hit_threshold(target.at_least),
         landed, landed_hits, landed_value, rescued, pivotal,
     )  # fmt: skip
     trials = forecast.n_trials

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from forecast.engine.simulate import Forecast
-from forecast.engine.summary import reaches
+from forecast.engine.summary import reaches, rounding_slack
 from forecast.errors import PipelineError, ScenarioError
 from forecast.inputs.deals import by_value
 
@@ -132,7 +132,7 @@ def _nearest_sums(values: np.ndarray, target: float) -> tuple[float, float]:
     (meet in the middle: every sum of each half, one half sorted; +-inf where there is none)."""
     half = len(values) // 2
     left, right = _subset_sums(values[:half]), np.sort(_subset_sums(values[half:]))
-    slack = 1e-9 * max(1.0, abs(target))  # a sum equal to the target up to rounding counts on both sides
+    slack = rounding_slack(target)  # a sum equal to the target up to rounding counts on both sides
     at = np.searchsorted(right, target - left + slack, side="right") - 1  # largest right <= target - left
     below = left[at >= 0] + right[at[at >= 0]]
     at = np.searchsorted(right, target - left - slack, side="left")  # smallest right >= target - left

@@ -44,6 +44,7 @@ def _load(paths: tuple[str, ...]):
     """Load every scenario and its pipeline; report the problems of all files at once."""
     from forecast.analyses.plans import reference_problems
     from forecast.config.loading import load_scenario
+    from forecast.engine.checks import check
     from forecast.inputs.pipeline import load_deals
 
     loaded, problems = [], []
@@ -51,6 +52,7 @@ def _load(paths: tuple[str, ...]):
         try:
             scenario = load_scenario(path)
             deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+            check(scenario, deals)
             problems += reference_problems(scenario, deals)
             loaded.append((scenario, deals))
         except ForecastError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -12,10 +13,23 @@ from pydantic import (
 )
 
 MAX_TRIALS = 100_000_000
+# The largest revenue a trial may reach, and the largest target: sums over the trials and the
+# squares a standard deviation adds up stay finite in float64 (MAX_TRIALS x MAX_TOTAL**2 = 1e308,
+# the float64 maximum is 1.8e308), far above any real pipeline in any currency.
+MAX_TOTAL = 1e150
 DEFAULT_TRIALS = 100_000
 DEFAULT_SEED = 20260701
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _at_most_max_total(value: float) -> float:
+    if value > MAX_TOTAL:
+        raise ValueError(f"{value:g} is too large; expected at most {MAX_TOTAL:.0e}")
+    return value
+
+
+Total = Annotated[float, Field(ge=0.0), AfterValidator(_at_most_max_total)]  # a target or quota
 FilterValue = str | int | float | bool
 
 

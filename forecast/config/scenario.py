@@ -18,7 +18,16 @@ from pydantic import (
     model_validator,
 )
 
-from forecast.config.base import Probability, Simulation, Strict, Where, only_known, stage_key, written_form
+from forecast.config.base import (
+    Probability,
+    Simulation,
+    Strict,
+    Total,
+    Where,
+    only_known,
+    stage_key,
+    written_form,
+)
 from forecast.config.periods import PeriodRange, PeriodText, parse_period, period_range_of
 
 BASE_PLAN = "base"
@@ -102,7 +111,7 @@ class Booked(Strict):
 class Target(Strict):
     name: str
     metric: Literal["revenue", "new_logos", "deals"]
-    at_least: float = Field(ge=0.0)
+    at_least: Total
     where: Where = Field(
         default_factory=dict, description="Count only deals matching every key (a list: any value)."
     )
@@ -277,11 +286,9 @@ class AddDeals(DealTemplate):
 class Plan(Strict):
     """A what-if: target overrides and changes to the pipeline, compared on common random numbers."""
 
-    targets: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
-        default_factory=dict, description="Target name -> new at_least."
-    )
-    revenue: float | None = Field(default=None, ge=0.0, description="Revenue target (created if absent).")
-    new_logos: float | None = Field(default=None, ge=0.0, description="New-logo target (created if absent).")
+    targets: dict[str, Total] = Field(default_factory=dict, description="Target name -> new at_least.")
+    revenue: Total | None = Field(default=None, description="Revenue target (created if absent).")
+    new_logos: Total | None = Field(default=None, description="New-logo target (created if absent).")
     accelerate: list[str] = Field(
         default_factory=list, description="Deal ids pulled into the period, no slip."
     )
@@ -339,7 +346,7 @@ class Scenario(Strict):
     calibration: str | None = Field(
         default=None, description="YAML fragment from forecast calibrate; keys set here take precedence."
     )
-    quotas: dict[str, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(
+    quotas: dict[str, dict[str, Total]] = Field(
         default_factory=dict,
         description="Column -> value -> quota, e.g. {owner: {Alice: 300000}, region: {EMEA: 600000}}.",
     )

@@ -342,7 +342,7 @@ def trial_block(trials: int, threads: int) -> int:
 
 _TWO_M53 = 2.0**-53
 _SIZE_DRAWS = 1 << 20  # counters below this are a trial's Poisson draws, from it on its sizes
-_POISSON_CHUNK = 500.0  # exp(-lambda) stays far from underflow
+POISSON_CHUNK = 500.0  # exp(-lambda) stays far from underflow
 
 
 @njit(inline="always")
@@ -351,14 +351,26 @@ def _uniform(start, n):
     return np.float64(mix_a(counter(start, n)) >> np.uint64(11)) * _TWO_M53
 
 
+@njit(cache=True)
+def poisson_chunks(lam):
+    """How many Poisson draws of at most ``POISSON_CHUNK`` each make up one of mean ``lam``."""
+    return max(1, int(np.ceil(lam / POISSON_CHUNK)))
+
+
+@njit(cache=True)
+def poisson_limit(lam):
+    """Where a Poisson(lam) draw stops counting: past it, the CDF is 1 to rounding."""
+    return lam + 40.0 * np.sqrt(lam) + 50.0
+
+
 @njit(inline="always")
 def _poisson(start, n, lam):
-    """Poisson(lam) by inverse CDF from one uniform (lam <= _POISSON_CHUNK)."""
+    """Poisson(lam) by inverse CDF from one uniform (lam <= POISSON_CHUNK)."""
     u = _uniform(start, n)
     mass = np.exp(-lam)
     cumulative = mass
     k = 0
-    limit = lam + 40.0 * np.sqrt(lam) + 50.0  # past it, cumulative is 1 to rounding
+    limit = poisson_limit(lam)
     while u > cumulative and k < limit:
         k += 1
         mass *= lam / k
@@ -375,7 +387,7 @@ def new_pipeline_trials(stream, lam, size_mean, noise_base, noise_slope, first_t
     ``size_mean`` float64 mean size, times the ``rng.lognormal_table`` multiplier
     (length-1 arrays: fixed size). Writes float64[trials] ``revenue`` and ``count``.
     """
-    n_chunks = max(1, int(np.ceil(lam / _POISSON_CHUNK)))
+    n_chunks = poisson_chunks(lam)
     chunk_lam = lam / n_chunks
     noise = noise_base.shape[0] > 1
     for t in prange(revenue.shape[0]):

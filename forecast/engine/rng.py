@@ -129,6 +129,17 @@ def lognormal_table(sigma: float) -> tuple[np.ndarray, np.ndarray]:
     return base / mean, slope / mean
 
 
+def noise_table(sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """``lognormal_table(sigma)``, or length-1 arrays (a multiplier of exactly 1) for fixed amounts."""
+    return lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
+
+
+def largest_multiplier(sigma: float) -> float:
+    """The largest multiplier ``amount_multiplier`` can draw from ``noise_table(sigma)``."""
+    base, slope = noise_table(sigma)
+    return float(np.max(base + slope))
+
+
 @njit(inline="always")
 def amount_multiplier(h, base, slope):
     """Mean-one lognormal multiplier from a 64-bit hash and ``lognormal_table``.

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from forecast.config.scenario import Scenario
+from forecast.engine.checks import check, run_settings
 from forecast.engine.correlation import correlation_inputs
 from forecast.engine.kernels import (
     COUNT,
@@ -18,7 +19,7 @@ from forecast.engine.kernels import (
     trial_block,
 )
 from forecast.engine.model import DealModel, deal_model, target_mask
-from forecast.engine.rng import deal_keys, lognormal_table, stream_starts, thresholds
+from forecast.engine.rng import deal_keys, noise_table, stream_starts, thresholds
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals, by_value
 from forecast.inputs.pipeline import load_deals
@@ -50,8 +51,7 @@ class DealDraws:
 
     @classmethod
     def of(cls, scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int) -> DealDraws:
-        sigma = scenario.amount.sigma
-        base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
+        base, slope = noise_table(scenario.amount.sigma)
         return cls(
             starts=stream_starts(np.uint64(seed), deal_keys(deals.deal_id)),
             win_threshold=thresholds(model.win_rate),
@@ -129,9 +129,11 @@ def simulate(
     columns ``quotas`` names), from the same trials as the total. ``model`` is the
     deals' resolved model (default: ``deal_model(scenario, deals)``); a plan passes
     the model it changed.
+    The deals and the
+    settings pass ``checks`` first: bad input is a ``ForecastError``, never a number.
     """
-    n_trials = scenario.simulation.trials if trials is None else trials
-    seed = scenario.simulation.seed if seed is None else seed
+    n_trials, seed = run_settings(scenario, trials, seed)
+    check(scenario, deals)
     if model is None:
         model = deal_model(scenario, deals)
     elif len(model) != len(deals):
@@ -214,7 +216,6 @@ def simulate(
 
 
 NEW_PIPELINE_KEY = "__new_pipeline__"  # the stream of deals not yet created
-MAX_NEW_DEALS = 10_000  # expected new deals per trial; each is drawn, so the cost grows with it
 
 
 def _new_pipeline(scenario: Scenario, n_trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -226,20 +227,14 @@ def _new_pipeline(scenario: Scenario, n_trials: int, seed: int) -> tuple[np.ndar
         return revenue, count
     from forecast.engine.activity import expected_new_deals
 
-    sigma = pipeline.deal_size.sigma
-    base, slope = lognormal_table(sigma) if sigma > 0 else (np.ones(1), np.zeros(1))
+    base, slope = noise_table(pipeline.deal_size.sigma)
     stream = stream_starts(np.uint64(seed), deal_keys([NEW_PIPELINE_KEY]))[0]
     expected = expected_new_deals(scenario)
-    if expected > MAX_NEW_DEALS:
-        raise ScenarioError(
-            f"{scenario.source or scenario.label}: new_pipeline would create {expected:,.0f} deals per "
-            f"trial; at most {MAX_NEW_DEALS:,} are simulated one by one (lower conversations_per_week)"
-        )
     new_pipeline_trials(stream, expected, pipeline.deal_size.mean, base, slope, 0, revenue, count)
     return revenue, count
 
 
 def load_and_simulate(scenario: Scenario, trials: int | None = None, seed: int | None = None) -> Forecast:
-    """Load the scenario's pipeline and simulate it."""
+    """Load the scenario's pipeline and simulate it (``simulate`` checks the deals)."""
     deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
     return simulate(scenario, deals, trials=trials, seed=seed)

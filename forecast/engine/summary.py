@@ -16,13 +16,26 @@ _RELATIVE_TOLERANCE = 1e-9  # sums of haircut amounts are not exact in float64
 
 
 def rounding_slack(at_least: float) -> float:
-    """How far below a target a sum may fall by float rounding alone and still count as reaching it."""
+    """How far below a target a sum may fall by float rounding alone and still count as reaching it:
+    1e-9 of the target, the worst-case rounding of a float64 sum of millions of amounts."""
     return _RELATIVE_TOLERANCE * max(1.0, abs(at_least))
+
+
+def hit_threshold(at_least: float) -> float:
+    """The least value that reaches a target: the one rule behind every target figure (P(hit),
+    shortfall, gap at P10, drivers, compare, territories)."""
+    return at_least - rounding_slack(at_least)
 
 
 def reaches(values: np.ndarray, at_least: float) -> np.ndarray:
     """Trials in which a metric reaches its target (rounding-safe ``>=``)."""
-    return values >= at_least - rounding_slack(at_least)
+    return np.asarray(values) >= hit_threshold(at_least)
+
+
+def gaps(values: np.ndarray, at_least: float) -> np.ndarray:
+    """Per trial, how far a metric falls short of its target: 0 wherever it ``reaches`` it."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(reaches(values, at_least), 0.0, at_least - values)
 
 
 def probability(hit: np.ndarray) -> tuple[float, float]:
@@ -32,10 +45,14 @@ def probability(hit: np.ndarray) -> tuple[float, float]:
 
 
 def shortfall(values: np.ndarray, at_least: float) -> tuple[float, float]:
-    """Mean gap to the target in the trials that miss it (0 if none do), and the gap at P10."""
-    missed = ~reaches(values, at_least)
-    expected = float(np.mean(at_least - values[missed])) if missed.any() else 0.0
-    return expected, max(0.0, at_least - float(np.percentile(values, 10)))
+    """Mean gap to the target in the trials that miss it (0 if none do), and the gap of the P10.
+
+    Both are ``gaps``: P(hit) is 1 exactly when the shortfall is 0, and then the gap at P10 is 0.
+    """
+    gap = gaps(values, at_least)
+    missed = gap > 0
+    expected = float(np.mean(gap[missed])) if missed.any() else 0.0
+    return expected, float(gaps(np.percentile(values, 10), at_least))
 
 
 def paired_difference(plan: np.ndarray, base: np.ndarray) -> dict[str, Any]:

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from forecast.inputs.cells import normalise
 
+if TYPE_CHECKING:
+    from forecast.config.scenario import Scenario
+
 
 @dataclass
 class Deals:
-    """Open deals as arrays of equal length (one entry per deal)."""
+    """Open deals as arrays of equal length (one entry per deal).
+
+    ``engine.checks.check`` validates them and records in ``checked`` the scenario they passed
+    under, so they are not checked again for it; it also makes the arrays read-only, and assigning
+    any field clears ``checked``, so it cannot outlive a change.
+    """
 
     deal_id: np.ndarray  # str objects
     amount: np.ndarray  # float64, >= 0
@@ -28,6 +36,12 @@ class Deals:
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # normalised str values
     source: Path | None = None
     aliases: dict[str, str] = field(default_factory=dict)  # the export's header -> canonical name
+    checked: Scenario | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name != "checked":
+            super().__setattr__("checked", None)
 
     def __post_init__(self) -> None:
         if self.slip is None:

@@ -1,4 +1,6 @@
-"""Deals not yet created: lag distributions, activity weeks, and the new-pipeline kernels."""
+"""Deals not yet created: lag distributions, activity weeks, and the new pipeline in simulate().
+
+The new-pipeline kernels themselves are tested in test_kernels.py."""
 
 from __future__ import annotations
 
@@ -17,10 +19,7 @@ from forecast.engine.activity import (
     lag_cdf,
     stage_counts,
 )
-from forecast.engine.kernels import new_pipeline_trials, wins_to_cover
-from forecast.engine.rng import lognormal_table
 from forecast.engine.simulate import simulate
-from tests import naive
 from tests.builders import make_deals, make_scenario
 
 STAGES = [ConversionStage(name="proposal", rate=0.4), ConversionStage(name="conversation", rate=0.25)]
@@ -62,38 +61,6 @@ def test_activity_weeks_cover_the_days_left():
     assert lengths[-1] == pytest.approx(1 / 7)  # one day in the last slice
     assert remaining[0] == pytest.approx((92 - 3.5) / 7)
     assert remaining[-1] == pytest.approx(0.5 / 7)
-
-
-@pytest.mark.parametrize(("lam", "sigma"), [(3.7, 0.0), (12.0, 0.5), (1234.5, 0.2)])
-def test_new_pipeline_kernel_matches_reference(lam, sigma):
-    table = lognormal_table(sigma) if sigma else None
-    base, slope = table if table else (np.ones(1), np.zeros(1))
-    trials = 40 if lam > 1000 else 300
-    revenue, count = np.empty(trials), np.empty(trials)
-    new_pipeline_trials(np.uint64(77), lam, 250.0, base, slope, 0, revenue, count)
-    slow_revenue, slow_count = naive.new_pipeline(77, lam, 250.0, table, trials)
-    np.testing.assert_array_equal(count, slow_count)
-    np.testing.assert_array_equal(revenue, slow_revenue)
-
-
-def test_wins_to_cover_matches_reference():
-    table = lognormal_table(0.6)
-    needed = np.empty(200)
-    wins_to_cover(np.uint64(5), np.full(200, 1000.0), 150.0, *table, needed)
-    np.testing.assert_array_equal(needed, naive.wins_to_cover(5, 1000.0, 150.0, table, 200))
-    assert 1000 / 150 * 0.7 < needed.mean() < 1000 / 150 * 1.3
-
-
-def test_new_pipeline_counts_are_poisson():
-    revenue, count = np.empty(200_000), np.empty(200_000)
-    new_pipeline_trials(np.uint64(3), 6.5, 1.0, np.ones(1), np.zeros(1), 0, revenue, count)
-    observed = np.bincount(count.astype(int), minlength=25)[:25]
-    expected = stats.poisson.pmf(np.arange(25), 6.5) * count.size
-    keep = expected > 20
-    assert (
-        stats.chisquare(observed[keep], expected[keep] * observed[keep].sum() / expected[keep].sum()).pvalue
-        > 1e-3
-    )
 
 
 NEW_PIPELINE = (

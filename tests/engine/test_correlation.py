@@ -1,4 +1,5 @@
-"""Correlated deals: the normal CDF, zero loadings, and exact pool distributions (Vasicek)."""
+"""Correlated deals: the normal CDF, the factor inputs, exact pool distributions (Vasicek); the kernel
+against its reference model is in test_kernels.py."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import ndtr, ndtri
 
-from forecast.engine.correlation import GRID_SPACING, MARKET_KEY, correlation_inputs, no_correlation
-from forecast.engine.kernels import COUNT, simulate_pipeline
+from forecast.engine.correlation import GRID_SPACING, correlation_inputs
+from forecast.engine.kernels import simulate_pipeline
 from forecast.engine.normal import normal_cdf_array
 from forecast.engine.rng import deal_keys, stream_starts
 from forecast.engine.simulate import simulate
 from forecast.engine.summary import implied_outcome_correlation, summarize
-from tests import naive
-from tests.builders import make_deals, make_scenario
+from tests.builders import OWN_RATES, OWNERS, SHARED_RATES, latent_factors, make_deals, make_scenario
 
 
 def test_normal_cdf_is_within_its_stated_error():
@@ -24,78 +24,13 @@ def test_normal_cdf_is_within_its_stated_error():
     assert np.max(np.abs(normal_cdf_array(x) - ndtr(x))) < 7.5e-8
 
 
-def _won(win_rate, factors, seed=3, trials=2000):
-    """The kernel's outcome of every deal in every trial (one count metric per deal)."""
-    n = len(win_rate)
-    revenue, slipped, metrics = np.empty(trials), np.empty(trials), np.empty((n, trials))
-    simulate_pipeline(
-        stream_starts(np.uint64(seed), deal_keys([f"D{i}" for i in range(n)])),
-        np.round(np.asarray(win_rate) * 2**32).astype(np.int64), np.full(n, 2**32, np.int64),
-        np.arange(1.0, n + 1), np.ones(n, bool), np.ones(1), np.zeros(1),
-        np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int64), np.full(n, COUNT, np.int64),
-        factors, 0, 256, revenue, slipped, metrics,
-    )  # fmt: skip
-    return metrics > 0
-
-
-def _factors(win_rate, owner, market, by_owner, seed=3, trials=2000):
-    scenario = make_scenario(f"correlation: {{market: {market}, by: {{owner: {by_owner}}}}}\n")
-    deals = make_deals([1.0] * len(win_rate), win_rate, owner=owner)
-    return correlation_inputs(scenario, deals, np.asarray(win_rate, float), seed, trials)
-
-
-_RNG = np.random.default_rng(0)
-_OWNERS = list(_RNG.choice(["a", "b", "c", ""], 300, p=[0.3, 0.3, 0.3, 0.1]))
-_STAGE_RATES = _RNG.choice([0.1, 0.25, 0.5, 0.75], 300)  # rates shared: exact levels
-_OWN_RATES = _RNG.uniform(0.05, 0.6, 300)  # a rate each: more deals than grid levels, so the grid
-
-
 def test_shared_rates_sit_on_exact_levels_and_own_rates_on_the_grid():
-    assert not _factors(_STAGE_RATES, _OWNERS, 0.2, 0.1).deal_interpolated.any()
-    factors = _factors(_OWN_RATES, _OWNERS, 0.2, 0.1)
+    assert not latent_factors(SHARED_RATES, OWNERS, 0.2, 0.1).deal_interpolated.any()
+    factors = latent_factors(OWN_RATES, OWNERS, 0.2, 0.1)
     assert factors.deal_interpolated.all()
     groups = factors.level_group[factors.deal_level]
     step = np.diff(factors.level_latent)[factors.deal_level] * factors.group_scale[groups]
     assert np.allclose(step, GRID_SPACING)  # neighbouring levels, one grid step apart
-
-
-def test_zero_loadings_give_the_independent_kernel_bit_for_bit():
-    independent = _won(_STAGE_RATES, no_correlation(300))
-    factors = _factors(_STAGE_RATES, _OWNERS, 0.2, 0.1)
-    zero = factors._replace(  # no loadings: the deal's own noise is all of its latent variable
-        factor_loading=np.zeros_like(factors.factor_loading), group_scale=np.ones_like(factors.group_scale)
-    )
-    np.testing.assert_array_equal(_won(_STAGE_RATES, zero), independent)
-    assert independent.mean() == pytest.approx(_STAGE_RATES.mean(), abs=0.01)
-
-
-@pytest.mark.parametrize(
-    ("win_rate", "market", "by_owner"),
-    [
-        (_STAGE_RATES, 0.2, 0.1),
-        (_OWN_RATES, 0.2, 0.1),
-        (np.concatenate([_STAGE_RATES[:150], _OWN_RATES[:146], [0.0, 1.0, 0.5, 0.5]]), 0.15, 0.3),
-        (0.3 + _OWN_RATES / 5, 0.9, 0.09),  # near the 0.99 limit: the conditional rate is steep
-    ],
-    ids=["shared rates", "own rates", "mixed", "steep"],
-)
-def test_correlated_outcomes_match_the_reference_model(win_rate, market, by_owner):
-    """Every outcome agrees with the exact model, except where a draw lies within the
-    approximations' error (Phi to 7.5e-8, interpolation to 3e-8) of the conditional rate."""
-    seed, trials = 3, 200
-    won = _won(win_rate, _factors(win_rate, _OWNERS, market, by_owner, seed, trials), seed, trials)
-    owners = sorted(set(_OWNERS) - {""})
-    factor_keys = deal_keys([MARKET_KEY] + [f"__group__:owner={o}" for o in owners])
-    loadings = [
-        [math.sqrt(market)] + [math.sqrt(by_owner) * (o == owner) for o in owners] for owner in _OWNERS
-    ]  # fmt: skip
-    expected, margin = naive.correlated_wins(
-        seed, deal_keys([f"D{i}" for i in range(len(win_rate))]), win_rate, factor_keys, loadings, trials
-    )
-    disagree = won != expected
-    assert np.all(np.abs(margin[disagree]) < 2.5e-7), margin[disagree]
-    assert disagree.sum() <= 2
-    assert 0.2 < expected.mean() < 0.8
 
 
 def _pool(n: int, win_rate: float, rho: float, trials: int) -> np.ndarray:
@@ -239,12 +174,12 @@ def test_near_one_correlation_is_safe_and_bounded():
 def test_interpolated_deals_do_not_depend_on_threads_or_blocks():
     import numba
 
-    trials, n = 3000, len(_OWN_RATES)
-    factors = _factors(_OWN_RATES, _OWNERS, 0.2, 0.1, trials=trials)
+    trials, n = 3000, len(OWN_RATES)
+    factors = latent_factors(OWN_RATES, OWNERS, 0.2, 0.1, trials=trials)
     assert factors.deal_interpolated.all()
     inputs = (
         stream_starts(np.uint64(3), deal_keys([f"D{i}" for i in range(n)])),
-        np.round(_OWN_RATES * 2**32).astype(np.int64), np.full(n, 2**31, np.int64), np.arange(1.0, n + 1),
+        np.round(OWN_RATES * 2**32).astype(np.int64), np.full(n, 2**31, np.int64), np.arange(1.0, n + 1),
         np.ones(n, bool), np.ones(1), np.zeros(1), np.zeros(n + 1, np.int64), np.zeros(0, np.int64),
         np.zeros(0, np.int64), factors,
     )  # fmt: skip

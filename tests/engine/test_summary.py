@@ -6,9 +6,20 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from forecast.analyses.drivers import drivers
 from forecast.engine.simulate import simulate
-from forecast.engine.summary import PERCENTILES, distribution, probability, reaches, summarize
+from forecast.engine.summary import (
+    PERCENTILES,
+    distribution,
+    probability,
+    reaches,
+    rounding_slack,
+    shortfall,
+    summarize,
+)
 from tests.builders import AFTER, INSIDE, make_deals, make_scenario
 
 
@@ -16,6 +27,51 @@ def test_reaches_forgives_only_rounding():
     values = np.array([0.1 + 0.2, 0.29, 1_000_000 * (1 - 1e-12), 999_999.0])
     np.testing.assert_array_equal(reaches(values, 0.3), [True, False, True, True])
     np.testing.assert_array_equal(reaches(values, 1_000_000), [False, False, True, False])
+
+
+def _quota_forecast(quota: float, amounts, win_rates, haircut: float = 0.0):
+    scenario = make_scenario(
+        f"amount: {{haircut: {haircut}}}\ntargets: [{{name: quota, metric: revenue, at_least: {quota!r}}}]\n"
+    )
+    return simulate(scenario, make_deals(amounts, win_rates), trials=200, seed=3)
+
+
+@pytest.mark.parametrize(
+    ("short_by", "expected"), [(999.0, (1.0, 0.0, 0.0)), (1001.0, (0.0, 1001.0, 1001.0)), (0.0, (1, 0, 0))]
+)
+def test_a_trillion_quota_missed_by_less_than_its_slack_is_reached_by_every_figure(short_by, expected):
+    """The slack of a 1e12 quota is 1,000: P(hit) 1 came with a gap at P10 of 999."""
+    (target,) = summarize(_quota_forecast(1e12, [1e12 - short_by], [1.0]))["targets"]
+    assert (target["probability"], target["expected_shortfall"], target["gap_at_p10"]) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.floats(0.0, 12.0),  # quota 1 to 1e12
+    st.floats(-3.0, 3.0),  # how far below the quota the sure deal lands, in rounding slacks
+    st.floats(0.0, 3.0),  # the uncertain deal's amount, in rounding slacks
+    st.floats(0.0, 1.0),  # its win rate
+    st.sampled_from([0.0, 0.1, 0.35]),  # haircut: values are not the amounts as written
+)
+def test_every_target_figure_follows_one_rule(exponent, below, extra, win_rate, haircut):
+    """P(hit) is 1 exactly when the shortfall and the gap at P10 are 0; the gap at P10 is 0
+    exactly when the P10 reaches the quota; a sure deal's P(hit | won) in drivers is P(hit)."""
+    quota = 10.0**exponent
+    slack = rounding_slack(quota)
+    amounts = [(quota - below * slack) / (1 - haircut), extra * slack / (1 - haircut)]
+    forecast = _quota_forecast(quota, amounts, [1.0, win_rate], haircut)
+    (target,) = summarize(forecast)["targets"]
+    p, expected_shortfall, gap = target["probability"], target["expected_shortfall"], target["gap_at_p10"]
+    revenue = forecast.trials.revenue
+    assert (p == 1.0) == (expected_shortfall == 0.0 and gap == 0.0)
+    assert (p == 1.0) == (expected_shortfall == 0.0)
+    assert (gap == 0.0) == bool(reaches(np.percentile(revenue, 10), quota))
+    assert (expected_shortfall, gap) == shortfall(revenue, quota)
+    assert p == np.mean(reaches(revenue, quota))
+    if p < 1.0:
+        assert expected_shortfall > slack
+    sure = next(row for row in drivers(forecast) if row["deal_id"] == "D0")
+    assert sure["p_landed"] == 1.0 and sure["p_hit_if_won"] == p
 
 
 def test_probability_and_standard_error():
