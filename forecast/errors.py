@@ -28,3 +28,7 @@ class PipelineError(ForecastError):
 
 class OutputError(ForecastError):
     """An output file could not be written."""
+
+
+class OptionError(ForecastError):
+    """A command-line option's value is malformed."""

@@ -118,7 +118,8 @@ def attribute_changes(
     parts = []
     for kind in KINDS:
         applied.add(kind)
-        after = _measure(scenario, _state(old, new, kinds, applied), trials, seed)
+        # a kind no deal has leaves the state as it was: nothing to simulate again
+        after = _measure(scenario, _state(old, new, kinds, applied), trials, seed) if kinds[kind] else before
         parts.append(
             {
                 "kind": kind,

@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 
 from forecast.analyses.plans import apply_plan, plan_names, stage_of, template_deals
-from forecast.config.scenario import Scenario
+from forecast.config.scenario import BASE_PLAN, Scenario
 from forecast.engine.model import deal_model
 from forecast.engine.simulate import Forecast, simulate
 from forecast.engine.summary import all_targets_hit, paired_difference, reaches, summarize
 from forecast.inputs.deals import Deals
 
 LEVELS = (0.5, 0.8, 0.9)
+PLAN_KEYS = ("plan", "delta_vs_base", "required_extra_pipeline")  # a plan's row: its summary and these
 EXTRA_PREFIX = "extra:"
 
 
@@ -135,13 +136,20 @@ def compare_plans(
     trials: int | None = None,
     seed: int | None = None,
     levels=LEVELS,
+    base: Forecast | None = None,
 ) -> list[dict[str, Any]]:
-    """``forecast compare``: each plan's summary, its paired difference to base, what it takes."""
+    """``forecast compare``: each plan's summary, its paired difference to base, what it takes.
+
+    ``base``: the base plan's forecast when the caller has it already (simulated with
+    ``independent=True`` on the same trials and seed), so it is not simulated again.
+    """
     results = []
-    base = None
     for name in plan_names(scenario, plans):
         plan_scenario, plan_deals = apply_plan(scenario, deals, name)
-        forecast = simulate(plan_scenario, plan_deals, trials=trials, seed=seed)
+        if name == BASE_PLAN and base is not None:
+            forecast = base
+        else:
+            forecast = simulate(plan_scenario, plan_deals, trials=trials, seed=seed, independent=True)
         base = base or forecast
         summary = summarize(forecast)
         summary["plan"] = name

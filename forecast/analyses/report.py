@@ -20,13 +20,16 @@ def gather(
     backtest: dict | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, computed once from the same trials."""
-    from forecast.analyses.compare import compare_plans
+    from forecast.analyses.compare import PLAN_KEYS, compare_plans
     from forecast.analyses.drivers import drivers
 
     by = tuple(column for column in ("owner", "region") if column in deals.columns())
-    forecast = simulate(scenario, deals, trials=trials, seed=seed, by=by)
-    summary = summarize(forecast)
-    plans = compare_plans(scenario, deals, trials=trials, seed=seed, levels=()) if scenario.plans else []
+    forecast = simulate(scenario, deals, trials=trials, seed=seed, by=by, independent=True)
+    if scenario.plans:  # the base plan's row: the forecast's summary and the plan keys
+        plans = compare_plans(scenario, deals, trials=trials, seed=seed, levels=(), base=forecast)
+        summary = {key: value for key, value in plans[0].items() if key not in PLAN_KEYS}
+    else:
+        plans, summary = [], summarize(forecast)
     from forecast.analyses.funnel import diagnose
 
     movers = [

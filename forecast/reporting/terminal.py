@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
 from forecast.engine.summary import PERCENTILES
+
+if TYPE_CHECKING:
+    from forecast.analyses.batch import BatchReport
 
 
 def money(value: float | None) -> str:
@@ -96,9 +100,17 @@ def summary_note(summary: dict[str, Any]) -> str:
     )
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A closed pipe is the command line's to handle (quietly, as for any other print), not rich's
+        ``SystemExit(1)``."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console(file=None) -> Console:
     """A console that keeps a stable width when output is not a terminal."""
-    return Console(file=file, width=None if (file is None or file.isatty()) else 160, highlight=False)
+    return _Console(file=file, width=None if (file is None or file.isatty()) else 160, highlight=False)
 
 
 def _points(delta: dict[str, Any] | None) -> str:
@@ -294,9 +306,9 @@ def breakdown_tables(summary: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def drivers_table(scenario: str, target: str, rows: list[dict[str, Any]]) -> Table:
-    """``forecast drivers``: the deals that move P(hit) most, and what pulling them in gains."""
-    table = _titled(f"{scenario}: the deals that decide {target}")
+def drivers_table(scenario: str, target: str, at_least: float, rows: list[dict[str, Any]]) -> Table:
+    """``forecast drivers``: the deals that move P(hit) of ``target`` most, and what pulling them in gains."""
+    table = _titled(f"{scenario}: the deals that decide {target} ({at_least:,.0f})")
     headers = ["#", "deal", "owner", "stage", "amount", "close", "P(lands)", "P(hit) if won", "if not",
                "swing", "expected", "if accelerated"]  # fmt: skip
     for header in headers:
@@ -450,3 +462,88 @@ def backtest_comparison_table(comparison: list[dict[str, Any]]) -> Table:
             money(row["weighted_pipeline_mean_abs_error"]),
         )  # fmt: skip
     return table
+
+
+def validation_lines(check: dict[str, Any], shown: int = 10) -> list[str]:
+    """``forecast validate``: one OK line per scenario, then its hygiene warnings."""
+    period = check["period"]
+    lines = [
+        f"OK {check['source']}: {check['open_deals']} open deals, period {period['start']}..{period['end']}"
+    ]
+    for column, names in check["quota_names_without_deals"].items():
+        lines.append(f"warning: quotas.{column} names {', '.join(names)}, who have no deals in the pipeline")
+    overdue = check["overdue"]
+    if overdue:
+        listed = [f"{deal['deal_id']} ({deal['close_date']})" for deal in overdue]
+        more = f", ... {len(listed) - shown} more" if len(listed) > shown else ""
+        are = "deals are" if len(listed) > 1 else "deal is"
+        lines.append(
+            f"warning: {len(listed)} {are} overdue at {check['as_of']} "
+            f"(counted in the period; update their close dates): {', '.join(listed[:shown])}{more}"
+        )
+    return lines
+
+
+def batch_lines(report: BatchReport, out: Path) -> list[str]:
+    """``forecast batch`` (to stderr): the counts, then every failed scenario with its problems."""
+    lines = [
+        f"{report.ran} scenarios run, {report.skipped} already in {out}; "
+        f"{len(report.rows)} rows written; {len(report.failed)} failed"
+    ]
+    for row in report.failed:
+        label = f" [{row['sweep']}]" if row.get("sweep") else ""
+        lines.append(f"failed: {row['path']}{label}")
+        lines += [f"  {problem}" for problem in row["error"].split(" | ")]
+    return lines
+
+
+def report_lines(result: dict[str, Any], out: Path) -> list[str]:
+    """``forecast report``: the headline and what was written."""
+    return [result["headline"], f"Wrote {out} ({len(result['charts'])} charts)."]
+
+
+def calibration_lines(result: dict[str, Any], out: Path) -> list[str]:
+    """``forecast calibrate``: the overall win rate and every stage's (the win-by-age table follows)."""
+    overall = result["overall"]
+    low, high = overall["interval_90"]
+    lines = [
+        f"{overall['deals']:,} closed deals, win rate {overall['win_rate']:.1%} (90 % {low:.1%}-{high:.1%}); "
+        f"wrote {out}"
+    ]
+    for stage in result["stages"]:
+        note = f" [{stage['note']}]" if "note" in stage else ""
+        lines.append(f"  {stage['name']}: {stage['win_rate']:.1%} of {stage['deals']}{note}")
+    return lines
+
+
+def calibration_notes(result: dict[str, Any], with_new_pipeline: bool, min_deals: int) -> list[str]:
+    """``forecast calibrate``, after the table: the new pipeline fit (written or why not), the correlation."""
+    lines = []
+    fit = result["new_pipeline"]
+    if with_new_pipeline and not fit:
+        lines.append(f"  new pipeline: not written: it needs created_date and at least {min_deals} deals won "
+                     "within the quarter they were created in")  # fmt: skip
+    if fit:
+        block = fit["new_pipeline"]
+        written = "written" if with_new_pipeline else "not written: add --new-pipeline"
+        lines.append(
+            f"  new pipeline: {block['conversations_per_week']:.1f} deals created a week, "
+            f"{fit['won_within_period']:.1%} of them won within a quarter, mean size "
+            f"{block['deal_size']['mean']:,.0f} ({fit['deals_created']:,} deals; {written})"
+        )
+    if "correlation" in result:
+        fit = result["correlation"]
+        lines.append(f"  latent market correlation {fit['market']} (ranks' distance from uniform "
+                     f"{fit['ks_distance']:.2f}, resting on {fit['periods']} periods)")  # fmt: skip
+    return lines
+
+
+def backtest_tables(result: dict[str, Any]) -> list[Table]:
+    """``forecast backtest``: the open pipeline's forecasts, the total's, and the scores side by side."""
+    return [
+        backtest_table(f"Open pipeline at the period start ({result['model']})", result["periods"],
+                       result["summary"]),
+        backtest_table("Total won in the period (open + new pipeline)", result["total"]["periods"],
+                       result["total"]["summary"]),
+        backtest_comparison_table(result["comparison"]),
+    ]  # fmt: skip
