@@ -267,7 +267,7 @@ def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> 
     """
     from forecast.analyses.batch import dask_executor, local_executor, plan_jobs, run_batch, scenario_files
     from forecast.inputs.output import check_output
-    from forecast.reporting.terminal import batch_lines
+    from forecast.reporting.terminal import BatchProgress, batch_lines
 
     out_path = Path(out)
     check_output(out_path)
@@ -279,7 +279,7 @@ def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> 
         executor = local_executor(workers or os.cpu_count() or 1)
     stopped = True
     try:
-        with _progress(len(jobs)) as on_progress:
+        with BatchProgress(len(jobs)) as on_progress:
             report = run_batch(
                 jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=on_progress
             )
@@ -292,35 +292,6 @@ def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> 
     _say(batch_lines(report, out_path), err=True)
     if report.failed:
         sys.exit(EXIT_FAILED)
-
-
-class _progress:
-    """A rich progress bar on a terminal (done / failed / remaining, time left); silent otherwise."""
-
-    def __init__(self, total: int):
-        self.total = total
-        self.bar = None
-
-    def __enter__(self):
-        if not sys.stderr.isatty():
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(
-            TextColumn("{task.fields[status]}"), BarColumn(), TimeRemainingColumn(), transient=True
-        )
-        self.bar.start()
-        task = self.bar.add_task("batch", total=self.total, status=f"0 done, 0 failed, {self.total} left")
-
-        def update(done: int, failed: int, todo: int) -> None:
-            status = f"{done} done, {failed} failed, {todo - done} left"
-            self.bar.update(task, completed=done + (self.total - todo), status=status)
-
-        return update
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -547,3 +548,33 @@ def backtest_tables(result: dict[str, Any]) -> list[Table]:
                        result["total"]["summary"]),
         backtest_comparison_table(result["comparison"]),
     ]  # fmt: skip
+
+
+class BatchProgress:
+    """``forecast batch``: a rich progress bar on a terminal (done / failed / remaining, time left);
+    silent otherwise."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.fields[status]}"), BarColumn(), TimeRemainingColumn(), transient=True
+        )
+        self.bar.start()
+        task = self.bar.add_task("batch", total=self.total, status=f"0 done, 0 failed, {self.total} left")
+
+        def update(done: int, failed: int, todo: int) -> None:
+            status = f"{done} done, {failed} failed, {todo - done} left"
+            self.bar.update(task, completed=done + (self.total - todo), status=status)
+
+        return update
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -163,6 +163,14 @@ def test_every_simulating_command_has_the_shared_options(name):
     assert len(helps) == 1, helps
 
 
+def test_backtest_takes_a_seed(tmp_path):
+    config = _backtest(tmp_path)
+    seeds = ([], ["--seed", 1], ["--seed", 2])
+    runs = [invoke("backtest", config, "--json", "--trials", 200, *seed) for seed in seeds]
+    file_seed, same, other = (strict_json(result.stdout)["periods"] for result in runs)
+    assert file_seed == same != other  # the file's seed is 1
+
+
 def test_the_commands_that_do_not_simulate():
     assert sorted(set(cli.commands) - set(SIMULATING)) == ["schema", "validate"]
     assert all(not any("--threads" in p.opts for p in cli.commands[c].params) for c in ("schema", "validate"))
