@@ -178,7 +178,7 @@ def correlation_effect(forecast: Forecast) -> dict[str, Any] | None:
 
 
 def summarize(forecast: Forecast) -> dict[str, Any]:
-    """The result of ``forecast run --json`` for one scenario."""
+    """The result of ``forecast run --json`` for one scenario; it reads the forecast and never simulates."""
     scenario = forecast.scenario
     deals = forecast.deals
     model = forecast.model
