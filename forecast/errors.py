@@ -33,3 +33,7 @@ class OutputError(ForecastError):
 class DealError(PipelineError):
     """Deals break the engine's contract: a value out of range, arrays of unequal length, or totals
     too large to add up."""
+
+
+class OptionError(ForecastError):
+    """A command-line option's value is malformed."""

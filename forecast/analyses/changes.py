@@ -236,7 +236,8 @@ def attribute_changes(
     parts = []
     for kind, deals in changes.kinds.items():
         applied.add(kind)
-        after = _measure(scenario, _state(old, new, changes, applied), trials, seed)
+        # a kind no deal has leaves the state as it was: nothing to simulate again
+        after = _measure(scenario, _state(old, new, changes, applied), trials, seed) if deals else before
         parts.append({"kind": kind, **_changes(after, before), "deals": deals})
         before = after
     end = before  # the old pipeline with every change made: the new one (deal order aside)

@@ -14,6 +14,7 @@ from forecast.engine.summary import all_targets_hit, paired_difference, reaches,
 from forecast.inputs.deals import Deals
 
 LEVELS = (0.5, 0.8, 0.9)
+PLAN_KEYS = ("plan", "delta_vs_base", "required_extra_pipeline")  # a plan's row: its summary and these
 EXTRA_PREFIX = "extra:"
 
 
@@ -140,8 +141,8 @@ def compare_plans(
 ) -> list[dict[str, Any]]:
     """``forecast compare``: each plan's summary, its paired difference to base, what it takes.
 
-    ``base``: the scenario already simulated, reused as the base plan; every plan then
-    runs on its trials and seed (``trials`` and ``seed`` are ignored).
+    ``base``: the base plan's forecast when the caller has it already (simulated with
+    ``independent=True`` on the same trials and seed), so it is not simulated again.
     """
     if base is not None:
         trials, seed = base.n_trials, base.seed
@@ -150,7 +151,7 @@ def compare_plans(
         if name == BASE_PLAN and base is not None:
             forecast = base
         else:
-            forecast = simulate_plan(scenario, deals, name, trials=trials, seed=seed)
+            forecast = simulate_plan(scenario, deals, name, trials=trials, seed=seed, independent=True)
         base = base or forecast
         summary = summarize(forecast)
         summary["plan"] = name

@@ -115,16 +115,15 @@ def _deal_positions(deals: Deals, ids: list[str]) -> np.ndarray:
 
 def reference_problems(scenario: Scenario, deals: Deals) -> list[str]:
     """What the scenario names but the pipeline lacks: plan deal ids, target and quota columns."""
-    from forecast.engine.model import target_mask
+    from forecast.engine.model import where_problems
 
     problems = []
     for name, plan in scenario.plans.items():
         problems += _unknown_ids(deals, plan, f"{scenario.source or scenario.label}: plans.{name}")
     for target in scenario.targets:
-        try:
-            target_mask(target, deals)
-        except ScenarioError as error:
-            problems += [f"{scenario.source or scenario.label}: {problem}" for problem in error.problems]
+        problems += [
+            f"{scenario.source or scenario.label}: {problem}" for problem in where_problems(target, deals)
+        ]
     usable = set(deals.columns())
     problems += [
         f"{scenario.source or scenario.label}: quotas.{column}: the pipeline has no such column "
@@ -180,7 +179,11 @@ def simulate_plan(
     trials: int | None = None,
     seed: int | None = None,
     model: DealModel | None = None,
+    independent: bool = False,
 ) -> Forecast:
-    """Plan ``name`` simulated on the scenario's random numbers (``trials`` and ``seed`` override)."""
+    """Plan ``name`` simulated on the scenario's random numbers (``trials`` and ``seed`` override;
+    ``independent`` as in ``simulate``)."""
     plan = apply_plan(scenario, deals, name, model)
-    return simulate(plan.scenario, plan.deals, trials=trials, seed=seed, model=plan.model)
+    return simulate(
+        plan.scenario, plan.deals, trials=trials, seed=seed, model=plan.model, independent=independent
+    )

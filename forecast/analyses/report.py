@@ -21,17 +21,21 @@ def gather(
 
     ``drivers`` is ``deals_that_matter``'s answer, None without a quota.
     """
-    from forecast.analyses.compare import compare_plans
+    from forecast.analyses.compare import PLAN_KEYS, compare_plans
     from forecast.analyses.drivers import deals_that_matter, drivers
     from forecast.analyses.funnel import diagnose
 
     by = tuple(column for column in ("owner", "region") if column in deals.columns())
-    forecast = simulate(scenario, deals, trials=trials, seed=seed, by=by)
-    plans = compare_plans(scenario, deals, levels=(), base=forecast) if scenario.plans else []
+    forecast = simulate(scenario, deals, trials=trials, seed=seed, by=by, independent=True)
+    if scenario.plans:  # the base plan's row: the forecast's summary and the plan keys
+        plans = compare_plans(scenario, deals, levels=(), base=forecast)
+        summary = {key: value for key, value in plans[0].items() if key not in PLAN_KEYS}
+    else:
+        plans, summary = [], summarize(forecast)
     matter = deals_that_matter(forecast, drivers(forecast)) if scenario.quota is not None else None
     return {
         "forecast": forecast,
-        "summary": summarize(forecast),
+        "summary": summary,
         "plans": plans,
         "drivers": matter,
         "diagnosis": diagnose(forecast),

@@ -1,43 +1,20 @@
-"""The ``forecast`` command line: parse options, call the library, render. No math here."""
+"""The ``forecast`` commands: parse options, call the library, render. No math here.
+
+Every result is printed by ``_show`` (tables and notes, or JSON through the one JSON
+writer) or as lines the reporting layer formats; the group and its error handling are
+in ``forecast.cli.main``, the shared options in ``forecast.cli.options``."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from forecast.errors import ForecastError
-
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
-
-
-class ForecastGroup(click.Group):
-    """Turns library errors into ``Error:`` lines and exit codes instead of tracebacks."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except ForecastError as error:
-            for line in error.lines:
-                click.echo(f"Error: {line}", err=True)
-            ctx.exit(EXIT_BAD_INPUT)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as error:  # a bug: say so without a traceback
-            click.echo(
-                f"Error: unexpected failure ({type(error).__name__}: {error}); please report it", err=True
-            )
-            ctx.exit(EXIT_FAILED)
-
-
-@click.group(cls=ForecastGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="forecast")
-def cli() -> None:
-    """Monte Carlo sales forecasts: how likely the team is to make its numbers."""
+from forecast.cli.main import EXIT_FAILED, cli
+from forecast.cli.options import json_option, seed_option, simulation_options, threads_option, trials_option
+from forecast.errors import ForecastError, OptionError, ScenarioError
 
 
 def _load(paths: tuple[str, ...]):
@@ -65,7 +42,7 @@ def _load(paths: tuple[str, ...]):
 def _show(result, as_json: bool, tables=(), lines=()) -> None:
     """Print JSON, or the rendered tables and lines: the one place commands print results."""
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        _print_json(result)
         return
     from forecast.reporting.terminal import console
 
@@ -74,27 +51,32 @@ def _show(result, as_json: bool, tables=(), lines=()) -> None:
         out.print(item)
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        import numba
+def _print_json(result) -> None:
+    """Strict JSON on stdout; a number written as null (not finite) is named on stderr."""
+    from forecast.reporting.json_text import json_text, non_finite_warning
 
-        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-            raise ForecastError(f"--threads {threads}: expected 1 to {numba.config.NUMBA_NUM_THREADS}")
-        numba.set_num_threads(threads)
+    text, replaced = json_text(result)
+    click.echo(text)
+    if replaced:
+        click.echo(non_finite_warning(replaced), err=True)
+
+
+def _say(lines: list[str], err: bool = False) -> None:
+    """Print lines the reporting layer formatted, as they are."""
+    for line in lines:
+        click.echo(line, err=err)
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object, or a list for several files).")
+@simulation_options
+@json_option("Print JSON (one object, or a list for several files).")
 @click.option(
     "--samples", type=click.Path(dir_okay=False), help="Write per-trial results to a .parquet or .csv file."
 )
-@click.option("--threads", type=int, help="Simulation threads (default: all cores).")
 @click.option("--by", "by", multiple=True, help="Break revenue down by a column (owner, region, ...).")
 @click.option("--plot", is_flag=True, help="Print a text histogram of revenue under each table.")
-def run(files, trials, seed, as_json, samples, threads, by, plot) -> None:
+def run(files, trials, seed, as_json, samples, by, plot) -> None:
     """Simulate each scenario FILE and report its attainment distribution.
 
     Example: forecast run configs/example.yaml --trials 20000 --json
@@ -105,17 +87,17 @@ def run(files, trials, seed, as_json, samples, threads, by, plot) -> None:
     from forecast.reporting.samples import samples_table
     from forecast.reporting.terminal import breakdown_tables, console, summary_note, summary_table
 
-    _set_threads(threads)
     if samples is not None:
         check_output(Path(samples))
     forecasts = [
-        simulate(scenario, deals, trials=trials, seed=seed, by=by) for scenario, deals in _load(files)
+        simulate(scenario, deals, trials=trials, seed=seed, by=by, independent=True)
+        for scenario, deals in _load(files)
     ]
     summaries = [summarize(forecast) for forecast in forecasts]
     if samples is not None:
         write_table(samples_table(forecasts), Path(samples))
     if as_json:
-        click.echo(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
+        _print_json(summaries[0] if len(summaries) == 1 else summaries)
         return
     out = console(sys.stdout)
     for forecast, summary in zip(forecasts, summaries, strict=True):
@@ -139,40 +121,19 @@ def validate(files) -> None:
 
     Example: forecast validate configs/example.yaml
     """
-    from forecast.engine.model import overdue_deals
-    from forecast.inputs.deals import by_value
+    from forecast.analyses.hygiene import hygiene
+    from forecast.reporting.terminal import validation_lines
 
     for scenario, deals in _load(files):
-        period = scenario.period_range
-        click.echo(f"OK {scenario.source}: {len(deals)} open deals, period {period.start}..{period.end}")
-        for column, quotas in scenario.quotas.items():
-            unknown = sorted(set(by_value(quotas)) - set(deals.column(column)))
-            if unknown:
-                click.echo(
-                    f"warning: quotas.{column} names {', '.join(unknown)}, who have no deals in the pipeline"
-                )
-        overdue = overdue_deals(scenario, deals)
-        if overdue.any():
-            listed = [
-                f"{deal} ({date})"
-                for deal, date in zip(deals.deal_id[overdue], deals.close_date[overdue], strict=True)
-            ]
-            shown = ", ".join(listed[:10]) + (f", ... {len(listed) - 10} more" if len(listed) > 10 else "")
-            are = "deals are" if len(listed) > 1 else "deal is"
-            click.echo(
-                f"warning: {len(listed)} {are} overdue at {scenario.snapshot_date} "
-                f"(counted in the period; update their close dates): {shown}"
-            )
+        _say(validation_lines(hygiene(scenario, deals)))
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--plans", "plan_list", help="Comma-separated plans to compare with base (default: all).")
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per plan.")
-@click.option("--threads", type=int, help="Simulation threads (default: all cores).")
-def compare(file, plan_list, trials, seed, as_json, threads) -> None:
+@simulation_options
+@json_option("Print a JSON list, one object per plan.")
+def compare(file, plan_list, trials, seed, as_json) -> None:
     """Compare the scenario FILE's plans with its base, on the same random numbers.
 
     For each plan: P(each target) and P(all), the expected shortfall, the paired
@@ -184,7 +145,6 @@ def compare(file, plan_list, trials, seed, as_json, threads) -> None:
     from forecast.analyses.compare import compare_plans
     from forecast.reporting.terminal import compare_note, compare_tables
 
-    _set_threads(threads)
     ((scenario, deals),) = _load((file,))
     wanted = None if plan_list is None else [name.strip() for name in plan_list.split(",") if name.strip()]
     results = compare_plans(scenario, deals, plans=wanted, trials=trials, seed=seed)
@@ -197,7 +157,7 @@ def _mapping(values: tuple[str, ...], option: str) -> dict[str, str]:
     for value in values:
         name, sep, header = value.partition("=")
         if not sep:
-            raise ForecastError(f"{option} {value!r}: expected CANONICAL=HEADER")
+            raise OptionError(f"{option} {value!r}: expected CANONICAL=HEADER")
         columns[name.strip()] = header.strip()
     return columns
 
@@ -208,7 +168,7 @@ def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
     for value in values:
         name, sep, number = value.rpartition(":")
         if not sep or not name:
-            raise ForecastError(f"{what} {value!r}: expected NAME:VALUE, e.g. proposal:0.4")
+            raise OptionError(f"{what} {value!r}: expected NAME:VALUE, e.g. proposal:0.4")
         pairs.append((name, number))
     return pairs
 
@@ -231,17 +191,17 @@ def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
 @click.option(
     "--conversion", type=click.Choice(["binomial", "expected"]), help="Conversion by chance or exact."
 )
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Trials for the probabilistic answer.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed.")
+@simulation_options
 @click.option(
     "--scenario", "scenario_file", type=click.Path(dir_okay=False), help="Diagnose this scenario's gap."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 def funnel(file, quota, deal_size, deal_size_spread, stages, periods, weeks, booked, open_deals, activity,
            conversion, trials, seed, scenario_file, as_json) -> None:  # fmt: skip
     """From a quota back to weekly activity; with --scenario, what the scenario's gap needs.
 
-    FILE is a funnel plan in YAML (keys as the options); options override it.
+    FILE is a funnel plan in YAML (keys as the options); options override it. --trials and
+    --seed override the plan's simulation (and the scenario's, with --scenario).
 
     Example: forecast funnel --quota 1000000 --deal-size 50000 --stage proposal:0.4
     --stage opportunity:0.5 --stage conversation:1/6 --periods 4 --weeks 12
@@ -249,7 +209,7 @@ def funnel(file, quota, deal_size, deal_size_spread, stages, periods, weeks, boo
     from forecast.analyses.funnel import diagnose, plan_funnel
     from forecast.config.loading import funnel_with, load_funnel
     from forecast.engine.simulate import simulate
-    from forecast.reporting.terminal import console, diagnosis_lines, funnel_tables
+    from forecast.reporting.terminal import diagnosis_lines, funnel_tables
 
     changes = {
         key: value
@@ -274,34 +234,26 @@ def funnel(file, quota, deal_size, deal_size_spread, stages, periods, weeks, boo
         ((scenario, deals),) = _load((scenario_file,))
         diagnosis = diagnose(simulate(scenario, deals, trials=trials, seed=seed))
         if diagnosis is None:
-            raise ForecastError(f"{scenario_file}: the scenario has no revenue target to diagnose")
+            raise ScenarioError(f"{scenario_file}: the scenario has no revenue target to diagnose")
     if planned is None and diagnosis is None:
-        raise ForecastError(
+        raise OptionError(
             "give a funnel FILE, the funnel options (--quota, --deal-size, --stage ...) or --scenario"
         )
-    if as_json:
-        click.echo(json.dumps({"funnel": planned, "diagnosis": diagnosis}, indent=2))
-        return
-    out = console(sys.stdout)
-    if planned is not None:
-        for table in funnel_tables(planned):
-            out.print(table)
-    if diagnosis is not None:
-        for line in diagnosis_lines(diagnosis):
-            out.print(line)
+    _show(
+        {"funnel": planned, "diagnosis": diagnosis},
+        as_json,
+        [] if planned is None else funnel_tables(planned),
+        [] if diagnosis is None else diagnosis_lines(diagnosis),
+    )
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .parquet or .csv file.")
-@click.option(
-    "--seed",
-    type=click.IntRange(0, 2**63 - 1),
-    default=0,
-    show_default=True,
-    help="Batch seed; a scenario without its own seed gets one from it and its content.",
-)
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override every scenario's trials.")
+@seed_option("Batch seed; a scenario without its own seed gets one from it and its content.", default=0,
+             show_default=True)  # fmt: skip
+@trials_option()
+@threads_option
 @click.option(
     "--workers", type=click.IntRange(1, 1024), help="Local worker processes (default: one per core)."
 )
@@ -311,10 +263,13 @@ def funnel(file, quota, deal_size, deal_size_spread, stages, periods, weeks, boo
 def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> None:
     """Run many scenarios (files, folders or globs), their sweeps and plans: one row each.
 
+    --threads applies to scenarios run in this process; worker processes run one thread each.
+
     Example: forecast batch configs/ --out results.parquet --workers 2
     """
     from forecast.analyses.batch import dask_executor, local_executor, plan_jobs, run_batch, scenario_files
     from forecast.inputs.output import check_output
+    from forecast.reporting.terminal import BatchProgress, batch_lines
 
     out_path = Path(out)
     check_output(out_path)
@@ -326,7 +281,7 @@ def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> 
         executor = local_executor(workers or os.cpu_count() or 1)
     stopped = True
     try:
-        with _progress(len(jobs)) as on_progress:
+        with BatchProgress(len(jobs)) as on_progress:
             report = run_batch(
                 jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=on_progress
             )
@@ -336,55 +291,16 @@ def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> 
             executor.shutdown(wait=not stopped, cancel_futures=stopped)
         if client is not None:
             client.close()
-    click.echo(
-        f"{report.ran} scenarios run, {report.skipped} already in {out_path}; "
-        f"{len(report.rows)} rows written; {len(report.failed)} failed",
-        err=True,
-    )
-    for row in report.failed:
-        label = f" [{row['sweep']}]" if row.get("sweep") else ""
-        click.echo(f"failed: {row['path']}{label}", err=True)
-        for problem in row["error"].split(" | "):
-            click.echo(f"  {problem}", err=True)
+    _say(batch_lines(report, out_path), err=True)
     if report.failed:
         sys.exit(EXIT_FAILED)
-
-
-class _progress:
-    """A rich progress bar on a terminal (done / failed / remaining, time left); silent otherwise."""
-
-    def __init__(self, total: int):
-        self.total = total
-        self.bar = None
-
-    def __enter__(self):
-        if not sys.stderr.isatty():
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(
-            TextColumn("{task.fields[status]}"), BarColumn(), TimeRemainingColumn(), transient=True
-        )
-        self.bar.start()
-        task = self.bar.add_task("batch", total=self.total, status=f"0 done, 0 failed, {self.total} left")
-
-        def update(done: int, failed: int, todo: int) -> None:
-            status = f"{done} done, {failed} failed, {todo - done} left"
-            self.bar.update(task, completed=done + (self.total - todo), status=status)
-
-        return update
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--top", type=click.IntRange(1, None), default=20, show_default=True, help="Deals to show.")
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per deal.")
+@simulation_options
+@json_option("Print a JSON list, one object per deal.")
 def drivers(file, top, trials, seed, as_json) -> None:
     """Rank the open deals by how much of the chance of making the quota rests on each.
 
@@ -400,7 +316,7 @@ def drivers(file, top, trials, seed, as_json) -> None:
     target = quota_target(forecast)
     ranked = deal_drivers(forecast)
     rows = ranked[:top]
-    table = drivers_table(scenario.label, f"{target.name} ({target.at_least:,.0f})", rows)
+    table = drivers_table(scenario.label, target.name, target.at_least, rows)
     _show(rows, as_json, [table], [drivers_note(deals_that_matter(forecast, ranked))])
 
 
@@ -408,9 +324,8 @@ def drivers(file, top, trials, seed, as_json) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--unit", help="Column assigned in whole units (default: territories.unit, else region).")
 @click.option("--objective", type=click.Choice(["attainment", "p_hit"]), help="What to even out across reps.")
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@simulation_options
+@json_option()
 def territories(file, unit, objective, trials, seed, as_json) -> None:
     """How fair the current territory split is, and a fairer split of whole regions or sectors.
 
@@ -437,9 +352,8 @@ def territories(file, unit, objective, trials, seed, as_json) -> None:
     type=click.Path(dir_okay=False),
     help="Scenario whose rates, period and quota apply (its pipeline settings read both files).",
 )
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@simulation_options
+@json_option()
 def changes(old, new, scenario_file, trials, seed, as_json) -> None:
     """Why the forecast moved between two exports of the same pipeline (OLD, then NEW).
 
@@ -469,8 +383,7 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
 @click.option(
     "--png", "png_dir", type=click.Path(file_okay=False), help="Also write each chart as a PNG here."
 )
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override simulation.seed.")
+@simulation_options
 @click.option("--backtest", "backtest_file", type=click.Path(dir_okay=False),
               help="Also chart this backtest: forecast against actual per period.")  # fmt: skip
 def report(file, out, png_dir, trials, seed, backtest_file) -> None:
@@ -478,13 +391,13 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
 
     Example: forecast report configs/stretch.yaml -o report.html --png charts/
     """
+    from forecast.inputs.output import check_output, output_folder
     from forecast.reporting.html import write_report
+    from forecast.reporting.terminal import report_lines
 
     out_path = Path(out)
-    if out_path.suffix.lower() not in (".html", ".htm"):
-        raise ForecastError(f"{out}: expected an .html file name")
-    if not out_path.parent.is_dir():
-        raise ForecastError(f"{out}: folder {out_path.parent} does not exist")
+    check_output(out_path, (".html", ".htm"))
+    png = None if png_dir is None else output_folder(Path(png_dir))
     ((scenario, deals),) = _load((file,))
     past = None
     if backtest_file is not None:
@@ -492,9 +405,8 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
         from forecast.history.backtest import backtest as run_backtest
 
         past = run_backtest(*load_backtest(backtest_file))
-    png = None if png_dir is None else Path(png_dir)
     result = write_report(scenario, deals, out_path, png, trials, seed, past)
-    click.echo(f"{result['headline']}\nWrote {out_path} ({len(result['charts'])} charts).")
+    _say(report_lines(result, out_path))
 
 
 @cli.command()
@@ -523,10 +435,14 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
                                     "stage history).")  # fmt: skip
 @click.option("--new-pipeline", "with_new_pipeline", is_flag=True,
               help="Also write the new_pipeline block fitted on the deals each quarter created.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print every estimate as JSON.")
+@simulation_options
+@json_option("Print every estimate as JSON.")
 def calibrate(history, out, mappings, won, lost, segments, prior_strength, backtest_file, stage_history,
-              stage_mappings, age_buckets, date_format, with_new_pipeline, as_json) -> None:  # fmt: skip
+              stage_mappings, age_buckets, date_format, with_new_pipeline, trials, seed,
+              as_json) -> None:  # fmt: skip
     """Estimate win rates, slip, haircut, cycle time and win by deal age; write a scenario fragment.
+
+    --trials, --seed and --threads apply to the --backtest fit (they override its file's simulation).
 
     Example: forecast calibrate history.csv --out calibration.yaml --segment product
     """
@@ -539,6 +455,7 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     from forecast.history.rates import MIN_DEALS
     from forecast.inputs.history import HistorySpec, load_history
     from forecast.inputs.output import atomic_write
+    from forecast.reporting.terminal import calibration_lines, calibration_notes, win_by_age_table
 
     stages = None
     if stage_history is not None:
@@ -554,7 +471,7 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     try:
         edges = [int(edge) for edge in age_buckets.split(",") if edge.strip()]
     except ValueError:
-        raise ForecastError(f"--age-buckets {age_buckets!r}: expected whole days, e.g. 30,60,90") from None
+        raise OptionError(f"--age-buckets {age_buckets!r}: expected whole days, e.g. 30,60,90") from None
     edges = validated(BacktestModel, {"age_buckets_days": edges}, "--age-buckets").age_buckets_days
     spec = HistorySpec(
         columns=_mapping(mappings, "--map"), segments=tuple(segments), prior_strength=prior_strength,
@@ -567,74 +484,46 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     result = estimate(load_history(Path(history), spec), spec)
     keys = fragment(result, with_new_pipeline)
     if backtest_file is not None:
-        from forecast.config.loading import load_backtest
         from forecast.history.backtest import fit_correlation
 
-        result["correlation"] = fit_correlation(*load_backtest(backtest_file))
+        result["correlation"] = fit_correlation(*_backtest_spec(backtest_file, None, trials, seed))
         keys["correlation"] = {"market": result["correlation"]["market"]}
     text = "# forecast calibrate " + str(history) + ": include with `calibration: FILE` in a scenario\n"
     text += yaml.safe_dump(keys, sort_keys=False)
     atomic_write(Path(out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        _print_json(result)
         return
-    overall = result["overall"]
-    low, high = overall["interval_90"]
-    rate = overall["win_rate"]
-    click.echo(
-        f"{overall['deals']:,} closed deals, win rate {rate:.1%} (90 % {low:.1%}-{high:.1%}); wrote {out}"
-    )
-    for stage in result["stages"]:
-        note = f" [{stage['note']}]" if "note" in stage else ""
-        click.echo(f"  {stage['name']}: {stage['win_rate']:.1%} of {stage['deals']}{note}")
+    _say(calibration_lines(result, Path(out)))
     if result["win_by_age"]:
-        from forecast.reporting.terminal import win_by_age_table
-
         _show(result, False, [win_by_age_table(result["win_by_age"])])
-    if with_new_pipeline and not result["new_pipeline"]:
-        click.echo(f"  new pipeline: not written: it needs created_date and at least {MIN_DEALS} deals won "
-                   "within the quarter they were created in")  # fmt: skip
-    if result["new_pipeline"]:
-        fit = result["new_pipeline"]
-        block = fit["new_pipeline"]
-        written = "written" if with_new_pipeline else "not written: add --new-pipeline"
-        click.echo(
-            f"  new pipeline: {block['conversations_per_week']:.1f} deals created a week, "
-            f"{fit['won_within_period']:.1%} of them won within a quarter, mean size "
-            f"{block['deal_size']['mean']:,.0f} ({fit['deals_created']:,} deals; {written})"
-        )
-    if "correlation" in result:
-        fit = result["correlation"]
-        click.echo(f"  latent market correlation {fit['market']} (ranks' distance from uniform "
-                   f"{fit['ks_distance']:.2f}, resting on {fit['periods']} periods)")  # fmt: skip
+    _say(calibration_notes(result, with_new_pipeline, MIN_DEALS))
+
+
+def _backtest_spec(file: str, periods: str | None, trials: int | None, seed: int | None):
+    """A backtest file (see ``load_backtest``) with its simulation's trials and seed overridden."""
+    from forecast.config.loading import load_backtest
+
+    spec, folder = load_backtest(file, periods)
+    update = {key: value for key, value in (("trials", trials), ("seed", seed)) if value is not None}
+    return spec.model_copy(update={"simulation": spec.simulation.model_copy(update=update)}), folder
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--trials", type=click.IntRange(1, 100_000_000), help="Override simulation.trials.")
+@simulation_options
 @click.option("--periods", help="Override the file's periods, e.g. 2017-Q2..2017-Q4.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: periods and summary.")
-def backtest(file, trials, periods, as_json) -> None:
+@json_option("Print JSON: periods and summary.")
+def backtest(file, trials, seed, periods, as_json) -> None:
     """Forecast past periods from what was known at their start; score the forecasts against actuals.
 
     Example: forecast backtest configs/maven-backtest.yaml
     """
-    from forecast.config.loading import load_backtest
     from forecast.history.backtest import backtest as run_backtest
-    from forecast.reporting.terminal import backtest_comparison_table, backtest_table
+    from forecast.reporting.terminal import backtest_tables
 
-    spec, folder = load_backtest(file, periods)
-    if trials is not None:
-        spec = spec.model_copy(update={"simulation": spec.simulation.model_copy(update={"trials": trials})})
-    result = run_backtest(spec, folder)
-    tables = [
-        backtest_table(f"Open pipeline at the period start ({result['model']})", result["periods"],
-                       result["summary"]),
-        backtest_table("Total won in the period (open + new pipeline)", result["total"]["periods"],
-                       result["total"]["summary"]),
-        backtest_comparison_table(result["comparison"]),
-    ]  # fmt: skip
-    _show(result, as_json, tables)
+    result = run_backtest(*_backtest_spec(file, periods, trials, seed))
+    _show(result, as_json, backtest_tables(result))
 
 
 @cli.command()
@@ -645,8 +534,4 @@ def schema() -> None:
     """
     from forecast.config.loading import json_schema
 
-    click.echo(json.dumps(json_schema(), indent=2))
-
-
-def main() -> None:
-    cli(prog_name="forecast")
+    _print_json(json_schema())

@@ -81,13 +81,16 @@ def validate_yaml(
 
     ``prepare`` may complete the raw data first (a scenario's calibration fragment).
     """
+    loader = yaml.SafeLoader(text)  # one parse gives both the node tree (for lines) and the data
     try:
-        document = yaml.compose(text)
-        data = yaml.safe_load(text)
+        document = loader.get_single_node()
+        data = loader.construct_document(document) if document is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ScenarioError(f"{label}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ScenarioError(f"{label}: expected a mapping of keys at the top level")
     lines = _line_index(document) if document is not None else {}

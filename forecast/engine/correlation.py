@@ -29,6 +29,12 @@ GRID_SPACING = 0.05  # Hermite grid step, in standard deviations of the conditio
 _LATENT_LIMIT = 37.0  # Phi(-37) underflows: latent thresholds are kept inside +-37
 
 
+def correlated(scenario: Scenario) -> bool:
+    """The scenario's deals move together: a market or a group correlation is set."""
+    correlation = scenario.correlation
+    return correlation.market != 0 or any(correlation.by.values())
+
+
 def no_correlation(n_deals: int) -> LatentFactors:
     """Independent deals: every deal at level -1."""
     return LatentFactors(

@@ -197,15 +197,23 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     )
 
 
+def where_problems(target: Target, deals: Deals) -> list[str]:
+    """The columns a target's ``where`` names that the pipeline lacks (checked without a mask)."""
+    usable = deals.columns()
+    return [
+        f"target {target.name!r}: where.{column}: the pipeline has no such column "
+        f"(columns: {', '.join(usable)})"
+        for column in target.where
+        if column not in usable
+    ]
+
+
 def target_mask(target: Target, deals: Deals) -> np.ndarray:
     """Deals that count towards a target."""
-    try:
-        mask = deals.matching(target.where)
-    except KeyError as error:
-        raise ScenarioError(
-            f"target {target.name!r}: where.{error.args[0]}: the pipeline has no such column "
-            f"(columns: {', '.join(deals.columns())})"
-        ) from None
+    problems = where_problems(target, deals)
+    if problems:
+        raise ScenarioError(problems)
+    mask = deals.matching(target.where)
     return mask & deals.new_logo if target.metric == "new_logos" else mask
 
 

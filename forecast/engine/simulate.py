@@ -9,7 +9,7 @@ import numpy as np
 
 from forecast.config.scenario import Scenario
 from forecast.engine.checks import check, run_settings
-from forecast.engine.correlation import correlation_inputs
+from forecast.engine.correlation import correlated, correlation_inputs, no_correlation
 from forecast.engine.kernels import (
     COUNT,
     REVENUE,
@@ -76,6 +76,8 @@ class Forecast:
     draws: DealDraws
     trials: Trials
     seed: int
+    breakdown_deals: dict[str, dict[str, np.ndarray]]  # column -> value -> its deals (bool), as simulated
+    independent_revenue: np.ndarray | None = None  # the same trials with independent deals (if asked)
 
     @property
     def n_trials(self) -> int:
@@ -103,16 +105,17 @@ def breakdown_columns(scenario: Scenario, by: tuple[str, ...] = (), aliases: dic
     return list(dict.fromkeys(aliases.get(column, column) for column in [*scenario.quotas, *by]))
 
 
-def _breakdown_values(scenario: Scenario, deals: Deals, column: str) -> list[str]:
-    """The column's values in the pipeline, plus those only a quota names (a rep with no deals)."""
-    try:
-        present = deals.column(column)
-    except KeyError:
+def _breakdown_groups(scenario: Scenario, deals: Deals, column: str) -> dict[str, np.ndarray]:
+    """Each of the column's values (those in the pipeline, and those only a quota names: a rep
+    with no deals) and its deals, as a boolean mask."""
+    if column not in deals.columns():
         raise ScenarioError(
             f"{scenario.label}: cannot break down by {column!r}: the pipeline has no such column "
             f"(columns: {', '.join(deals.attributes) or 'none'})"
-        ) from None
-    return sorted(set(present) | set(by_value(scenario.quotas.get(column, {}))))
+        )
+    present = deals.column(column)
+    values = sorted(set(present) | set(by_value(scenario.quotas.get(column, {}))))
+    return {value: present == value for value in values}
 
 
 def simulate(
@@ -122,15 +125,17 @@ def simulate(
     seed: int | None = None,
     by: tuple[str, ...] = (),
     model: DealModel | None = None,
+    independent: bool = False,
 ) -> Forecast:
     """Simulate the scenario's pipeline; ``trials`` and ``seed`` override the file.
 
     ``by`` adds per-trial revenue for every value of those columns (and of the
     columns ``quotas`` names), from the same trials as the total. ``model`` is the
     deals' resolved model (default: ``deal_model(scenario, deals)``); a plan passes
-    the model it changed.
-    The deals and the
-    settings pass ``checks`` first: bad input is a ``ForecastError``, never a number.
+    the model it changed. The deals and the settings pass ``checks`` first: bad input is a ``ForecastError``, never a number.
+    ``independent``
+    (for a correlated scenario) also sums the same draws with the deals independent,
+    the comparison ``summarize`` reports: what the correlation does to the range.
     """
     n_trials, seed = run_settings(scenario, trials, seed)
     check(scenario, deals)
@@ -147,12 +152,13 @@ def simulate(
         for target in scenario.targets
         if target.where or target.metric == "deals"
     }
-    breakdown_slots = {
-        column: {
-            value: metric_set.slot(REVENUE, deals.column(column) == value)
-            for value in _breakdown_values(scenario, deals, column)
-        }
+    breakdown_deals = {
+        column: _breakdown_groups(scenario, deals, column)
         for column in breakdown_columns(scenario, by, deals.aliases)
+    }
+    breakdown_slots = {
+        column: {value: metric_set.slot(REVENUE, mask) for value, mask in groups.items()}
+        for column, groups in breakdown_deals.items()
     }
     metrics = metric_set.metrics
     membership = np.array([mask for _, mask in metrics])  # metrics x deals booleans (CSR below)
@@ -184,6 +190,10 @@ def simulate(
     new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
     booked = scenario.booked_totals
     revenue += booked.revenue + new_revenue
+    independent_revenue = None
+    if independent and correlated(scenario):
+        independent_revenue = _independent_revenue(deals, model, draws, n_trials)
+        independent_revenue += booked.revenue + new_revenue
     new_logos = values[new_logo_slot] + booked.new_logos
     if scenario.new_pipeline is not None and scenario.new_pipeline.new_logo:
         new_logos += new_deals
@@ -212,7 +222,34 @@ def simulate(
             },
         ),
         seed=seed,
+        breakdown_deals=breakdown_deals,
+        independent_revenue=independent_revenue,
     )
+
+
+def _independent_revenue(deals: Deals, model: DealModel, draws: DealDraws, n_trials: int) -> np.ndarray:
+    """The open pipeline's revenue per trial on the same draws with every deal independent: what
+    re-simulating without correlation gives, bit for bit, with no metrics to accumulate."""
+    revenue = np.empty(n_trials)
+    simulate_pipeline(
+        draws.starts,
+        draws.win_threshold,
+        draws.land_threshold,
+        draws.value,
+        model.dated_inside,
+        draws.noise_base,
+        draws.noise_slope,
+        np.zeros(len(deals) + 1, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        no_correlation(len(deals)),
+        0,
+        trial_block(n_trials, numba.get_num_threads()),
+        revenue,
+        np.empty(n_trials),
+        np.empty((0, n_trials)),
+    )
+    return revenue
 
 
 NEW_PIPELINE_KEY = "__new_pipeline__"  # the stream of deals not yet created

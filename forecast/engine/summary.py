@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from forecast.engine.correlation import correlated
 from forecast.engine.model import overdue_deals
 from forecast.engine.simulate import Forecast
 from forecast.inputs.deals import by_value
@@ -130,7 +131,7 @@ def breakdown(forecast: Forecast) -> dict[str, list[dict[str, Any]]]:
         for value, revenue in per_value.items():
             quota = quotas.get(value)
             p_hit = probability(reaches(revenue, quota)) if quota is not None else (None, None)
-            mask = forecast.deals.column(column) == value
+            mask = forecast.breakdown_deals[column][value]
             rows.append(
                 {
                     "name": value,
@@ -165,21 +166,14 @@ def implied_outcome_correlation(win_rate: float, latent: float) -> float:
 def correlation_effect(forecast: Forecast) -> dict[str, Any] | None:
     """What correlation does: implied outcome correlations and the P10-P90 width with and without it.
 
-    The width without it comes from re-simulating on the same seed with independent deals.
+    The width without it is that of the same trials with independent deals, which
+    ``simulate(..., independent=True)`` keeps on the forecast (None if it was not asked for).
     """
-    from forecast.config.scenario import Correlation
-    from forecast.engine.simulate import simulate
-
     correlation = forecast.scenario.correlation
-    if correlation.market == 0 and not any(correlation.by.values()):
+    if not correlated(forecast.scenario):
         return None
     win_rate = float(np.mean(forecast.model.win_rate))
-    independent = simulate(
-        forecast.scenario.model_copy(update={"correlation": Correlation()}),
-        forecast.deals,
-        trials=forecast.n_trials,
-        seed=forecast.seed,
-    )
+    independent = forecast.independent_revenue
 
     def width(values: np.ndarray) -> float:
         p10, p90 = np.percentile(values, [10, 90])
@@ -196,12 +190,12 @@ def correlation_effect(forecast: Forecast) -> dict[str, Any] | None:
             },
         },
         "p10_p90_width": width(forecast.trials.revenue),
-        "independent_p10_p90_width": width(independent.trials.revenue),
+        "independent_p10_p90_width": None if independent is None else width(independent),
     }
 
 
 def summarize(forecast: Forecast) -> dict[str, Any]:
-    """The result of ``forecast run --json`` for one scenario."""
+    """The result of ``forecast run --json`` for one scenario; it reads the forecast and never simulates."""
     scenario = forecast.scenario
     deals = forecast.deals
     model = forecast.model

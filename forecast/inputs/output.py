@@ -30,6 +30,19 @@ def check_output(path: Path, formats: tuple[str, ...] = TABLE_FORMATS) -> None:
         raise OutputError(f"{path}: folder {path.parent} does not exist")
 
 
+def output_folder(path: Path) -> Path:
+    """Make a folder for output files (and its parents), checking a file can be created in it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".forecast.", suffix=".tmp", dir=path)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+    return path
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` then rename ``tmp`` to ``path``; nothing is left on failure."""
     path = Path(path)

@@ -227,18 +227,18 @@ def write_report(
     seed: int | None = None,
     backtest: dict | None = None,
 ) -> dict[str, Any]:
-    """Write the HTML report (atomically) and, with ``png_dir``, every chart as a PNG.
+    """Write the HTML report and, with ``png_dir`` (made if missing), every chart as a PNG, each atomically.
 
     ``backtest``: a ``forecast.backtest.backtest`` result, drawn as forecast against actual.
     """
-    from forecast.inputs.output import atomic_write
+    from forecast.inputs.output import atomic_write, output_folder
 
     data = gather(scenario, deals, trials, seed, backtest)
     drawn = figures(data)
     if png_dir is not None:
-        png_dir.mkdir(parents=True, exist_ok=True)
+        output_folder(png_dir)
         for key, _, figure in drawn:
-            charts.save_png(figure, png_dir / f"{key}.png")
+            atomic_write(png_dir / f"{key}.png", lambda tmp, figure=figure: charts.save_png(figure, tmp))
     page = render_html(data, drawn)
     atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return {"headline": headline(data), "charts": [key for key, _, _ in drawn], "summary": data["summary"]}

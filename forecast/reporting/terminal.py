@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -10,6 +12,9 @@ from rich.table import Table
 
 from forecast.engine.summary import PERCENTILES
 from forecast.reporting.words import deals_sentence, described_columns, verdict
+
+if TYPE_CHECKING:
+    from forecast.analyses.batch import BatchReport
 
 
 def money(value: float | None) -> str:
@@ -97,9 +102,17 @@ def summary_note(summary: dict[str, Any]) -> str:
     )
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A closed pipe is the command line's to handle (quietly, as for any other print), not rich's
+        ``SystemExit(1)``."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console(file=None) -> Console:
     """A console that keeps a stable width when output is not a terminal."""
-    return Console(file=file, width=None if (file is None or file.isatty()) else 160, highlight=False)
+    return _Console(file=file, width=None if (file is None or file.isatty()) else 160, highlight=False)
 
 
 def _points(delta: dict[str, Any] | None) -> str:
@@ -296,9 +309,9 @@ def breakdown_tables(summary: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def drivers_table(scenario: str, target: str, rows: list[dict[str, Any]]) -> Table:
+def drivers_table(scenario: str, target: str, at_least: float, rows: list[dict[str, Any]]) -> Table:
     """``forecast drivers``: the deals ranked by P(hit) at stake, their swing, what pulling them in gains."""
-    table = _titled(f"{scenario}: the deals that decide {target}")
+    table = _titled(f"{scenario}: the deals that decide {target} ({at_least:,.0f})")
     described = described_columns(rows)
     headers = ["#", "deal", *described, "amount", "close", "P(lands)", "at stake", "swing", "if accelerated"]
     for header in headers:
@@ -477,3 +490,118 @@ def backtest_comparison_table(comparison: list[dict[str, Any]]) -> Table:
             money(row["weighted_pipeline_mean_abs_error"]),
         )  # fmt: skip
     return table
+
+
+def validation_lines(check: dict[str, Any], shown: int = 10) -> list[str]:
+    """``forecast validate``: one OK line per scenario, then its hygiene warnings."""
+    period = check["period"]
+    lines = [
+        f"OK {check['source']}: {check['open_deals']} open deals, period {period['start']}..{period['end']}"
+    ]
+    for column, names in check["quota_names_without_deals"].items():
+        lines.append(f"warning: quotas.{column} names {', '.join(names)}, who have no deals in the pipeline")
+    overdue = check["overdue"]
+    if overdue:
+        listed = [f"{deal['deal_id']} ({deal['close_date']})" for deal in overdue]
+        more = f", ... {len(listed) - shown} more" if len(listed) > shown else ""
+        are = "deals are" if len(listed) > 1 else "deal is"
+        lines.append(
+            f"warning: {len(listed)} {are} overdue at {check['as_of']} "
+            f"(counted in the period; update their close dates): {', '.join(listed[:shown])}{more}"
+        )
+    return lines
+
+
+def batch_lines(report: BatchReport, out: Path) -> list[str]:
+    """``forecast batch`` (to stderr): the counts, then every failed scenario with its problems."""
+    lines = [
+        f"{report.ran} scenarios run, {report.skipped} already in {out}; "
+        f"{len(report.rows)} rows written; {len(report.failed)} failed"
+    ]
+    for row in report.failed:
+        label = f" [{row['sweep']}]" if row.get("sweep") else ""
+        lines.append(f"failed: {row['path']}{label}")
+        lines += [f"  {problem}" for problem in row["error"].split(" | ")]
+    return lines
+
+
+def report_lines(result: dict[str, Any], out: Path) -> list[str]:
+    """``forecast report``: the headline and what was written."""
+    return [result["headline"], f"Wrote {out} ({len(result['charts'])} charts)."]
+
+
+def calibration_lines(result: dict[str, Any], out: Path) -> list[str]:
+    """``forecast calibrate``: the overall win rate and every stage's (the win-by-age table follows)."""
+    overall = result["overall"]
+    low, high = overall["interval_90"]
+    lines = [
+        f"{overall['deals']:,} closed deals, win rate {overall['win_rate']:.1%} (90 % {low:.1%}-{high:.1%}); "
+        f"wrote {out}"
+    ]
+    for stage in result["stages"]:
+        note = f" [{stage['note']}]" if "note" in stage else ""
+        lines.append(f"  {stage['name']}: {stage['win_rate']:.1%} of {stage['deals']}{note}")
+    return lines
+
+
+def calibration_notes(result: dict[str, Any], with_new_pipeline: bool, min_deals: int) -> list[str]:
+    """``forecast calibrate``, after the table: the new pipeline fit (written or why not), the correlation."""
+    lines = []
+    fit = result["new_pipeline"]
+    if with_new_pipeline and not fit:
+        lines.append(f"  new pipeline: not written: it needs created_date and at least {min_deals} deals won "
+                     "within the quarter they were created in")  # fmt: skip
+    if fit:
+        block = fit["new_pipeline"]
+        written = "written" if with_new_pipeline else "not written: add --new-pipeline"
+        lines.append(
+            f"  new pipeline: {block['conversations_per_week']:.1f} deals created a week, "
+            f"{fit['won_within_period']:.1%} of them won within a quarter, mean size "
+            f"{block['deal_size']['mean']:,.0f} ({fit['deals_created']:,} deals; {written})"
+        )
+    if "correlation" in result:
+        fit = result["correlation"]
+        lines.append(f"  latent market correlation {fit['market']} (ranks' distance from uniform "
+                     f"{fit['ks_distance']:.2f}, resting on {fit['periods']} periods)")  # fmt: skip
+    return lines
+
+
+def backtest_tables(result: dict[str, Any]) -> list[Table]:
+    """``forecast backtest``: the open pipeline's forecasts, the total's, and the scores side by side."""
+    return [
+        backtest_table(f"Open pipeline at the period start ({result['model']})", result["periods"],
+                       result["summary"]),
+        backtest_table("Total won in the period (open + new pipeline)", result["total"]["periods"],
+                       result["total"]["summary"]),
+        backtest_comparison_table(result["comparison"]),
+    ]  # fmt: skip
+
+
+class BatchProgress:
+    """``forecast batch``: a rich progress bar on a terminal (done / failed / remaining, time left);
+    silent otherwise."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.fields[status]}"), BarColumn(), TimeRemainingColumn(), transient=True
+        )
+        self.bar.start()
+        task = self.bar.add_task("batch", total=self.total, status=f"0 done, 0 failed, {self.total} left")
+
+        def update(done: int, failed: int, todo: int) -> None:
+            status = f"{done} done, {failed} failed, {todo - done} left"
+            self.bar.update(task, completed=done + (self.total - todo), status=status)
+
+        return update
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -94,7 +94,9 @@ def test_group_factors_correlate_outcomes_within_groups():
 def test_implied_outcome_correlation_example_and_wider_range():
     assert implied_outcome_correlation(0.3, 0.10) == pytest.approx(0.058, abs=0.001)  # the example
     scenario = make_scenario("correlation: {market: 0.3}\n")
-    summary = summarize(simulate(scenario, make_deals([100.0] * 50, [0.4] * 50), trials=5000))
+    summary = summarize(
+        simulate(scenario, make_deals([100.0] * 50, [0.4] * 50), trials=5000, independent=True)
+    )
     effect = summary["correlation"]
     assert effect["p10_p90_width"] > 1.5 * effect["independent_p10_p90_width"]
 

@@ -169,3 +169,28 @@ def test_by_adds_columns_without_quotas():
     rows = summarize(_team(by=("region",)))["breakdown"]
     assert [row["name"] for row in rows["region"]] == ["North", "South"]
     assert rows["region"][1]["quota"] is None and rows["region"][1]["probability"] is None
+
+
+def test_summarize_never_simulates_and_keeps_the_independent_comparison(monkeypatch):
+    from forecast.config.scenario import Correlation
+
+    scenario = make_scenario("correlation: {market: 0.3, by: {owner: 0.2}}\namount: {sigma: 0.3}\n")
+    deals = make_deals([100.0, 80.0, 50.0] * 20, [0.4, 0.6, 0.2] * 20, owner=["A", "B", "C"] * 20)
+    forecast = simulate(scenario, deals, trials=3000, seed=5, independent=True)
+    independent = simulate(
+        scenario.model_copy(update={"correlation": Correlation()}), deals, trials=3000, seed=5
+    )
+    np.testing.assert_array_equal(forecast.independent_revenue, independent.trials.revenue)  # the same draws
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("summarize simulated")
+
+    monkeypatch.setattr("forecast.engine.simulate.simulate", no_simulation)
+    effect = summarize(forecast)["correlation"]
+    p10, p90 = np.percentile(independent.trials.revenue, [10, 90])
+    assert effect["independent_p10_p90_width"] == float(p90 - p10)
+    assert effect["p10_p90_width"] > effect["independent_p10_p90_width"]
+    without = simulate(scenario, deals, trials=3000, seed=5)  # not asked for: not run, and said so
+    assert without.independent_revenue is None
+    assert summarize(without)["correlation"]["independent_p10_p90_width"] is None
+    np.testing.assert_array_equal(without.trials.revenue, forecast.trials.revenue)
