@@ -132,10 +132,10 @@ def simulate(
     ``by`` adds per-trial revenue for every value of those columns (and of the
     columns ``quotas`` names), from the same trials as the total. ``model`` is the
     deals' resolved model (default: ``deal_model(scenario, deals)``); a plan passes
-    the model it changed. The deals and the settings pass ``checks`` first: bad input is a ``ForecastError``, never a number.
-    ``independent``
-    (for a correlated scenario) also sums the same draws with the deals independent,
-    the comparison ``summarize`` reports: what the correlation does to the range.
+    the model it changed. ``independent`` (for a correlated scenario) also sums the
+    same draws with the deals independent, the comparison ``summarize`` reports: what
+    the correlation does to the range. The deals and the settings pass ``checks`` first:
+    bad input is a ``ForecastError``, never a number.
     """
     n_trials, seed = run_settings(scenario, trials, seed)
     check(scenario, deals)
