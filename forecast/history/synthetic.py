@@ -42,18 +42,18 @@ STAGE_COLUMNS = ("deal_id", "stage", "date")
 class SyntheticParams:
     """The process behind a synthetic history; the defaults give 3 years, about 3,900 deals.
 
-    With them about 270 deals are open at a week's start after the first months, about
-    a third of them are won within the next 13 weeks, and about 40 % of all deals are
-    won; 3 years leave 100+ weekly origins with a quarter's horizon after half a year
-    of learning.
+    With them about 265 deals are open at a week's start after the first half year,
+    about 38 % of them are won within the next 13 weeks, and about 43 % of all deals
+    are won; 3 years leave 117 weekly origins with a quarter's horizon after half a
+    year of learning.
     """
 
     start: dt.date = dt.date(2021, 1, 4)  # a Monday: the first week's first day
     weeks: int = 156  # through 2023-12-31
     deals_per_week: float = 25.0  # mean new deals a week
     seasonality: float = 0.3  # the creation rate's swing over a quarter, in [0, 1)
-    win_hazard: tuple[float, float, float] = (0.01, 0.04, 0.12)  # weekly, by stage, at age 1 week
-    age_decay: float = 0.03  # the win hazard's logit falls this much per week of age
+    win_hazard: tuple[float, float, float] = (0.02, 0.06, 0.18)  # weekly, by stage, at age 1 week
+    age_decay: float = 0.06  # the win hazard's logit falls this much per week of age
     loss_hazard: tuple[float, float, float] = (0.06, 0.05, 0.04)  # weekly, by stage, when not won
     advance: tuple[float, float] = (0.15, 0.12)  # weekly: Qualified -> Proposal, Proposal -> Negotiation
     shock_sd: float = 0.3  # sd of the quarter's shift of the win hazard's logit
