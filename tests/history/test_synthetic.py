@@ -83,26 +83,32 @@ def test_bad_parameters_are_refused(change):
         SyntheticParams(**change)
 
 
-def test_truth_matches_a_monte_carlo_of_the_deals_futures(history):
-    origin = dt.date(2022, 3, 9)  # a Wednesday: part of the origin's week is past
-    end = dt.date(2022, 5, 20)  # a Friday
+WINDOWS = [
+    (dt.date(2022, 3, 9), dt.date(2022, 5, 20)),  # Wednesday to a Friday: partial weeks at both ends
+    (dt.date(2022, 3, 9), dt.date(2022, 3, 18)),  # mostly partial weeks
+    (dt.date(2022, 3, 7), dt.date(2022, 3, 7)),  # one Monday
+    (dt.date(2022, 3, 13), dt.date(2022, 3, 13)),  # one Sunday, when deals advance
+]
+
+
+@pytest.mark.parametrize(("origin", "end"), WINDOWS)
+def test_truth_matches_a_monte_carlo_of_the_deals_futures(history, origin, end):
     truth = history.truth(origin, end)
-    rng = np.random.default_rng(5)
-    for k in rng.choice(truth.index.size, 12, replace=False):
-        share, kept = naive.synthetic_win_chance(history, int(truth.index[k]), origin, end, 20_000, int(k))
+    deals = history.deals["deal_id"][truth.index]
+    stages = history.stages
+    sunday = np.datetime64(origin + dt.timedelta(days=6 - origin.weekday()))
+    monday = np.datetime64(origin - dt.timedelta(days=origin.weekday()))
+    advancing = np.flatnonzero(
+        np.isin(deals, stages["deal_id"][stages["date"] == sunday])
+    )  # at the week's end
+    late = np.flatnonzero(np.isin(deals, stages["deal_id"][stages["stage"] == "Negotiation"]))
+    young = np.flatnonzero(history.deals["created_date"][truth.index] >= monday)  # no outcome this week
+    assert advancing.size and (young.size or origin.weekday() == 0)
+    assert np.all(truth.win_probability[young] == 0.0) or end > sunday.item()
+    for k in np.unique(np.r_[advancing[:3], late[:3], young[:1], np.arange(0, deals.size, 50)]):
+        share, kept = naive.synthetic_win_chance(history, int(truth.index[k]), origin, end, 40_000, int(k))
         p = truth.win_probability[k]
-        assert abs(share - p) < 4.5 * np.sqrt(p * (1 - p) / kept) + 1e-9, (k, share, p)
-
-
-def test_truth_for_a_deal_created_in_the_origin_week_and_for_a_one_day_horizon(history):
-    origin = dt.date(2022, 3, 6)  # a Sunday
-    truth = history.truth(origin, origin)
-    young = history.deals["created_date"][truth.index] >= np.datetime64(origin - dt.timedelta(days=6))
-    assert young.any() and np.all(truth.win_probability[young] == 0.0)  # no outcome in the creation week
-    for k in np.flatnonzero(~young)[:5]:
-        share, kept = naive.synthetic_win_chance(history, int(truth.index[k]), origin, origin, 20_000, int(k))
-        p = truth.win_probability[k]
-        assert abs(share - p) < 4.5 * np.sqrt(p * (1 - p) / kept)
+        assert abs(share - p) <= 4.5 * np.sqrt(p * (1 - p) / kept), (deals[k], share, p)
 
 
 def test_realised_wins_by_age_match_the_truth_within_binomial_error():
