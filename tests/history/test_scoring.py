@@ -139,6 +139,21 @@ def test_effective_count_of_an_ar1_series_is_near_n_1_minus_phi_over_1_plus_phi(
     assert np.all(estimates <= n)
 
 
+def test_effective_count_gives_overlapping_pits_an_honest_mean_and_variance():
+    studies, origins = 2000, 120
+    rng = np.random.default_rng(5)
+    standardised, variance = [], []
+    for _ in range(studies):
+        pits = stats.norm.cdf(_overlapping(rng, origins, 13))  # 120 weekly origins, 13-week horizons
+        moments = pit_moments(pits, effective_count(pits))
+        standardised.append((moments["mean"] - 0.5) / np.sqrt(1 / 12 / effective_count(pits)))
+        variance.append(moments["variance"])
+    # the mean's spread is what the count says (uncorrected n / tau: 1.13), and the variance
+    # about the sample mean, corrected for the correlation, about 1/12 (uncorrected: 10 % low)
+    assert abs(np.var(standardised) - 1) < 3 * np.sqrt(2 / studies)
+    assert abs(12 * np.mean(variance) - 1) < 0.05
+
+
 def test_effective_count_edge_cases():
     assert effective_count(np.array([0.3, 0.7])) == 2.0
     assert effective_count(np.full(10, 0.5)) == 10.0  # no variation: nothing to correlate
@@ -254,6 +269,23 @@ def test_pit_moments_of_uniform_values():
     assert moments["mean"] == pytest.approx(0.5) and moments["bias_z"] == pytest.approx(0.0, abs=1e-9)
     assert moments["variance"] == pytest.approx(1 / 12, rel=1e-3) and abs(moments["spread_z"]) < 0.1
     assert moments["mean_se"] == pytest.approx(np.sqrt(moments["variance"] / 1000))
+
+
+def test_a_low_variance_by_chance_does_not_inflate_the_bias():
+    pits = np.linspace(0.5, 0.6, 50)  # variance far below 1/12
+    moments = pit_moments(pits, 50)
+    assert moments["mean_se"] == pytest.approx(np.sqrt(1 / 12 / 50))
+    assert moments["bias_z"] == pytest.approx(0.05 / np.sqrt(1 / 12 / 50))
+
+
+def test_few_effective_origins_judge_the_bias_on_student_t():
+    pits = np.linspace(0.7, 1.0, 40)  # mean 0.85
+    tail = 1 - 0.05 / 4
+    moments = pit_moments(pits, 4.0)
+    assert stats.norm.ppf(tail) < moments["bias_z"] < stats.t.ppf(tail, 3)  # significant only on the normal
+    assert abs(moments["spread_z"]) < stats.norm.ppf(tail)
+    assert verdict(pits, 4.0) == "calibrated"
+    assert verdict(pits, 40.0) == "biased low"
 
 
 def test_skill_against_a_baseline():
