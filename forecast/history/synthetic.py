@@ -7,13 +7,14 @@ Week by week (Monday to Sunday, from ``SyntheticParams.start``):
   share of the calendar quarter gone by the week's middle (busiest around quarter ends);
   created on a uniform day of the week in stage Qualified, amount lognormal;
 - in every later week an open deal of age k weeks (k = 1 the week after its creation
-  week), in stage s, during week w, is won with chance
-  ``expit(logit(win_hazard[s]) - age_decay (k - 1) + shock[quarter of w] + drift_per_year x years)``,
+  week), in stage s, is won with chance
+  ``expit(logit(win_hazard[s]) - age_decay (k - 1) + shock[q] + drift_per_year x years)``
+  (q the calendar quarter of the week's Monday, years since ``start`` at that Monday),
   else lost with chance ``loss_hazard[s]``, on a uniform day of the week; if neither, it
   advances one stage (Qualified -> Proposal -> Negotiation) with chance ``advance[s]``,
   entering it on the week's Sunday;
 - ``shock``: one normal draw (sd ``shock_sd``) per calendar quarter, shared by every deal,
-  so a quarter's deals win or miss together; ``years`` since ``start`` at the week's Monday.
+  so a quarter's deals win or miss together.
 
 Deals still open at the end of the last week are Open. Given the shocks, deals are
 independent and Markov in (stage, age, week), so the chance that a deal open at an
@@ -63,6 +64,10 @@ class SyntheticParams:
 
     def __post_init__(self) -> None:
         problems = []
+        if self.start.weekday() != 0:
+            problems.append(
+                f"start must be a Monday (weeks run Monday to Sunday), got {self.start:%A %Y-%m-%d}"
+            )
         if self.weeks < 1:
             problems.append(f"weeks must be at least 1, got {self.weeks}")
         if self.deals_per_week <= 0:
@@ -247,6 +252,7 @@ def generate(params: SyntheticParams | None = None, seed: int = 0) -> SyntheticH
     rate = params.deals_per_week * (1 + params.seasonality * np.cos(2 * np.pi * into_quarter / length))
     created_week = np.repeat(np.arange(weeks), rng.poisson(rate))
     created_day = np.sort(7 * created_week + rng.integers(0, 7, created_week.size))  # days since start
+    created_week = created_day // 7
     n = created_day.size
     amount = np.round(params.amount_median * np.exp(params.amount_sigma * rng.standard_normal(n)), 2)
 
@@ -286,5 +292,5 @@ def generate(params: SyntheticParams | None = None, seed: int = 0) -> SyntheticH
         "stage": np.array(STAGES, dtype=object)[entered[order]],
         "date": start + day,
     }
-    return SyntheticHistory(params, seed, deals, stages, quarters, shocks, created_day // 7, entered_week,
+    return SyntheticHistory(params, seed, deals, stages, quarters, shocks, created_week, entered_week,
                             week_quarter)  # fmt: skip

@@ -74,7 +74,8 @@ def test_tables_are_consistent(history):
 
 
 BAD_PARAMETERS = [{"weeks": 0}, {"seasonality": 1.0}, {"win_hazard": (0.1, 0.2)},
-                  {"loss_hazard": (0.1, 1.0, 0.1)}, {"shock_sd": -0.1}, {"amount_median": 0.0}]  # fmt: skip
+                  {"loss_hazard": (0.1, 1.0, 0.1)}, {"shock_sd": -0.1}, {"amount_median": 0.0},
+                  {"start": dt.date(2021, 1, 5)}]  # fmt: skip
 
 
 @pytest.mark.parametrize("change", BAD_PARAMETERS)
