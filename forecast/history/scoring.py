@@ -43,7 +43,7 @@ def crps(samples: np.ndarray, actual: float) -> float:
     ordered = np.sort(_samples(samples))
     y = _actual(actual)
     n = ordered.size
-    centred = ordered - ordered[n // 2]  # the rank weights sum to 0: centring keeps their sum exact
+    centred = ordered - ordered[n // 2]  # the rank weights sum to 0: same sum, less cancellation
     pair_mean = 2.0 * np.dot(2 * np.arange(1, n + 1) - n - 1, centred) / (n * n)
     return float(np.mean(np.abs(ordered - y)) - 0.5 * pair_mean)
 
