@@ -270,3 +270,65 @@ def fairest_split(unit_revenue, targets, objective: str) -> float:
                 scores.append(sum(value >= targets[rep] - slack for value in revenue) / trials)
         best = min(best, max(scores) - min(scores))
     return best
+
+
+def crps(samples, actual) -> float:
+    """Sample CRPS by its definition: mean |X - y| - mean over all pairs |X - X'| / 2."""
+    values = [float(x) for x in samples]
+    n = len(values)
+    error = sum(abs(x - actual) for x in values) / n
+    pairs = sum(abs(x - z) for x in values for z in values) / (n * n)
+    return error - 0.5 * pairs
+
+
+def synthetic_win_chance(history, row: int, origin, end, draws: int, seed: int) -> tuple[float, int]:
+    """Monte Carlo of a synthetic deal open at ``origin``: the share of its futures won in origin..end.
+
+    Replays the generator's weeks from the Monday of the origin's week, from the stage the
+    stage table gives the deal the day before the origin, and keeps the futures in which it
+    is still open at the origin (rejection). Returns the share and the futures kept.
+    """
+    import datetime as dt
+
+    from scipy.special import expit, logit
+
+    params = history.params
+    rng = np.random.default_rng(seed)
+    created = history.deals["created_date"][row].item()
+    created_week = (created - params.start).days // 7
+    deal = history.deals["deal_id"][row]
+    entered = [
+        (day.item(), stage)
+        for d, stage, day in zip(
+            history.stages["deal_id"], history.stages["stage"], history.stages["date"], strict=True
+        )
+        if d == deal and day.item() < origin
+    ]
+    stage = np.full(draws, ["Qualified", "Proposal", "Negotiation"].index(max(entered)[1]))
+    origin_day, end_day = (origin - params.start).days, (end - params.start).days
+    closed_day = np.full(draws, -1)
+    won = np.zeros(draws, bool)
+    for week in range(origin_day // 7, end_day // 7 + 1):
+        if week <= created_week:
+            continue
+        monday = params.start + dt.timedelta(days=7 * week)
+        shock = next(
+            s
+            for (first, last), s in zip(history.quarters, history.shocks, strict=True)
+            if first <= monday <= last
+        )
+        shift = shock + params.drift_per_year * (monday - params.start).days / 365.25
+        p = expit(
+            logit(np.array(params.win_hazard))[stage] - params.age_decay * (week - created_week - 1) + shift
+        )
+        q = np.array(params.loss_hazard)[stage]
+        draw, day, step = rng.random(draws), rng.integers(0, 7, draws), rng.random(draws)
+        is_open = closed_day < 0
+        wins, losses = is_open & (draw < p), is_open & (draw >= p) & (rng.random(draws) < q)
+        won |= wins
+        closed_day[wins | losses] = 7 * week + day[wins | losses]
+        advances = (closed_day < 0) & (stage < 2) & (step < np.array([*params.advance, 0.0])[stage])
+        stage[advances] += 1
+    kept = (closed_day < 0) | (closed_day >= origin_day)
+    within = won & (closed_day >= origin_day) & (closed_day <= end_day)
+    return float(within[kept].mean()), int(kept.sum())
