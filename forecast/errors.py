@@ -28,3 +28,7 @@ class PipelineError(ForecastError):
 
 class OutputError(ForecastError):
     """An output file could not be written."""
+
+
+class NotAScenarioError(ScenarioError):
+    """A funnel plan or backtest file was given where a scenario is expected."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import signal
 import sys
 from pathlib import Path
 
@@ -304,45 +304,42 @@ def funnel(file, quota, deal_size, deal_size_spread, stages, periods, weeks, boo
     "--workers", type=click.IntRange(1, 1024), help="Local worker processes (default: one per core)."
 )
 @click.option("--scheduler", help="Dask scheduler address tcp://HOST:PORT, or 'local' for a LocalCluster.")
-@click.option("--resume", is_flag=True, help="Skip scenarios whose content hash is already in --out.")
+@click.option("--resume", is_flag=True, help="Keep --out's rows of unchanged scenarios; redo the others.")
 @click.option("--flush-every", type=click.IntRange(1, None), help="Write --out every N finished scenarios.")
 def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> None:
     """Run many scenarios (files, folders or globs), their sweeps and plans: one row each.
 
     Example: forecast batch configs/ --out results.parquet --workers 2
     """
-    from forecast.analyses.batch import dask_executor, local_executor, plan_jobs, run_batch, scenario_files
+    from forecast.analyses.batch import (
+        PROBLEM_SEPARATOR,
+        batch_executor,
+        plan_jobs,
+        run_batch,
+        scenario_files,
+    )
     from forecast.inputs.output import check_output
 
     out_path = Path(out)
     check_output(out_path)
-    jobs = plan_jobs(scenario_files(paths), seed, trials)
-    client = executor = None
-    if scheduler is not None:
-        client, executor = dask_executor(scheduler)
-    elif (workers or os.cpu_count() or 1) > 1 and len(jobs) > 1:
-        executor = local_executor(workers or os.cpu_count() or 1)
-    stopped = True
-    try:
-        with _progress(len(jobs)) as on_progress:
-            report = run_batch(
-                jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=on_progress
-            )
-        stopped = False
-    finally:
-        if executor is not None:  # on an error or Ctrl-C, do not wait for the queued jobs
-            executor.shutdown(wait=not stopped, cancel_futures=stopped)
-        if client is not None:
-            client.close()
+    plan = plan_jobs(scenario_files(paths), seed, trials)
+    for note in plan.skipped:
+        click.echo(f"skipped {note}", err=True)
+    with batch_executor(workers, scheduler, len(plan.jobs)) as executor, _progress(len(plan.jobs)) as shown:
+        report = run_batch(
+            plan.jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=shown
+        )
+    kept = f"{report.skipped} already in {out_path}"
+    if report.dropped:
+        kept += f" ({report.dropped} earlier rows not kept: failed, changed or left the batch)"
     click.echo(
-        f"{report.ran} scenarios run, {report.skipped} already in {out_path}; "
-        f"{len(report.rows)} rows written; {len(report.failed)} failed",
+        f"{report.ran} scenarios run, {kept}; {len(report.rows)} rows written; {len(report.failed)} failed",
         err=True,
     )
     for row in report.failed:
         label = f" [{row['sweep']}]" if row.get("sweep") else ""
         click.echo(f"failed: {row['path']}{label}", err=True)
-        for problem in row["error"].split(" | "):
+        for problem in row["error"].split(PROBLEM_SEPARATOR):
             click.echo(f"  {problem}", err=True)
     if report.failed:
         sys.exit(EXIT_FAILED)
@@ -646,5 +643,12 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+def _exit_on_sigterm(signum: int, frame) -> None:
+    """SIGTERM ends a command as Ctrl-C does: cleanup runs (temporary files, worker processes)."""
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends at once
+    sys.exit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     cli(prog_name="forecast")

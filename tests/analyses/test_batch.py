@@ -54,7 +54,7 @@ def folder(tmp_path):
 
 
 def test_sweep_expansion_counts_and_labels(folder):
-    jobs = plan_jobs(scenario_files([str(folder / "a.yaml")]), batch_seed=1)
+    jobs = plan_jobs(scenario_files([str(folder / "a.yaml")]), batch_seed=1).jobs
     assert len(jobs) == 6
     assert [job.label for job in jobs[:2]] == [
         "slip.default=0.1, amount.sigma=0.1",
@@ -74,12 +74,12 @@ def test_files_folders_and_globs(folder):
 
 
 def test_seeds_come_from_content_not_position(folder):
-    alone = plan_jobs(scenario_files([str(folder / "c.yaml")]), batch_seed=5)
-    together = plan_jobs(scenario_files([str(folder)]), batch_seed=5)
+    alone = plan_jobs(scenario_files([str(folder / "c.yaml")]), batch_seed=5).jobs
+    together = plan_jobs(scenario_files([str(folder)]), batch_seed=5).jobs
     c_job = next(job for job in together if job.path.endswith("c.yaml"))
     assert alone[0].seed == c_job.seed
     assert next(job for job in together if job.path.endswith("b.yaml")).seed == 11  # its own seed wins
-    assert plan_jobs(scenario_files([str(folder / "c.yaml")]), batch_seed=6)[0].seed != alone[0].seed
+    assert plan_jobs(scenario_files([str(folder / "c.yaml")]), batch_seed=6).jobs[0].seed != alone[0].seed
 
 
 def test_failed_scenario_is_a_row_and_the_rest_complete(folder):
@@ -99,16 +99,16 @@ def test_failed_scenario_is_a_row_and_the_rest_complete(folder):
 
 def test_pipeline_is_read_once_per_process(folder):
     batch._PIPELINES.clear()
-    jobs = plan_jobs(scenario_files([str(folder / "a.yaml")]), batch_seed=0)
+    jobs = plan_jobs(scenario_files([str(folder / "a.yaml")]), batch_seed=0).jobs
     run_batch(jobs, folder / "out.csv")
     assert len(batch._PIPELINES) == 1
 
 
 def test_serial_processes_and_dask_give_identical_rows(folder):
     files = scenario_files([str(folder / "a.yaml"), str(folder / "c.yaml")])
-    jobs = plan_jobs(files, batch_seed=3)
+    jobs = plan_jobs(files, batch_seed=3).jobs
     run_batch(jobs, folder / "serial.parquet")
-    with batch.local_executor(2) as executor:
+    with batch.WorkerPool(2) as executor:
         run_batch(jobs, folder / "processes.parquet", executor)
     pytest.importorskip("dask.distributed")
     from dask.distributed import Client, LocalCluster
@@ -173,13 +173,13 @@ def test_resume_reruns_what_differs_and_keeps_identical_files_apart(folder):
     (twin / "b.yaml").write_text((folder / "b.yaml").read_text())  # same content, another path
     files = scenario_files([str(folder / "b.yaml"), str(twin / "b.yaml")])
     out = folder / "out.csv"
-    jobs = plan_jobs(files, batch_seed=1)
+    jobs = plan_jobs(files, batch_seed=1).jobs
     assert jobs[0].content_hash == jobs[1].content_hash
     run_batch(jobs[:1], out)  # as if killed after the first
     report = run_batch(jobs, out, resume=True)
     assert (report.ran, report.skipped) == (1, 1)
     assert len(read_csv_rows(out)) == 2
-    more_trials = plan_jobs(files, batch_seed=1, trials=500)
+    more_trials = plan_jobs(files, batch_seed=1, trials=500).jobs
     assert run_batch(more_trials, out, resume=True).ran == 2  # other trials: not the same result
 
 
@@ -194,7 +194,7 @@ def test_csv_resume_and_mixed_sweep_values(folder):
         SCENARIO + "sweep: {period: [2026-Q4, 2026], targets.0.at_least: [900000, 1.1e6]}\n"
     )
     files = scenario_files([str(folder / "mixed.yaml")])
-    jobs = plan_jobs(files, batch_seed=2)
+    jobs = plan_jobs(files, batch_seed=2).jobs
     out = folder / "mixed.csv"
     run_batch(jobs[:2], out)
     report = run_batch(jobs, out, resume=True)
