@@ -31,4 +31,4 @@ class OutputError(ForecastError):
 
 
 class NotAScenarioError(ScenarioError):
-    """A funnel plan or backtest file was given where a scenario is expected."""
+    """A funnel plan, backtest file or calibration fragment was given where a scenario is expected."""

@@ -118,8 +118,8 @@ def problem_text(error: ForecastError) -> str:
 def plan_jobs(files: dict[Path, bool], batch_seed: int, trials: int | None = None) -> BatchPlan:
     """Validate every file and expand its sweep into jobs with content hashes and seeds.
 
-    A bad file becomes one error job; a funnel plan or backtest file found in a folder
-    or glob is skipped (named, it is an error job saying which command reads it).
+    A bad file becomes one error job; another forecast file (funnel plan, backtest, calibration
+    fragment) found in a folder or glob is skipped (named, it is an error job saying what reads it).
     """
     from forecast.config.loading import calibration_path
     from forecast.config.sweeps import sweep_variants

@@ -154,12 +154,23 @@ def validate_yaml(
         ) from None
 
 
+# The keys `forecast calibrate` writes in a fragment (history/calibration.py fragment, --backtest).
+CALIBRATION_KEYS = ("stages", "slip", "amount", "win_by_age", "new_pipeline", "correlation")
+
+
 def other_file_kind(data: dict) -> str | None:
     """What a YAML mapping is, by its top-level keys, when it is another forecast file than a scenario."""
+    if {"pipeline", "period"} & data.keys():
+        return None
     if "history" in data:
         return "a backtest file (it has history); run it with forecast backtest"
-    if {"quota", "stages"} <= data.keys() and not {"pipeline", "period"} & data.keys():
+    if {"quota", "stages"} <= data.keys():
         return "a funnel plan (quota and stages, no pipeline or period); run it with forecast funnel"
+    if data and data.keys() <= set(CALIBRATION_KEYS):
+        return (
+            "a calibration fragment (rates, no pipeline or period); "
+            "include it in a scenario with calibration: FILE"
+        )
     return None
 
 
@@ -174,7 +185,7 @@ def calibration_path(name: str, source: Path | None) -> Path:
 def _scenario_data(data: dict, source: Path | None, label: str) -> dict:
     """Scenario data completed by its ``calibration`` fragment: what the scenario sets wins.
 
-    A funnel plan or backtest file is refused here, saying which command reads it.
+    Another forecast file (funnel plan, backtest, calibration fragment) is refused, saying what reads it.
     """
     kind = other_file_kind(data)
     if kind is not None:
