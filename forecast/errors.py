@@ -32,3 +32,7 @@ class OutputError(ForecastError):
 
 class NotAScenarioError(ScenarioError):
     """A funnel plan, backtest file or calibration fragment was given where a scenario is expected."""
+
+    def __init__(self, problems: str | list[str], kind: str):
+        super().__init__(problems)
+        self.kind = kind  # what the file is and what reads it

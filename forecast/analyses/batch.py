@@ -53,10 +53,10 @@ class Job:
 
 @dataclass
 class BatchPlan:
-    """The jobs of a batch, and the files of folders and globs skipped as not scenarios."""
+    """The jobs of a batch, and the files in folders or globs skipped as not scenarios, with what they are."""
 
     jobs: list[Job]
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def scenario_files(paths: Iterable[str]) -> dict[Path, bool]:
@@ -137,18 +137,14 @@ def plan_jobs(files: dict[Path, bool], batch_seed: int, trials: int | None = Non
         try:
             text = path.read_bytes()
             variants = sweep_variants(text.decode("utf-8"), path)
-        except NotAScenarioError as error:
-            if named:
-                plan.jobs.append(Job(len(plan.jobs), str(path), content_hash=_digest(_sha(text)),
-                                     error=problem_text(error)))  # fmt: skip
-            else:
-                plan.skipped.append(error.problems[0])
-            continue
         except Exception as error:  # one unreadable scenario must not end the batch
+            if isinstance(error, NotAScenarioError) and not named:
+                plan.skipped.append((path, error.kind))
+                continue
             if isinstance(error, ForecastError):
                 message = problem_text(error)
             elif isinstance(error, (OSError, UnicodeDecodeError)):
-                message = f"{path}: cannot read it: {error}"
+                message = f"{path}: {error}"
             else:
                 message = f"{path}: unexpected failure ({type(error).__name__}: {error})"
             plan.jobs.append(Job(len(plan.jobs), str(path), content_hash=_digest(_sha(text)), error=message))

@@ -323,8 +323,10 @@ def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> 
     out_path = Path(out)
     check_output(out_path)
     plan = plan_jobs(scenario_files(paths), seed, trials)
-    for note in plan.skipped:
-        click.echo(f"skipped {note}", err=True)
+    here = Path.cwd()
+    for path, kind in plan.skipped:
+        shown = path.relative_to(here) if path.is_relative_to(here) else path
+        click.echo(f"skipped {shown}: {kind}", err=True)
     with batch_executor(workers, scheduler, len(plan.jobs)) as executor, _progress(len(plan.jobs)) as shown:
         report = run_batch(
             plan.jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=shown

@@ -189,7 +189,7 @@ def _scenario_data(data: dict, source: Path | None, label: str) -> dict:
     """
     kind = other_file_kind(data)
     if kind is not None:
-        raise NotAScenarioError(f"{label}: this looks like {kind}")
+        raise NotAScenarioError(f"{label}: this looks like {kind}", kind)
     name = data.get("calibration")
     if not isinstance(name, str):
         return data
