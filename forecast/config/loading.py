@@ -115,9 +115,9 @@ def load_yaml(text: str, label: str) -> tuple[Any, dict[tuple, int]]:
     Malformed YAML and impossible dates raise ``ScenarioError`` naming ``label``, the key and the line.
     """
     loader = _Loader(text)
-    document = None
     try:
         document = loader.get_single_node()
+        lines = _line_index(document) if document is not None else {}  # before merge keys are flattened
         data = None if document is None else loader.construct_document(document)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -131,7 +131,7 @@ def load_yaml(text: str, label: str) -> tuple[Any, dict[tuple, int]]:
         ) from None
     finally:
         loader.dispose()
-    return data, (_line_index(document) if document is not None else {})
+    return data, lines
 
 
 def validate_yaml(
@@ -158,7 +158,7 @@ def validate_yaml(
 CALIBRATION_KEYS = ("stages", "slip", "amount", "win_by_age", "new_pipeline", "correlation")
 
 
-def other_file_kind(data: dict) -> str | None:
+def _other_file_kind(data: dict) -> str | None:
     """What a YAML mapping is, by its top-level keys, when it is another forecast file than a scenario."""
     if {"pipeline", "period"} & data.keys():
         return None
@@ -187,7 +187,7 @@ def _scenario_data(data: dict, source: Path | None, label: str) -> dict:
 
     Another forecast file (funnel plan, backtest, calibration fragment) is refused, saying what reads it.
     """
-    kind = other_file_kind(data)
+    kind = _other_file_kind(data)
     if kind is not None:
         raise NotAScenarioError(f"{label}: this looks like {kind}", kind)
     name = data.get("calibration")
