@@ -37,3 +37,11 @@ class DealError(PipelineError):
 
 class OptionError(ForecastError):
     """A command-line option's value is malformed."""
+
+
+class NotAScenarioError(ScenarioError):
+    """A funnel plan, backtest file or calibration fragment was given where a scenario is expected."""
+
+    def __init__(self, problems: str | list[str], kind: str):
+        super().__init__(problems)
+        self.kind = kind  # what the file is and what reads it

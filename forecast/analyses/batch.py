@@ -1,10 +1,10 @@
 """forecast batch: many scenarios (and their sweeps and plans), one summary row each.
 
-Jobs are described by plain data (path, sweep values, seed) so they can run in
-this process, in local worker processes, or on a Dask cluster through the same
-``concurrent.futures`` interface, with identical rows. Each job re-reads its
-scenario (cheap) and takes its pipeline from a per-process cache, so a pipeline
-shared by many scenarios is parsed once per worker."""
+Jobs carry their validated scenario and the hashes of what it was computed from,
+so they can run in this process, in local worker processes, or on a Dask cluster
+through the same ``concurrent.futures`` interface, with identical rows. A scenario
+is validated once, when the batch is planned; a pipeline is parsed once per worker
+(keyed by its path and content hash), however many scenarios share it."""
 
 from __future__ import annotations
 
@@ -13,64 +13,95 @@ import hashlib
 import json
 import math
 import os
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, as_completed
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forecast.errors import ForecastError, OutputError
+from forecast.errors import ForecastError, NotAScenarioError, OutputError, PipelineError
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 META = ("job", "path", "sweep", "plan", "content_hash", "seed", "trials", "wall_time_s", "error")
 TEXT_COLUMNS = ("path", "sweep", "plan", "content_hash", "error", "scenario", "file")  # never numbers
+PROBLEM_SEPARATOR = " | "  # between the problems of one failed scenario in its error cell
 
 
 @dataclass(frozen=True)
 class Job:
-    """One scenario variant to run: everything a worker needs, as plain data."""
+    """One scenario variant to run: everything a worker needs, picklable for processes and Dask."""
 
     order: int  # position in the batch: rows are written in this order
     path: str
     sweep: dict[str, Any] = field(default_factory=dict)
-    content_hash: str = ""
+    content_hash: str = ""  # of the scenario text, its calibration fragment, pipeline and sweep values
     seed: int | None = None
     trials: int | None = None
-    error: str | None = None  # the job failed before it could run (unreadable scenario)
+    scenario: Any = field(default=None, repr=False, compare=False)  # the validated variant
+    pipeline_hash: str = ""  # of the pipeline file's bytes when the batch was planned
+    error: str | None = None  # the job failed before it could run (unreadable or invalid scenario)
 
     @property
     def label(self) -> str:
         return ", ".join(f"{key}={value}" for key, value in self.sweep.items())
 
 
-def scenario_files(paths: Iterable[str]) -> list[Path]:
-    """Scenario files named by PATHS: files, folders (searched recursively) or globs."""
-    files: list[Path] = []
+@dataclass
+class BatchPlan:
+    """The jobs of a batch, and the files in folders or globs skipped as not scenarios, with what they are."""
+
+    jobs: list[Job]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def scenario_files(paths: Iterable[str]) -> dict[Path, bool]:
+    """Scenario files named by PATHS (files, folders searched recursively, or globs), in order.
+
+    Each maps to whether it was named itself (True) or found in a folder or glob (False).
+    """
+    files: dict[Path, bool] = {}
     missing = []
     for text in paths:
         path = Path(text)
+        named = path.is_file()
         if path.is_dir():
             found = sorted(
                 p for p in path.rglob("*") if p.suffix.lower() in SCENARIO_SUFFIXES and p.is_file()
             )
-        elif path.is_file():
+        elif named:
             found = [path]
         else:
             found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
         if not found:
             missing.append(f"{text}: no scenario file, folder or matching glob")
-        files += found
+        for file in found:
+            resolved = file.resolve()
+            files[resolved] = files.get(resolved, False) or named
     if missing:
         raise ForecastError(missing)
-    return list(dict.fromkeys(p.resolve() for p in files))
+    return files
 
 
-def _digest(*parts: bytes) -> str:
+def _sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _digest(*hashes: bytes) -> str:
+    """One hash of several parts' hashes."""
     hasher = hashlib.sha256()
-    for part in parts:
-        hasher.update(hashlib.sha256(part).digest())
+    for part in hashes:
+        hasher.update(part)
     return hasher.hexdigest()
+
+
+def _file_sha(path: Path) -> bytes:
+    """The hash of a file's bytes; of nothing when it is missing (its job fails and is retried)."""
+    return _sha(path.read_bytes() if path.is_file() else b"")
 
 
 def derived_seed(batch_seed: int, content_hash: str) -> int:
@@ -79,52 +110,84 @@ def derived_seed(batch_seed: int, content_hash: str) -> int:
     return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
-def plan_jobs(files: list[Path], batch_seed: int, trials: int | None = None) -> list[Job]:
-    """Expand every file's sweep into jobs, with content hashes and seeds; bad files become error jobs."""
+def problem_text(error: ForecastError) -> str:
+    """A failure as one cell: its first problems, then how many more (as ``forecast run`` prints them)."""
+    return PROBLEM_SEPARATOR.join(error.lines)
+
+
+def plan_jobs(files: dict[Path, bool], batch_seed: int, trials: int | None = None) -> BatchPlan:
+    """Validate every file and expand its sweep into jobs with content hashes and seeds.
+
+    A bad file becomes one error job; another forecast file (funnel plan, backtest, calibration
+    fragment) found in a folder or glob is skipped (named, it is an error job saying what reads it).
+    """
+    from forecast.config.loading import calibration_path
     from forecast.config.sweeps import sweep_variants
 
-    jobs: list[Job] = []
-    pipeline_bytes: dict[Path, bytes] = {}
-    for path in files:
+    plan = BatchPlan([])
+    file_sha: dict[Path, bytes] = {}  # each input file read once
+
+    def sha_of(path: Path) -> bytes:
+        if path not in file_sha:
+            file_sha[path] = _file_sha(path)
+        return file_sha[path]
+
+    for path, named in files.items():
         text = b""
         try:
             text = path.read_bytes()
             variants = sweep_variants(text.decode("utf-8"), path)
-        except (ForecastError, OSError, UnicodeDecodeError) as error:
-            message = " | ".join(error.problems) if isinstance(error, ForecastError) else f"{path}: {error}"
-            jobs.append(Job(len(jobs), str(path), content_hash=_digest(text), error=message))
+        except Exception as error:  # one unreadable scenario must not end the batch
+            if isinstance(error, NotAScenarioError) and not named:
+                plan.skipped.append((path, error.kind))
+                continue
+            if isinstance(error, ForecastError):
+                message = problem_text(error)
+            elif isinstance(error, (OSError, UnicodeDecodeError)):
+                message = f"{path}: {error}"
+            else:
+                message = f"{path}: unexpected failure ({type(error).__name__}: {error})"
+            plan.jobs.append(Job(len(plan.jobs), str(path), content_hash=_digest(_sha(text)), error=message))
             continue
         for values, scenario in variants:
-            source = scenario.pipeline_path
-            if source not in pipeline_bytes:
-                pipeline_bytes[source] = source.read_bytes() if source.is_file() else b""
-            content = _digest(text, pipeline_bytes[source], json.dumps(values, sort_keys=True).encode())
+            pipeline = sha_of(scenario.pipeline_path)
+            parts = [_sha(text), pipeline, _sha(json.dumps(values, sort_keys=True).encode())]
+            if scenario.calibration is not None:
+                parts.append(sha_of(calibration_path(scenario.calibration, scenario.source)))
+            content = _digest(*parts)
             explicit = "seed" in scenario.simulation.model_fields_set
             seed = scenario.simulation.seed if explicit else derived_seed(batch_seed, content)
-            jobs.append(
-                Job(len(jobs), str(path), values, content, seed, trials or scenario.simulation.trials)
-            )
-    return jobs
+            plan.jobs.append(
+                Job(len(plan.jobs), str(path), values, content, seed, trials or scenario.simulation.trials,
+                    scenario, pipeline.hex())
+            )  # fmt: skip
+    return plan
 
 
-_PIPELINES: dict[tuple, Any] = {}  # per process: (file, stamp, reading settings) -> Deals
+_PIPELINES: dict[tuple, Any] = {}  # per process: (file, content hash, reading settings) -> Deals or error
 
 
-def _deals(scenario):
-    """The scenario's deals, parsed once per process for every scenario that shares the file."""
+def _deals(scenario, pipeline_hash: str):
+    """The scenario's deals, parsed once per process for every scenario that shares the file.
+
+    The key holds the file's content hash from planning, so an edited file is read again;
+    a file that no longer has that content is refused rather than run under the old hash.
+    """
     from forecast.inputs.pipeline import load_deals
 
     path = scenario.pipeline_path
-    stat = path.stat() if path.exists() else None
-    stages = [stage.model_dump() for stage in scenario.stages] if scenario.stages is not None else None
-    key = (
-        str(path),
-        stat and (stat.st_mtime_ns, stat.st_size),
-        scenario.pipeline.model_dump_json(),
-        json.dumps(stages),
-    )
-    if key not in _PIPELINES:
-        _PIPELINES[key] = load_deals(scenario.pipeline, path, scenario.stages)
+    stages = None if scenario.stages is None else [stage.name for stage in scenario.stages]
+    key = (str(path), pipeline_hash, scenario.pipeline.model_dump_json(), json.dumps(stages))
+    if key not in _PIPELINES:  # load_deals reads only the stages' names: a swept win rate shares the read
+        try:
+            deals = load_deals(scenario.pipeline, path, scenario.stages)
+            if _file_sha(path).hex() != pipeline_hash:
+                raise PipelineError(f"{path}: changed while the batch ran; finish it with --resume")
+            _PIPELINES[key] = deals
+        except PipelineError as error:
+            _PIPELINES[key] = error
+    if isinstance(_PIPELINES[key], ForecastError):
+        raise _PIPELINES[key]
     return _PIPELINES[key]
 
 
@@ -187,10 +250,10 @@ def run_job(job: Job, single_thread: bool = False) -> list[dict[str, Any]]:
         if job.error is not None:
             raise ForecastError(job.error)
         from forecast.analyses.compare import compare_plans
-        from forecast.config.sweeps import sweep_variant
 
-        scenario = sweep_variant(Path(job.path).read_text(encoding="utf-8"), Path(job.path), job.sweep)
-        results = compare_plans(scenario, _deals(scenario), trials=job.trials, seed=job.seed, levels=())
+        scenario = job.scenario
+        deals = _deals(scenario, job.pipeline_hash)
+        results = compare_plans(scenario, deals, trials=job.trials, seed=job.seed, levels=())
         rows = []
         for result in results:
             result.pop("required_extra_pipeline", None)
@@ -201,7 +264,7 @@ def run_job(job: Job, single_thread: bool = False) -> list[dict[str, Any]]:
                 for key in [key for key in row if key.startswith("delta_vs_base.")]:
                     del row[key]
     except ForecastError as error:
-        rows = [{**meta, "error": " | ".join(error.problems)}]
+        rows = [{**meta, "error": problem_text(error)}]
     except Exception as error:  # a crash in one scenario must not end the batch
         rows = [{**meta, "error": f"unexpected failure ({type(error).__name__}: {error})"}]
     wall = time.perf_counter() - started
@@ -252,10 +315,37 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
 
 @dataclass
 class BatchReport:
+    """What a batch left in its file: every row, and how many jobs ran, were kept or failed."""
+
     rows: list[dict[str, Any]]
     ran: int
-    skipped: int
-    failed: list[dict[str, Any]]
+    skipped: int  # jobs whose rows an earlier run left in the file (--resume)
+    failed: list[dict[str, Any]]  # every row of the file with an error
+    dropped: int = 0  # rows of an earlier run not kept: failed, computed from other inputs, or gone
+
+
+def _reusable(old: list[dict[str, Any]], jobs: list[Job]) -> tuple[list[dict[str, Any]], list[Job]]:
+    """Rows of an earlier run that a job of this batch can keep, renumbered to it; the jobs left to run.
+
+    A row is kept only when its job is in this batch with the same inputs (path, sweep,
+    content hash, seed, trials) and it did not fail: failed and outdated rows are redone.
+    """
+    waiting: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        if job.error is None:
+            waiting.setdefault(resume_key(_job_key_row(job)), []).append(job)
+    by_job: dict[Any, list[dict[str, Any]]] = {}
+    for row in old:  # a job's rows (its plans) are written together
+        by_job.setdefault(row["job"], []).append(row)
+    kept: list[dict[str, Any]] = []
+    done: set[int] = set()
+    for rows in by_job.values():
+        candidates = waiting.get(resume_key(rows[0]), [])
+        if candidates and not any(row.get("error") for row in rows):
+            job = candidates.pop(0)
+            done.add(job.order)
+            kept += [{**row, "job": job.order} for row in rows]
+    return kept, [job for job in jobs if job.order not in done]
 
 
 def run_batch(
@@ -268,60 +358,144 @@ def run_batch(
 ) -> BatchReport:
     """Run jobs (serially, or on ``executor``), writing ``out`` in chunks as they finish.
 
-    With ``resume``, jobs whose content hash is already in ``out`` are skipped and
-    their rows kept. ``on_progress(done, failed, total)`` is called after each job.
+    With ``resume``, the rows in ``out`` of jobs with the same inputs are kept and those
+    jobs skipped; failed rows and rows computed from other inputs are redone or dropped.
+    ``on_progress(done, failed, total)`` is called after each job. Interrupted (Ctrl-C,
+    SIGTERM, an error), the finished rows are written before the exception goes on.
     """
-    rows = read_rows(out) if resume else []
-    done = {resume_key(row) for row in rows}
-    todo = [job for job in jobs if resume_key(_job_key_row(job)) not in done]
+    old = read_rows(out) if resume else []
+    rows, todo = _reusable(old, jobs)
+    dropped = len(old) - len(rows)
     flush_every = flush_every or max(1, min(50, math.ceil(len(todo) / 20)))
-    done = failed = 0
-    failures: list[dict[str, Any]] = []
+    done = failed = unwritten = 0
 
     def finished(new_rows: list[dict[str, Any]]) -> None:
-        nonlocal done, failed
+        nonlocal done, failed, unwritten
         rows.extend(new_rows)
         done += 1
-        errors = [row for row in new_rows if row.get("error")]
-        failed += bool(errors)
-        failures.extend(errors)
+        failed += any(row.get("error") for row in new_rows)
+        unwritten += 1
         if done % flush_every == 0:
             write_rows(rows, out)
+            unwritten = 0
         if on_progress:
             on_progress(done, failed, len(todo))
 
-    if executor is None:
-        for job in todo:
-            finished(run_job(job))
-    else:
-        futures = [executor.submit(run_job, job, True) for job in todo]
-        for future in as_completed(futures):
-            finished(future.result())
+    try:
+        if executor is None:
+            for job in todo:
+                finished(run_job(job))
+        else:
+            futures = [executor.submit(run_job, job, True) for job in todo]
+            for future in as_completed(futures):
+                finished(future.result())
+    except BaseException as error:
+        if unwritten and not isinstance(error, OutputError):
+            write_rows(rows, out)
+        raise
     write_rows(rows, out)
-    return BatchReport(rows=rows, ran=len(todo), skipped=len(jobs) - len(todo), failed=failures)
+    failures = [row for row in sorted(rows, key=lambda row: row["job"]) if row.get("error")]
+    return BatchReport(rows, ran=len(todo), skipped=len(jobs) - len(todo), failed=failures, dropped=dropped)
 
 
-def local_executor(workers: int) -> Executor:
-    """Worker processes (spawned: no numba threads inherited through fork)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent dies
 
 
-def dask_executor(scheduler: str):
-    """A Dask ``Client`` and its ``concurrent.futures`` executor: ``local`` starts a LocalCluster."""
+def _end_with_parent(parent: int) -> None:
+    """In a worker process: exit as soon as the batch that started it is gone, however it ended.
+
+    On Linux the kernel sends SIGKILL when the parent dies (even killed by SIGKILL itself,
+    and while this worker runs a kernel that holds the GIL); elsewhere, and for a parent
+    that died before this ran, a thread polls the parent's pid. The pool must be used
+    from the thread that created it: Linux counts the parent thread's exit as its death.
+    Ctrl-C reaches the whole process group: workers ignore it and the batch stops them.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """Local worker processes (spawned: no numba threads inherited through fork) that end with the batch."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+
+        super().__init__(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
+        )
+
+    def stop(self) -> None:
+        """Cancel the queued jobs and end the running ones now (Ctrl-C, SIGTERM, an error)."""
+        processes = list((self._processes or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+
+
+@contextmanager
+def batch_executor(workers: int | None, scheduler: str | None, jobs: int) -> Iterator[Executor | None]:
+    """Where a batch runs: Dask (``scheduler``), local processes, or this process (None).
+
+    Closed on the way out; on an error, Ctrl-C or SIGTERM the queued jobs are cancelled
+    and the running ones ended instead of waited for.
+    """
+    if scheduler is not None:
+        with _dask(scheduler) as executor:
+            yield executor
+        return
+    count = workers or os.cpu_count() or 1
+    if count == 1 or jobs <= 1:
+        yield None
+        return
+    pool = WorkerPool(count)
+    try:
+        yield pool
+    except BaseException:
+        pool.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+@contextmanager
+def _dask(scheduler: str) -> Iterator[Executor]:
+    """A Dask ``Client``'s ``concurrent.futures`` executor: ``local`` starts a LocalCluster."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ForecastError(
             f"--scheduler {scheduler}: Dask is not installed; install it with: pip install 'forecast[dask]'"
         ) from None
+    cluster = None
     if scheduler == "local":
-        client = Client(LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True))
+        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True)
+        client = Client(cluster)
     else:
         try:
             client = Client(scheduler, timeout=10)
         except OSError as error:
             raise ForecastError(f"--scheduler {scheduler}: cannot connect: {error}") from None
-    return client, client.get_executor()
+    executor = client.get_executor()
+    try:
+        yield executor
+        executor.shutdown(wait=True)
+    except BaseException:
+        executor.shutdown(wait=False)  # cancels the queued and running jobs
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

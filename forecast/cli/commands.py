@@ -6,7 +6,6 @@ in ``forecast.cli.main``, the shared options in ``forecast.cli.options``."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -258,7 +257,7 @@ def funnel(file, quota, deal_size, deal_size_spread, stages, periods, weeks, boo
     "--workers", type=click.IntRange(1, 1024), help="Local worker processes (default: one per core)."
 )
 @click.option("--scheduler", help="Dask scheduler address tcp://HOST:PORT, or 'local' for a LocalCluster.")
-@click.option("--resume", is_flag=True, help="Skip scenarios whose content hash is already in --out.")
+@click.option("--resume", is_flag=True, help="Keep --out's rows of unchanged scenarios; redo the others.")
 @click.option("--flush-every", type=click.IntRange(1, None), help="Write --out every N finished scenarios.")
 def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> None:
     """Run many scenarios (files, folders or globs), their sweeps and plans: one row each.
@@ -267,30 +266,26 @@ def batch(paths, out, seed, trials, workers, scheduler, resume, flush_every) -> 
 
     Example: forecast batch configs/ --out results.parquet --workers 2
     """
-    from forecast.analyses.batch import dask_executor, local_executor, plan_jobs, run_batch, scenario_files
+    from forecast.analyses.batch import (
+        batch_executor,
+        plan_jobs,
+        run_batch,
+        scenario_files,
+    )
     from forecast.inputs.output import check_output
-    from forecast.reporting.terminal import BatchProgress, batch_lines
+    from forecast.reporting.terminal import BatchProgress, batch_lines, skipped_lines
 
     out_path = Path(out)
     check_output(out_path)
-    jobs = plan_jobs(scenario_files(paths), seed, trials)
-    client = executor = None
-    if scheduler is not None:
-        client, executor = dask_executor(scheduler)
-    elif (workers or os.cpu_count() or 1) > 1 and len(jobs) > 1:
-        executor = local_executor(workers or os.cpu_count() or 1)
-    stopped = True
-    try:
-        with BatchProgress(len(jobs)) as on_progress:
-            report = run_batch(
-                jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=on_progress
-            )
-        stopped = False
-    finally:
-        if executor is not None:  # on an error or Ctrl-C, do not wait for the queued jobs
-            executor.shutdown(wait=not stopped, cancel_futures=stopped)
-        if client is not None:
-            client.close()
+    plan = plan_jobs(scenario_files(paths), seed, trials)
+    _say(skipped_lines(plan.skipped, Path.cwd()), err=True)
+    with (
+        batch_executor(workers, scheduler, len(plan.jobs)) as executor,
+        BatchProgress(len(plan.jobs)) as shown,
+    ):
+        report = run_batch(
+            plan.jobs, out_path, executor, resume=resume, flush_every=flush_every, on_progress=shown
+        )
     _say(batch_lines(report, out_path), err=True)
     if report.failed:
         sys.exit(EXIT_FAILED)

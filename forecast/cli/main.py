@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 
 import click
@@ -66,9 +67,16 @@ def cli() -> None:
     """Monte Carlo sales forecasts: how likely the team is to make its numbers."""
 
 
+def _exit_on_sigterm(signum: int, frame) -> None:
+    """SIGTERM ends a command as Ctrl-C does: cleanup runs (temporary files, worker processes)."""
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends at once
+    sys.exit(128 + signum)
+
+
 def main() -> None:
     """The ``forecast`` entry point; output still buffered when the command ends is flushed here,
-    where a closed pipe is caught as well."""
+    where a closed pipe is caught as well. SIGTERM runs the same cleanup as Ctrl-C."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         try:
             cli.main(prog_name="forecast")

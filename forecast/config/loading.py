@@ -14,7 +14,7 @@ from pydantic import (
 from forecast.config.periods import parse_period
 from forecast.config.scenario import Scenario, reference_problems
 from forecast.config.specs import BacktestSpec, FunnelSpec
-from forecast.errors import ScenarioError
+from forecast.errors import NotAScenarioError, ScenarioError
 
 
 def _line_index(node: yaml.Node, path: tuple = (), index: dict | None = None) -> dict[tuple, int]:
@@ -74,26 +74,76 @@ def _describe(error: dict, data: Any, lines: dict[tuple, int]) -> str:
     return f"{_where(error['loc'], data, lines, keep_last)}: {message}"
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but an impossible date (``2026-02-30``) is a located problem."""
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as error:
+            raise _ImpossibleDate(node, str(error)) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+class _ImpossibleDate(Exception):
+    def __init__(self, node: yaml.Node, reason: str):
+        super().__init__(reason)
+        self.node, self.reason = node, reason
+
+
+def _node_path(node: yaml.Node, target: yaml.Node, path: tuple = ()) -> tuple | None:
+    """The key path of ``target`` inside the composed document ``node``."""
+    if node is target:
+        return path
+    children: list = []
+    if isinstance(node, yaml.MappingNode):
+        children = [((*path, key.value), child) for key, value in node.value for child in (key, value)]
+    elif isinstance(node, yaml.SequenceNode):
+        children = [((*path, position), item) for position, item in enumerate(node.value)]
+    for child_path, child in children:
+        found = _node_path(child, target, child_path)
+        if found is not None:
+            return found
+    return None
+
+
+def load_yaml(text: str, label: str) -> tuple[Any, dict[tuple, int]]:
+    """YAML text -> its data and the line of every key path, parsed once.
+
+    Malformed YAML and impossible dates raise ``ScenarioError`` naming ``label``, the key and the line.
+    """
+    loader = _Loader(text)
+    try:
+        document = loader.get_single_node()
+        lines = _line_index(document) if document is not None else {}  # before merge keys are flattened
+        data = None if document is None else loader.construct_document(document)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ScenarioError(f"{label}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    except _ImpossibleDate as bad:
+        path = _node_path(document, bad.node) or ()
+        where = located(path, {path: bad.node.start_mark.line + 1})
+        raise ScenarioError(
+            f"{label}: {where}: {bad.node.value} is not a calendar date ({bad.reason})"
+        ) from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
 def validate_yaml(
     text: str, model: type[BaseModel], label: str, prepare=None
 ) -> tuple[BaseModel, dict[tuple, int]]:
     """YAML text -> a validated model and the line of every key path; errors name key and line.
 
-    ``prepare`` may complete the raw data first (a scenario's calibration fragment).
+    ``prepare`` may check or complete the raw data first (a scenario's calibration fragment).
     """
-    loader = yaml.SafeLoader(text)  # one parse gives both the node tree (for lines) and the data
-    try:
-        document = loader.get_single_node()
-        data = loader.construct_document(document) if document is not None else None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ScenarioError(f"{label}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
-    finally:
-        loader.dispose()
+    data, lines = load_yaml(text, label)
     if not isinstance(data, dict):
         raise ScenarioError(f"{label}: expected a mapping of keys at the top level")
-    lines = _line_index(document) if document is not None else {}
     if prepare is not None:
         data = prepare(data)
     try:
@@ -104,15 +154,47 @@ def validate_yaml(
         ) from None
 
 
-def _with_calibration(data: dict, source: Path | None, label: str) -> dict:
-    """Scenario data completed by its ``calibration`` fragment: what the scenario sets wins."""
-    name = data.get("calibration")
-    if not isinstance(name, str):
-        return data
+# The keys `forecast calibrate` writes in a fragment (history/calibration.py fragment, --backtest).
+CALIBRATION_KEYS = ("stages", "slip", "amount", "win_by_age", "new_pipeline", "correlation")
+
+
+def _other_file_kind(data: dict) -> str | None:
+    """What a YAML mapping is, by its top-level keys, when it is another forecast file than a scenario."""
+    if {"pipeline", "period"} & data.keys():
+        return None
+    if "history" in data:
+        return "a backtest file (it has history); run it with forecast backtest"
+    if {"quota", "stages"} <= data.keys():
+        return "a funnel plan (quota and stages, no pipeline or period); run it with forecast funnel"
+    if data and data.keys() <= set(CALIBRATION_KEYS):
+        return (
+            "a calibration fragment (rates, no pipeline or period); "
+            "include it in a scenario with calibration: FILE"
+        )
+    return None
+
+
+def calibration_path(name: str, source: Path | None) -> Path:
+    """A scenario's ``calibration`` fragment file: relative to the scenario's folder."""
     path = Path(name).expanduser()
     if not path.is_absolute() and source is not None:
         path = Path(source).parent / path
-    fragment = yaml.safe_load(read_text(path, "calibration")) or {}
+    return path
+
+
+def _scenario_data(data: dict, source: Path | None, label: str) -> dict:
+    """Scenario data completed by its ``calibration`` fragment: what the scenario sets wins.
+
+    Another forecast file (funnel plan, backtest, calibration fragment) is refused, saying what reads it.
+    """
+    kind = _other_file_kind(data)
+    if kind is not None:
+        raise NotAScenarioError(f"{label}: this looks like {kind}", kind)
+    name = data.get("calibration")
+    if not isinstance(name, str):
+        return data
+    path = calibration_path(name, source)
+    fragment = load_yaml(read_text(path, "calibration"), f"{label}: calibration {path}")[0] or {}
     if not isinstance(fragment, dict):
         raise ScenarioError(f"{label}: calibration {path}: expected a mapping of scenario keys")
     merged = dict(data)
@@ -136,9 +218,7 @@ def read_text(path: Path, what: str) -> str:
 def parse_scenario(text: str, source: Path | None = None) -> Scenario:
     """Validate scenario YAML text; ``source`` resolves relative paths and names the file."""
     label = str(source) if source else "scenario"
-    scenario, lines = validate_yaml(
-        text, Scenario, label, lambda data: _with_calibration(data, source, label)
-    )
+    scenario, lines = validate_yaml(text, Scenario, label, lambda data: _scenario_data(data, source, label))
     problems = reference_problems(scenario)
     if problems:
         raise ScenarioError([f"{label}: {located(path, lines)}: {message}" for path, message in problems])

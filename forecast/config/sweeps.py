@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from forecast.config.loading import parse_scenario
+from forecast.config.loading import load_yaml, parse_scenario
 from forecast.config.scenario import Scenario
 from forecast.errors import ScenarioError
 
@@ -26,13 +26,11 @@ def _with_setting(data: Any, key: str, value: Any) -> None:
 
 def sweep_variant(text: str, source: Path | None, values: dict[str, Any]) -> Scenario:
     """The scenario with the sweep settings ``values`` applied (none: the file as written)."""
-    import copy
-
     if not values:
         return parse_scenario(text, source)
     label = str(source) if source else "scenario"
     where = ", ".join(f"{key}={value}" for key, value in values.items())
-    data = copy.deepcopy(yaml.safe_load(text))
+    data = load_yaml(text, label)[0]
     data.pop("sweep", None)
     try:
         for key, value in values.items():

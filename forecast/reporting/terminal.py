@@ -10,6 +10,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
+from forecast.analyses.batch import PROBLEM_SEPARATOR
 from forecast.engine.summary import PERCENTILES
 from forecast.reporting.words import deals_sentence, described_columns, verdict
 
@@ -514,15 +515,25 @@ def validation_lines(check: dict[str, Any], shown: int = 10) -> list[str]:
 
 def batch_lines(report: BatchReport, out: Path) -> list[str]:
     """``forecast batch`` (to stderr): the counts, then every failed scenario with its problems."""
+    kept = f"{report.skipped} already in {out}"
+    if report.dropped:
+        kept += f" ({report.dropped} earlier rows not kept: failed, changed or left the batch)"
     lines = [
-        f"{report.ran} scenarios run, {report.skipped} already in {out}; "
-        f"{len(report.rows)} rows written; {len(report.failed)} failed"
+        f"{report.ran} scenarios run, {kept}; {len(report.rows)} rows written; {len(report.failed)} failed"
     ]
     for row in report.failed:
         label = f" [{row['sweep']}]" if row.get("sweep") else ""
         lines.append(f"failed: {row['path']}{label}")
-        lines += [f"  {problem}" for problem in row["error"].split(" | ")]
+        lines += [f"  {problem}" for problem in row["error"].split(PROBLEM_SEPARATOR)]
     return lines
+
+
+def skipped_lines(skipped: list[tuple[Path, str]], here: Path) -> list[str]:
+    """``forecast batch`` (to stderr): the files of its folders that are not scenarios, and what they are."""
+    return [
+        f"skipped {path.relative_to(here) if path.is_relative_to(here) else path}: {kind}"
+        for path, kind in skipped
+    ]
 
 
 def report_lines(result: dict[str, Any], out: Path) -> list[str]:

@@ -996,3 +996,46 @@ def test_report_and_plot_through_the_cli(tmp_path):
     assert invoke("report", EXAMPLE, "-o", tmp_path / "missing" / "r.html").exit_code == 2
     plot = invoke("run", EXAMPLE, "--plot", "--trials", TRIALS).stdout
     assert "<- quota" in plot and "#" in plot
+
+
+# files that are not what a command expects
+
+
+IMPOSSIBLE = "2026-02-30 is not a calendar date (day is out of range for month)"
+
+
+@pytest.mark.parametrize(
+    ("command", "source", "bad", "where"),
+    [
+        ("run", EXAMPLE, ("as_of: 2026-10-15", "as_of: 2026-02-30"), "as_of (line 5)"),
+        ("validate", EXAMPLE, ("as_of: 2026-10-15", "as_of: 2026-02-30"), "as_of (line 5)"),
+        ("drivers", EXAMPLE, ("period: 2026-Q4", "period: {start: 2026-02-30, end: 2026-12-31}"),
+         "period.start (line 4)"),
+        ("funnel", FUNNEL, ("quota: 1000000", "quota: 2026-02-30"), "quota (line 3)"),
+        ("backtest", CONFIGS / "maven-backtest.yaml", ("periods: 2017-Q2..2017-Q4", "periods: [2026-02-30]"),
+         "periods[0] (line 16)"),
+    ],
+)  # fmt: skip
+def test_an_impossible_date_is_a_located_error_in_every_command(tmp_path, command, source, bad, where):
+    text = source.read_text(encoding="utf-8")
+    assert bad[0] in text
+    path = tmp_path / source.name
+    path.write_text(text.replace(bad[0], bad[1]), encoding="utf-8")
+    (tmp_path / "example_pipeline.csv").write_bytes(EXAMPLE_CSV.read_bytes())
+    result = invoke(command, path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {path}: {where}: {IMPOSSIBLE}\n"
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "drivers", "compare"])
+@pytest.mark.parametrize(
+    ("file", "kind"),
+    [
+        (CONFIGS / "maven-backtest.yaml", "a backtest file (it has history); run it with forecast backtest"),
+        (FUNNEL, "a funnel plan (quota and stages, no pipeline or period); run it with forecast funnel"),
+    ],
+)
+def test_a_backtest_or_funnel_file_where_a_scenario_is_expected_says_so(command, file, kind):
+    result = invoke(command, file)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {file.resolve()}: this looks like {kind}\n"

@@ -16,7 +16,7 @@ from forecast.config.base import DEFAULT_SEED, DEFAULT_TRIALS, MAX_TRIALS
 from forecast.config.loading import json_schema, load_scenario, parse_scenario
 from forecast.config.periods import PeriodRange, parse_period
 from forecast.config.scenario import Booked, Scenario
-from forecast.errors import ScenarioError
+from forecast.errors import NotAScenarioError, ScenarioError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE = "period: 2026-Q3\npipeline: {path: deals.csv}\n"
@@ -273,6 +273,92 @@ def test_invalid_yaml_reports_the_line(text, line):
 @pytest.mark.parametrize("text", ["", "- period: 2026-Q3\n", "just words\n"])
 def test_top_level_must_be_a_mapping(text):
     assert problems(text) == ["scenario: expected a mapping of keys at the top level"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            BASE + "as_of: 2026-02-30\n",
+            "as_of (line 3): 2026-02-30 is not a calendar date (day is out of range for month)",
+        ),
+        (
+            "pipeline: {path: deals.csv}\nperiod:\n  start: 2026-10-01\n  end: 2026-12-32\n",
+            "period.end (line 4): 2026-12-32 is not a calendar date (day is out of range for month)",
+        ),
+        (
+            BASE + "plans:\n  late:\n    add_deals:\n      - {count: 1, close_date: 2026-13-01}\n",
+            "plans.late.add_deals[0].close_date (line 6): 2026-13-01 is not a calendar date "
+            "(month must be in 1..12)",
+        ),
+        (
+            BASE + "sweep: {as_of: [2026-07-02, 2026-06-31]}\n",
+            "sweep.as_of[1] (line 3): 2026-06-31 is not a calendar date (day is out of range for month)",
+        ),
+    ],
+)
+def test_an_impossible_date_names_the_key_and_line(text, message):
+    assert problems(text) == [f"scenario: {message}"]
+
+
+def test_calibration_fragment_errors_name_the_fragment(tmp_path):
+    scenario = tmp_path / "q3.yaml"
+    scenario.write_text("period: 2026-Q3\npipeline: {path: deals.csv}\ncalibration: rates.yaml\n")
+    fragment = tmp_path / "rates.yaml"
+    for text, message in [
+        ("slip: {default: 0.1}\nnew_deal: {close_date: 2026-02-29}\n", "new_deal.close_date (line 2): "
+         "2026-02-29 is not a calendar date (day is out of range for month)"),
+        ("slip: {default: [0.1}\n", "(line 1, column 21): not valid YAML: expected ',' or ']', but got '}'"),
+    ]:  # fmt: skip
+        fragment.write_text(text)
+        with pytest.raises(ScenarioError) as raised:
+            load_scenario(scenario)
+        assert raised.value.problems == [
+            f"{scenario}: calibration {fragment}: {message}".replace(": (line", " (line")
+        ]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (
+            "history: {path: closed.csv}\nperiods: 2017-Q2..2017-Q4\n",
+            "a backtest file (it has history); run it with forecast backtest",
+        ),
+        (
+            "quota: 1000000\ndeal_size: 50000\nstages: [{name: proposal, rate: 0.4}]\n",
+            "a funnel plan (quota and stages, no pipeline or period); run it with forecast funnel",
+        ),
+        (
+            "stages: [{name: Proposal, win_rate: 0.3}]\nslip: {default: 0.2}\n",
+            "a calibration fragment (rates, no pipeline or period); "
+            "include it in a scenario with calibration: FILE",
+        ),
+    ],
+)
+def test_other_forecast_files_say_what_reads_them(text, kind):
+    with pytest.raises(NotAScenarioError) as raised:
+        parse_scenario(text)
+    assert raised.value.problems == [f"scenario: this looks like {kind}"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        BASE + "stages: [{name: a, win_rate: 0.5}]\n",  # a scenario
+        "stages: [{name: a, win_rate: 0.5}]\nperiod: 2026-Q3\n",  # one without its pipeline
+        "quota: 5\nstages: [{name: a, win_rate: 0.5}]\npipeline: {path: deals.csv}\n",  # one with a stray key
+        "stages: [{name: a, win_rate: 0.5}]\nforecast: 1\n",  # not a fragment: not its keys
+        BASE + "history: {path: closed.csv}\n",  # a scenario with a stray key
+    ],
+)
+def test_scenarios_are_not_mistaken_for_other_files(text):
+    try:
+        parse_scenario(text)
+    except NotAScenarioError:
+        pytest.fail("taken for another kind of file")
+    except ScenarioError:
+        pass
 
 
 def test_file_errors_name_the_file(tmp_path):
