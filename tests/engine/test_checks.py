@@ -249,7 +249,7 @@ def test_the_cli_checks_each_pipeline_once(huge, monkeypatch):
 def test_batch_records_the_refusal_as_the_job_error(huge):
     from forecast.analyses.batch import plan_jobs, run_job, scenario_files
 
-    (job,) = plan_jobs(scenario_files([str(huge)]), batch_seed=1)
+    (job,) = plan_jobs(scenario_files([str(huge)]), batch_seed=1).jobs
     (row,) = run_job(job)
     assert ": a trial's revenue could reach 1e+200" in row["error"]
     assert "row 3, deal 'B' (1e+200)" in row["error"]
