@@ -152,9 +152,9 @@ def list_prices(prices: Prices, keys: np.ndarray) -> np.ndarray:
     if missing:
         raise PipelineError([f"{path}: missing column {name!r}" for name in missing])
     lookup, problems = {}, []
-    for row, (key, price) in enumerate(zip(table[prices.key], table[prices.price], strict=True)):
+    for row in filled_rows(table):
         try:
-            lookup[normalise(key)] = parse_amount(price)
+            lookup[normalise(table[prices.key][row])] = parse_amount(table[prices.price][row])
         except ValueError as error:
             problems.append(f"{path}: row {row + first_row}, column {prices.price!r}: {error}")
     if problems:
