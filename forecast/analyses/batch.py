@@ -315,7 +315,8 @@ def dask_executor(scheduler: str):
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ForecastError(
-            f"--scheduler {scheduler}: Dask is not installed; install it with: pip install 'forecast[dask]'"
+            f"--scheduler {scheduler}: Dask is not installed; install it with: "
+            "pip install 'dask[distributed]'"
         ) from None
     if scheduler == "local":
         client = Client(LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True))
