@@ -104,16 +104,22 @@ def test_maven_backtest_runs_as_shipped():
         NewPipeline.model_validate(row["new_pipeline"]["new_pipeline"])
 
 
-def test_a_backtest_file_reads_its_stage_history(tmp_path):
-    history, deals, stages = synthetic_files(tmp_path, quarters=12, seed=4)
-    config = tmp_path / "b.yaml"
+def _backtest_file(folder: Path, trials: int, stage_history: bool = True) -> Path:
+    """A backtest of 2017-Q2..Q4 on ``synthetic_files`` in ``folder``."""
+    stages = "  stage_history: {path: stages.csv, columns: {deal_id: Deal, date: Entered}}\n"
+    config = folder / "b.yaml"
     config.write_text(
         "history:\n  path: deals.csv\n  columns: {deal_id: Id, outcome: Result, amount: Amount, "
-        "created_date: Created, close_date: Closed}\n"
-        "  stage_history: {path: stages.csv, columns: {deal_id: Deal, date: Entered}}\n"
+        f"created_date: Created, close_date: Closed}}\n{stages if stage_history else ''}"
         "periods: 2017-Q2..2017-Q4\nmodel: {age_buckets_days: [30, 60, 90]}\n"
-        "simulation: {trials: 500, seed: 1}\n"
+        f"simulation: {{trials: {trials}, seed: 1}}\n"
     )
+    return config
+
+
+def test_a_backtest_file_reads_its_stage_history(tmp_path):
+    history, deals, stages = synthetic_files(tmp_path, quarters=12, seed=4)
+    config = _backtest_file(tmp_path, trials=500)
     result = CliRunner().invoke(cli, ["backtest", str(config), "--json"])
     assert result.exit_code == 0, result.output
     import json
@@ -162,12 +168,7 @@ def test_the_actuals_are_the_won_amounts_where_the_export_has_them(tmp_path):
     import json
 
     history, deals, _ = synthetic_files(tmp_path, quarters=12, seed=4)
-    config = tmp_path / "b.yaml"
-    config.write_text(
-        "history:\n  path: deals.csv\n  columns: {deal_id: Id, outcome: Result, amount: Amount, "
-        "created_date: Created, close_date: Closed}\nperiods: 2017-Q2..2017-Q4\n"
-        "simulation: {trials: 200, seed: 1}\n"
-    )
+    config = _backtest_file(tmp_path, trials=200, stage_history=False)
 
     def actuals() -> list[float]:
         result = CliRunner().invoke(cli, ["backtest", str(config), "--json"])
