@@ -5,8 +5,8 @@ on a noisy shared machine. Peak memory is measured in a fresh subprocess per
 configuration (see ``--probe``). Run ``python benchmarks/bench_kernel.py --help``.
 
 The kernel is compiled into a private numba cache (shared with the probes) unless
-NUMBA_CACHE_DIR is set: numba checks only the cached function's own file, so after an
-edit of ``forecast/rng.py`` the package cache can serve a stale kernel.
+NUMBA_CACHE_DIR is set, so a run neither reads nor fills the package's own cache. (That
+cache follows edits of the modules the kernels inline: ``forecast/engine/kernel_cache.py``.)
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from forecast.config.loading import parse_scenario
 from forecast.config.periods import quarter_of
 from forecast.config.scenario import Scenario
 from forecast.inputs.deals import Deals
+from forecast.inputs.history import History
+from forecast.inputs.stage_history import StageHistory
 
 PERIOD_START = dt.date(2026, 7, 1)
 INSIDE = dt.date(2026, 8, 15)
@@ -71,9 +73,22 @@ class SyntheticHistory:
     created: np.ndarray  # datetime64[D]
     closed: np.ndarray  # datetime64[D], NaT while open
     won: np.ndarray
-    value: np.ndarray  # NaN unless won
-    price: np.ndarray
+    price: np.ndarray  # a won deal brings in its price
     changes: list[tuple[str, str, dt.date]]  # (deal, stage entered, date)
+
+    def as_history(self, with_stages: bool = True) -> History:
+        """As ``load_backtest_history`` reads it: the stage history, or no stages at all."""
+        stages = None
+        if with_stages:
+            deal, stage, day = zip(*self.changes, strict=True)
+            stages = StageHistory(np.array(deal, dtype=object), np.array(stage, dtype=object),
+                                  np.array(day, dtype="datetime64[D]"))  # fmt: skip
+        n, unknown = len(self.deal_id), np.datetime64("NaT", "D")
+        return History(
+            deal_id=self.deal_id, won=self.won, amount=self.price, won_amount=np.full(n, np.nan),
+            created=self.created, closed=self.closed, expected_close=np.full(n, unknown),
+            stage=np.full(n, "", dtype=object), segments={}, stage_history=stages,
+        )  # fmt: skip
 
 
 def synthetic_history(
@@ -132,13 +147,11 @@ def synthetic_history(
             still_open.append(d)
         open_deals = still_open
         quarter = quarter_of(end + dt.timedelta(days=1))
-    won_array = np.array(won)
     return SyntheticHistory(
         deal_id=np.array([f"S{d}" for d in range(len(created))], dtype=object),
         created=np.array(created, dtype="datetime64[D]"),
         closed=np.array([np.datetime64(day, "D") if day else np.datetime64("NaT") for day in closed]),
-        won=won_array, value=np.where(won_array, np.array(price), np.nan), price=np.array(price),
-        changes=changes,
+        won=np.array(won), price=np.array(price), changes=changes,
     )  # fmt: skip
 
 

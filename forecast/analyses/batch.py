@@ -477,7 +477,8 @@ def _dask(scheduler: str) -> Iterator[Executor]:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ForecastError(
-            f"--scheduler {scheduler}: Dask is not installed; install it with: pip install 'forecast[dask]'"
+            f"--scheduler {scheduler}: Dask is not installed; install it with: "
+            "pip install 'dask[distributed]'"
         ) from None
     cluster = None
     if scheduler == "local":

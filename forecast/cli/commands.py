@@ -352,7 +352,8 @@ def territories(file, unit, objective, trials, seed, as_json) -> None:
 def changes(old, new, scenario_file, trials, seed, as_json) -> None:
     """Why the forecast moved between two exports of the same pipeline (OLD, then NEW).
 
-    Example: forecast changes last_week.csv this_week.csv --scenario configs/example.yaml
+    Example: forecast changes configs/last_week.csv configs/example_pipeline.csv
+    --scenario configs/example.yaml
     """
     from forecast.analyses.changes import attribute_changes
     from forecast.config.loading import load_scenario

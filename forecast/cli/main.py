@@ -62,7 +62,7 @@ class ForecastGroup(click.Group):
 
 
 @click.group(cls=ForecastGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="forecast")
+@click.version_option(package_name="pipeline-forecast")
 def cli() -> None:
     """Monte Carlo sales forecasts: how likely the team is to make its numbers."""
 

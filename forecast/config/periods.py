@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import (
     BeforeValidator,
     model_validator,
@@ -53,9 +54,14 @@ def parse_period(text: str) -> PeriodRange:
     return PeriodRange(start=start, end=next_month - dt.timedelta(days=1))
 
 
+def quarter_name(day: dt.date) -> str:
+    """The calendar quarter a day falls in, as ``2026-Q3``."""
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
 def quarter_of(day: dt.date) -> PeriodRange:
     """The calendar quarter a day falls in."""
-    return parse_period(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
+    return parse_period(quarter_name(day))
 
 
 def quarters_between(first: dt.date, last: dt.date) -> list[PeriodRange]:
@@ -65,6 +71,11 @@ def quarters_between(first: dt.date, last: dt.date) -> list[PeriodRange]:
         out.append(current)
         current = quarter_of(current.end + dt.timedelta(days=1))
     return out
+
+
+def day_bounds(periods: list[PeriodRange]) -> list[tuple[np.datetime64, np.datetime64]]:
+    """Each period's first and last day as ``datetime64[D]``, as the history fits take them."""
+    return [(np.datetime64(period.start, "D"), np.datetime64(period.end, "D")) for period in periods]
 
 
 def _year_as_text(period: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -12,7 +11,7 @@ from pydantic import (
 )
 
 from forecast.config.base import Simulation, Strict, only_known, stage_key
-from forecast.config.periods import parse_period
+from forecast.config.periods import parse_period, quarter_name, quarters_between
 from forecast.config.scenario import AgeBuckets, ConversionStage
 
 STAGE_HISTORY_COLUMNS = ("deal_id", "stage", "date")  # one row per stage a deal entered, and when
@@ -135,14 +134,9 @@ class BacktestSpec(Strict):
 
     @property
     def period_list(self) -> list[str]:
+        """The periods as quarter names: a list as given, or every quarter of ``first..last``."""
         if isinstance(self.periods, list):
             return self.periods
         first, _, last = self.periods.partition("..")
-        start, end = parse_period(first).start, parse_period(last or first).start
-        out, current = [], start
-        while current <= end:
-            quarter = (current.month - 1) // 3 + 1
-            out.append(f"{current.year}-Q{quarter}")
-            month = current.month + 3
-            current = dt.date(current.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
-        return out
+        quarters = quarters_between(parse_period(first).start, parse_period(last or first).start)
+        return [quarter_name(quarter.start) for quarter in quarters]

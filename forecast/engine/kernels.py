@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
+from forecast.engine import kernel_cache, normal, rng
 from forecast.engine.normal import normal_cdf, normal_cdf_density, unit_interval
 from forecast.engine.rng import amount_multiplier, counter, mix_a, mix_b, uniform_pair
 
@@ -495,3 +497,6 @@ def deal_drivers(
             rescued[d] += counts[part, 2, d]
             pivotal[d] += counts[part, 3, d]
             landed_value[d] += totals[part, d]
+
+
+kernel_cache.refresh(sys.modules[__name__], (normal, rng))  # numba alone checks only this file

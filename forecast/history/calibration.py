@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from forecast.config.periods import quarter_of, quarters_between
+from forecast.config.periods import day_bounds, quarter_of, quarters_between
+from forecast.engine.summary import distribution
 from forecast.history.deal_age import exposures, fit_win_by_age, win_by_age
 from forecast.history.deal_flow import fit_new_pipeline
 from forecast.history.rates import MIN_DEALS, beta_rate
@@ -52,11 +53,7 @@ def _complete_quarters(history: History) -> list[tuple[np.datetime64, np.datetim
     if not known.size:
         return []
     first, last = known.min().item(), known.max().item()
-    return [
-        (np.datetime64(quarter.start, "D"), np.datetime64(quarter.end, "D"))
-        for quarter in quarters_between(first, last)
-        if quarter.end <= last
-    ]
+    return day_bounds([quarter for quarter in quarters_between(first, last) if quarter.end <= last])
 
 
 def _win_by_age(history: History, spec: HistorySpec) -> dict[str, Any] | None:
@@ -74,8 +71,9 @@ def _new_pipeline(history: History) -> dict[str, Any] | None:
     """A ``new_pipeline`` block fitted on the deals each complete quarter created (``deal_flow``)."""
     if (~np.isnat(history.created)).sum() < MIN_DEALS:
         return None
-    value = np.where(np.isnan(history.won_amount), history.amount, history.won_amount)
-    return fit_new_pipeline(history.created, history.closed, history.won, value, _complete_quarters(history))
+    return fit_new_pipeline(
+        history.created, history.closed, history.won, history.won_value, _complete_quarters(history)
+    )
 
 
 def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
@@ -117,9 +115,9 @@ def calibrate(history: History, spec: HistorySpec) -> dict[str, Any]:
     cycle = None
     timed = won & ~np.isnat(history.created)
     if timed.sum() >= MIN_DEALS:
-        days = (history.closed[timed] - history.created[timed]).astype(np.int64)
-        cycle = {"median_days": float(np.median(days)), "p10_days": float(np.percentile(days, 10)),
-                 "p90_days": float(np.percentile(days, 90)), "deals": int(days.size)}  # fmt: skip
+        days = distribution((history.closed[timed] - history.created[timed]).astype(np.int64))
+        cycle = {"median_days": days["p50"], "p10_days": days["p10"], "p90_days": days["p90"],
+                 "deals": int(timed.sum())}  # fmt: skip
     return {"overall": overall, "stages": stages, "segments": segments, "slip": slip, "amount": haircut,
             "cycle_time": cycle, "win_by_age": _win_by_age(everything, spec),
             "new_pipeline": _new_pipeline(everything)}  # fmt: skip

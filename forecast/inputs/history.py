@@ -1,4 +1,5 @@
-"""A table of past deals (won, lost, still open) -> ``History`` arrays, checked row by row."""
+"""A table of past deals (won, lost, still open) -> ``History`` arrays, checked row by row; with its
+stage history and price list when given. Calibration and the backtest both read history this way."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from forecast.config.specs import StageHistorySource
+from forecast.config.specs import Prices, StageHistorySource
 from forecast.errors import PipelineError
 from forecast.inputs.cells import normalise, parse_amount, parse_date
 from forecast.inputs.stage_history import StageHistory, load_stage_history
-from forecast.inputs.tables import match_columns, read_table
+from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
 
 HISTORY_COLUMNS = ("deal_id", "outcome", "amount", "won_amount", "created_date", "close_date",
                    "expected_close_date", "stage")  # fmt: skip
@@ -31,6 +32,7 @@ class HistorySpec:
     date_format: str | None = None
     date_format_setting: str = "--date-format"  # where a user sets it: named in date errors
     stage_history: StageHistorySource | None = None  # its path as given (resolved by the caller)
+    prices: Prices | None = None  # a price list joined on a column (its path resolved by the caller)
     age_buckets_days: tuple[int, ...] = (30, 60, 90, 120)
     required: tuple[str, ...] = ("outcome", "amount", "close_date")
     hint: str = "--map {name}=HEADER"  # how to map a missing column
@@ -51,6 +53,17 @@ class History:
     stage: np.ndarray  # str objects ('' without a stage column)
     segments: dict[str, np.ndarray]
     stage_history: StageHistory | None = None
+    list_price: np.ndarray | None = None  # float64: from the price list (NaN where it lacks the deal's key)
+
+    @property
+    def price(self) -> np.ndarray:
+        """The amount a deal is forecast at while open: its list price, else its own amount."""
+        return self.amount if self.list_price is None else self.list_price
+
+    @property
+    def won_value(self) -> np.ndarray:
+        """What each won deal brought in: its won amount where known, else its amount (NaN unless won)."""
+        return np.where(self.won, np.where(np.isnan(self.won_amount), self.amount, self.won_amount), np.nan)
 
     def closed_deals(self) -> History:
         """The deals won or lost."""
@@ -68,21 +81,13 @@ class History:
 def load_history(path: Path, spec: HistorySpec) -> History:
     """Read and check a history table; every bad row is reported with its row and column."""
     table, first_row = read_table(path, what="history")
-    column = match_columns(table, (*HISTORY_COLUMNS, *spec.segments), spec.columns)
-    required = [*spec.required, *(["deal_id"] if spec.stage_history else []), *spec.segments]
-    missing = [name for name in dict.fromkeys(required) if column[name] not in table]
-    if missing:
-        raise PipelineError(
-            [
-                f"{path}: missing column {name!r} (map it with {spec.hint.format(name=name)})"
-                for name in missing
-            ]
-        )
+    keys = (*spec.segments, *([spec.prices.key] if spec.prices else []))  # text columns read as they are
+    column = match_columns(table, (*HISTORY_COLUMNS, *keys), spec.columns)
+    required = [*spec.required, *(["deal_id"] if spec.stage_history else []), *keys]
+    require_columns(path, table, {name: column[name] for name in required}, spec.hint)
     won_values, lost_values = {v.casefold() for v in spec.won}, {v.casefold() for v in spec.lost}
-    kept = [
-        row for row in range(len(table[column["outcome"]])) if any(normalise(v[row]) for v in table.values())
-    ]
-    rows = len(kept)  # rows with any non-blank cell; spreadsheets leave ",,,," lines
+    kept = filled_rows(table)
+    rows = len(kept)
     won, closed_any = np.zeros(rows, bool), False
     amount, won_amount = np.full(rows, np.nan), np.full(rows, np.nan)
     created, closed, expected = (np.full(rows, np.datetime64("NaT"), "datetime64[D]") for _ in range(3))
@@ -118,7 +123,8 @@ def load_history(path: Path, spec: HistorySpec) -> History:
                 out[row] = date(name, row)
     deal_id = np.array([cell("deal_id", row) for row in range(rows)], dtype=object)
     if "deal_id" in required:
-        problems += id_problems(deal_id, [row + first_row for row in kept], path, column["deal_id"])
+        file_rows = [int(row) + first_row for row in kept]
+        problems += deal_id_problems(list(deal_id), file_rows, path, column["deal_id"]).values()
     if problems:
         raise PipelineError(problems)
     if not closed_any:
@@ -130,22 +136,27 @@ def load_history(path: Path, spec: HistorySpec) -> History:
     stages = None
     if spec.stage_history is not None:
         stages = load_stage_history(spec.stage_history, set(deal_id), path, spec.stage_hint)
+    prices = list_prices(spec.prices, text(spec.prices.key)) if spec.prices else None
     return History(
         deal_id=deal_id, won=won, amount=amount, won_amount=won_amount, created=created, closed=closed,
         expected_close=expected, stage=text("stage"), segments={name: text(name) for name in spec.segments},
-        stage_history=stages,
+        stage_history=stages, list_price=prices,
     )  # fmt: skip
 
 
-def id_problems(deal_id: np.ndarray, rows: list[int], path: Path, header: str) -> list[str]:
-    """Empty and repeated deal ids, each with its file row: a deal id must name one deal."""
-    problems, seen = [], {}
-    for row, deal in zip(rows, deal_id, strict=True):
-        where = f"{path}: row {row}, column {header!r} (deal_id)"
-        if not deal:
-            problems.append(f"{where}: is empty")
-        elif deal in seen:
-            problems.append(f"{where}: {deal!r} duplicates row {seen[deal]}")
-        else:
-            seen[deal] = row
-    return problems
+def list_prices(prices: Prices, keys: np.ndarray) -> np.ndarray:
+    """Each deal's list price, joined on ``prices.key`` (NaN where the list lacks its value)."""
+    path = Path(prices.path)
+    table, first_row = read_table(path, what="price list")
+    missing = [name for name in (prices.key, prices.price) if name not in table]
+    if missing:
+        raise PipelineError([f"{path}: missing column {name!r}" for name in missing])
+    lookup, problems = {}, []
+    for row in filled_rows(table):
+        try:
+            lookup[normalise(table[prices.key][row])] = parse_amount(table[prices.price][row])
+        except ValueError as error:
+            problems.append(f"{path}: row {row + first_row}, column {prices.price!r}: {error}")
+    if problems:
+        raise PipelineError(problems)
+    return np.array([lookup.get(normalise(prices.aliases.get(key, key)), np.nan) for key in keys])

@@ -23,7 +23,7 @@ from forecast.inputs.cells import (
     parse_probability,
 )
 from forecast.inputs.deals import Deals, wanted_values
-from forecast.inputs.tables import match_columns, read_table
+from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
 
 REQUIRED = ("deal_id", "amount", "close_date")
 ATTRIBUTES = ("owner", "region", "sector", "product", "forecast_category")
@@ -55,20 +55,10 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     """Read, map, filter and check the pipeline; raise ``PipelineError`` listing every bad row."""
     table, first_row = read_table(path, source.sheet)
     mapping = _map_columns(table, source, path)
-    missing = [name for name in REQUIRED + (("stage",) if stages is not None else ()) if name not in mapping]
-    if missing:
-        raise PipelineError(
-            [
-                f"{path}: missing column {name!r}; map it with pipeline.columns.{name} "
-                f"(columns are: {', '.join(table) or 'none'})"
-                for name in missing
-            ]
-        )
-    n_rows = len(next(iter(table.values()), []))
+    required = REQUIRED + (("stage",) if stages is not None else ())
+    require_columns(path, table, {name: mapping.get(name) for name in required}, "pipeline.columns.{name}")
     raw = {canonical: table[name] for canonical, name in mapping.items()}
-    keep = np.zeros(n_rows, dtype=bool)  # rows with any non-blank cell; spreadsheets leave ",,,," lines
-    for values in table.values():
-        keep |= np.array([normalise(value) != "" for value in values], dtype=bool)
+    kept = filled_rows(table)
     for name, wanted in source.filter.items():
         values = raw.get(name, table.get(name))
         if values is None:
@@ -76,10 +66,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
                 f"{path}: pipeline.filter.{name}: no such column (columns are: {', '.join(table)})"
             )
         boolean = name == "new_logo" or name == mapping.get("new_logo")
-        keep &= np.isin(
-            np.array([_filter_text(v, boolean) for v in values], dtype=object), wanted_values(wanted)
-        )
-    kept = np.flatnonzero(keep)
+        texts = np.array([_filter_text(values[row], boolean) for row in kept], dtype=object)
+        kept = kept[np.isin(texts, wanted_values(wanted))]
     if kept.size == 0:
         what = " after pipeline.filter" if source.filter else ""
         raise PipelineError(f"{path}: the pipeline has no deals{what}")
@@ -88,7 +76,9 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     known = ", ".join(stage.name for stage in stages or [])
     percent = source.probability_scale == "percent"
     n = kept.size
-    deal_id = np.empty(n, dtype=object)
+    deal_id = np.array([normalise(raw["deal_id"][row]) for row in kept], dtype=object)
+    rows = [int(row) + first_row for row in kept]
+    id_problems = deal_id_problems(list(deal_id), rows, path, mapping["deal_id"])
     amount = np.zeros(n)
     close_date = np.zeros(n, dtype="datetime64[D]")
     probability = np.full(n, math.nan)
@@ -97,12 +87,10 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     new_logo = np.zeros(n, dtype=bool)
     push_count = np.zeros(n, dtype=np.int64)
     created = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    first_seen: dict[str, int] = {}
     problems: list[str] = []
 
     for out, row in enumerate(kept):
-        row_label = int(row) + first_row
-        where = f"{path}: row {row_label}"
+        where = f"{path}: row {rows[out]}"
 
         def check(column: str, parse, *args, row=row, where=where):
             try:
@@ -111,17 +99,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
                 problems.append(f"{where}, column {mapping[column]!r} ({column}): {error}")
                 return None
 
-        identifier = normalise(raw["deal_id"][row])
-        if identifier == "":
-            problems.append(f"{where}, column {mapping['deal_id']!r} (deal_id): is empty")
-        elif identifier in first_seen:
-            problems.append(
-                f"{where}, column {mapping['deal_id']!r} (deal_id): "
-                f"{identifier!r} duplicates row {first_seen[identifier]}"
-            )
-        else:
-            first_seen[identifier] = row_label
-        deal_id[out] = identifier
+        if out in id_problems:
+            problems.append(id_problems[out])
         amount[out] = check("amount", parse_amount) or 0.0
         closes = check("close_date", parse_date, source.date_format)
         close_date[out] = np.datetime64(closes or dt.date(1970, 1, 1), "D")

@@ -15,7 +15,7 @@ from forecast.config.base import stage_key
 from forecast.config.specs import STAGE_HISTORY_COLUMNS, StageHistorySource
 from forecast.errors import PipelineError
 from forecast.inputs.cells import normalise, parse_date
-from forecast.inputs.tables import match_columns, read_table
+from forecast.inputs.tables import filled_rows, match_columns, read_table, require_columns
 
 _DAY_OFFSET = 2**31  # days since 1970 shifted to be non-negative inside a (deal, day) sort key
 
@@ -71,21 +71,11 @@ def load_stage_history(
     path = Path(source.path)
     table, first_row = read_table(path, what="stage history")
     column = match_columns(table, STAGE_HISTORY_COLUMNS, source.columns)
-    missing = [name for name, header in column.items() if header not in table]
-    if missing:
-        raise PipelineError(
-            [
-                f"{path}: missing column {name!r}; map it with {hint.format(name=name)} "
-                f"(columns are: {', '.join(table) or 'none'})"
-                for name in missing
-            ]
-        )
+    require_columns(path, table, column, hint)
     cells = {name: table[header] for name, header in column.items()}
     deal_id, stage, entered, problems = [], [], [], []
-    for row in range(len(cells["deal_id"])):
+    for row in filled_rows(table):
         values = {name: normalise(cells[name][row]) for name in STAGE_HISTORY_COLUMNS}
-        if not any(values.values()):
-            continue  # a blank line
 
         def problem(name: str, message: str, row: int = row) -> None:
             problems.append(f"{path}: row {row + first_row}, column {column[name]!r} ({name}): {message}")

@@ -1,9 +1,13 @@
-"""Reading a CSV, Parquet or Excel file into columns, and matching its headers to canonical names."""
+"""Reading a CSV, Parquet or Excel file into columns, matching its headers to canonical names, and the
+checks every table of deals shares: required columns, which rows hold anything, deal ids that name
+one deal."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import numpy as np
 
 from forecast.errors import PipelineError
 from forecast.inputs.cells import normalise
@@ -71,3 +75,44 @@ def match_columns(
     ignoring case, spaces and dashes; None when neither (an explicit header may still be absent)."""
     by_normal = {_canonical_name(name): name for name in table}
     return {name: explicit.get(name) or by_normal.get(_canonical_name(name)) for name in names}
+
+
+def require_columns(path: Path, table: dict[str, list], headers: dict[str, str | None], hint: str) -> None:
+    """Fail with one problem per canonical name whose header (``match_columns``) the table lacks.
+
+    ``hint`` says how to map a column, e.g. ``pipeline.columns.{name}``.
+    """
+    missing = [name for name, header in headers.items() if header not in table]
+    if missing:
+        raise PipelineError(
+            [
+                f"{path}: missing column {name!r}; map it with {hint.format(name=name)} "
+                f"(columns are: {', '.join(table) or 'none'})"
+                for name in missing
+            ]
+        )
+
+
+def filled_rows(table: dict[str, list]) -> np.ndarray:
+    """Indices of the rows with any non-blank cell: spreadsheets leave ``,,,,`` lines, which are skipped."""
+    filled = np.zeros(len(next(iter(table.values()), [])), dtype=bool)
+    for values in table.values():
+        filled |= np.array([normalise(value) != "" for value in values], dtype=bool)
+    return np.flatnonzero(filled)
+
+
+def deal_id_problems(deal_ids: list[str], rows: list[int], path: Path, header: str) -> dict[int, str]:
+    """Position -> problem of each empty or repeated deal id (``rows``: their file rows).
+
+    A deal id must name one deal: the random numbers, plans and joins follow it.
+    """
+    problems, seen = {}, {}
+    for position, (row, deal) in enumerate(zip(rows, deal_ids, strict=True)):
+        where = f"{path}: row {row}, column {header!r} (deal_id)"
+        if not deal:
+            problems[position] = f"{where}: is empty"
+        elif deal in seen:
+            problems[position] = f"{where}: {deal!r} duplicates row {seen[deal]}"
+        else:
+            seen[deal] = row
+    return problems

@@ -155,7 +155,7 @@ def test_dask_missing_says_how_to_install(monkeypatch, folder):
         cli, ["batch", str(folder / "b.yaml"), "--out", str(folder / "o.parquet"), "--scheduler", "local"]
     )
     assert result.exit_code == 2
-    assert "pip install 'forecast[dask]'" in result.stderr
+    assert "pip install 'dask[distributed]'" in result.stderr  # not PyPI's unrelated forecast
 
 
 def test_flatten():

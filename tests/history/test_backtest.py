@@ -14,9 +14,8 @@ from forecast.cli.commands import cli
 from forecast.config.loading import load_backtest
 from forecast.config.scenario import NewPipeline
 from forecast.config.specs import BacktestSpec
-from forecast.history.backtest import Book, backtest, crps, percentile_rank
-from forecast.inputs.stage_history import StageHistory
-from tests.builders import AGE_EDGES, SyntheticHistory, synthetic_files, synthetic_history
+from forecast.history.backtest import backtest, crps, percentile_rank
+from tests.builders import AGE_EDGES, synthetic_files, synthetic_history
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "maven-backtest.yaml"
 
@@ -30,16 +29,6 @@ def test_crps_and_rank_of_known_forecasts():
     assert percentile_rank(samples, 2.0) == pytest.approx(0.375)  # one below, one tied
 
 
-def _book(history: SyntheticHistory, with_stages: bool = True) -> Book:
-    stages = None
-    if with_stages:
-        deal, stage, day = zip(*history.changes, strict=True)
-        stages = StageHistory(np.array(deal, dtype=object), np.array(stage, dtype=object),
-                              np.array(day, dtype="datetime64[D]"))  # fmt: skip
-    return Book(deal_id=history.deal_id, created=history.created, closed=history.closed, won=history.won,
-                value=history.value, price=history.price, stages=stages)  # fmt: skip
-
-
 SPEC = BacktestSpec.model_validate(
     {"history": {"path": "unused"}, "periods": "2016-Q1..2024-Q4",
      "model": {"age_buckets_days": AGE_EDGES}, "simulation": {"trials": 4000, "seed": 1}}
@@ -48,7 +37,7 @@ SPEC = BacktestSpec.model_validate(
 
 @pytest.fixture(scope="module")
 def synthetic_result():
-    return backtest(SPEC, Path("."), book=_book(synthetic_history(quarters=40, seed=3)))
+    return backtest(SPEC, Path("."), history=synthetic_history(quarters=40, seed=3).as_history())
 
 
 def test_history_drawn_from_the_model_gives_uniform_ranks(synthetic_result):
@@ -115,24 +104,30 @@ def test_maven_backtest_runs_as_shipped():
         NewPipeline.model_validate(row["new_pipeline"]["new_pipeline"])
 
 
-def test_a_backtest_file_reads_its_stage_history(tmp_path):
-    history, deals, stages = synthetic_files(tmp_path, quarters=12, seed=4)
-    config = tmp_path / "b.yaml"
+def _backtest_file(folder: Path, trials: int, stage_history: bool = True) -> Path:
+    """A backtest of 2017-Q2..Q4 on ``synthetic_files`` in ``folder``."""
+    stages = "  stage_history: {path: stages.csv, columns: {deal_id: Deal, date: Entered}}\n"
+    config = folder / "b.yaml"
     config.write_text(
         "history:\n  path: deals.csv\n  columns: {deal_id: Id, outcome: Result, amount: Amount, "
-        "created_date: Created, close_date: Closed}\n"
-        "  stage_history: {path: stages.csv, columns: {deal_id: Deal, date: Entered}}\n"
+        f"created_date: Created, close_date: Closed}}\n{stages if stage_history else ''}"
         "periods: 2017-Q2..2017-Q4\nmodel: {age_buckets_days: [30, 60, 90]}\n"
-        "simulation: {trials: 500, seed: 1}\n"
+        f"simulation: {{trials: {trials}, seed: 1}}\n"
     )
+    return config
+
+
+def test_a_backtest_file_reads_its_stage_history(tmp_path):
+    history, deals, stages = synthetic_files(tmp_path, quarters=12, seed=4)
+    config = _backtest_file(tmp_path, trials=500)
     result = CliRunner().invoke(cli, ["backtest", str(config), "--json"])
     assert result.exit_code == 0, result.output
     import json
 
     report = json.loads(result.stdout)
     spec, folder = load_backtest(config)
-    as_written = dataclasses.replace(history, price=history.price.round(2), value=history.value.round(2))
-    assert report == json.loads(json.dumps(backtest(spec, folder, book=_book(as_written))))  # read as drawn
+    as_written = dataclasses.replace(history, price=history.price.round(2)).as_history()
+    assert report == json.loads(json.dumps(backtest(spec, folder, history=as_written)))  # read as drawn
     assert report["model"] == "age x stage" and set(report["periods"][0]["win_by_age"]["rates"]) == {
         "default", "Early", "Late"}  # fmt: skip
     config.write_text(config.read_text().replace("deal_id: Deal, ", ""))
@@ -159,9 +154,33 @@ def test_the_fitted_correlation_follows_the_history():
     from forecast.history.backtest import fit_correlation
 
     spec = SPEC.model_copy(update={"simulation": SPEC.simulation.model_copy(update={"trials": 2000})})
-    independent = fit_correlation(spec, Path("."), _book(synthetic_history(40, seed=3)), grid=(0.0, 0.3))
-    shocked = fit_correlation(
-        spec, Path("."), _book(synthetic_history(40, seed=3, latent=0.3)), grid=(0.0, 0.3)
+    independent, shocked = (
+        fit_correlation(spec, Path("."), synthetic_history(40, 3, latent).as_history(), grid=(0.0, 0.3))
+        for latent in (0.0, 0.3)
     )
     assert (independent["market"], shocked["market"]) == (0.0, 0.3)
     assert independent["periods"] == 36
+
+
+def test_the_actuals_are_the_won_amounts_where_the_export_has_them(tmp_path):
+    """A won deal brings in its ``won_amount`` (as calibrate reads it), not its pipeline amount."""
+    import csv
+    import json
+
+    history, deals, _ = synthetic_files(tmp_path, quarters=12, seed=4)
+    config = _backtest_file(tmp_path, trials=200, stage_history=False)
+
+    def actuals() -> list[float]:
+        result = CliRunner().invoke(cli, ["backtest", str(config), "--json"])
+        assert result.exit_code == 0, result.output
+        return [row["actual"] for row in json.loads(result.stdout)["total"]["periods"]]
+
+    listed = actuals()
+    rows = list(csv.reader(deals.open()))
+    with deals.open("w", newline="") as handle:  # every win brought in a quarter of its amount
+        csv.writer(handle).writerows(
+            [[*rows[0], "Won Amount"]]
+            + [[*row, float(row[2]) / 4 if row[1] == "Won" else ""] for row in rows[1:]]
+        )
+    assert actuals() == pytest.approx([actual / 4 for actual in listed], rel=1e-12)
+    assert listed[0] > 0 and history.won.any()

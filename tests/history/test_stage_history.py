@@ -100,3 +100,18 @@ def test_missing_columns_say_how_to_map_them(tmp_path):
     ]
     with pytest.raises(PipelineError, match="stage history file not found"):
         load_stage_history(StageHistorySource(path=str(tmp_path / "none.csv")), set(), tmp_path / "h.csv")
+
+
+def test_only_a_row_with_no_cell_at_all_is_a_blank_line(tmp_path):
+    """As in pipelines and histories: a row whose deal, stage and date are empty but that holds
+    something else is a bad row, not a line to skip."""
+    path = tmp_path / "s.csv"
+    source = _write(path, "deal_id,stage,date,note\nA,Early,2020-01-01,\n,,,\n,,,moved by hand\n")
+    with pytest.raises(PipelineError) as error:
+        load_stage_history(source, {"A"}, tmp_path / "h.csv")
+    assert error.value.problems == [
+        f"{path}: row 4, column 'deal_id' (deal_id): is empty",
+        f"{path}: row 4, column 'stage' (stage): is empty",
+        f"{path}: row 4, column 'date' (date): '' is not a date; expected YYYY-MM-DD, "
+        "or set --date-format (e.g. '%m/%d/%Y')",
+    ]
