@@ -44,4 +44,4 @@ class NotAScenarioError(ScenarioError):
 
     def __init__(self, problems: str | list[str], kind: str):
         super().__init__(problems)
-        self.kind = kind  # what the file is and what reads it
+        self.kind = kind  # what the file is: a key of config.loading.OTHER_FILES

@@ -121,7 +121,7 @@ def plan_jobs(files: dict[Path, bool], batch_seed: int, trials: int | None = Non
     A bad file becomes one error job; another forecast file (funnel plan, backtest, calibration
     fragment) found in a folder or glob is skipped (named, it is an error job saying what reads it).
     """
-    from forecast.config.loading import calibration_path
+    from forecast.config.loading import OTHER_FILES, calibration_path
     from forecast.config.sweeps import sweep_variants
 
     plan = BatchPlan([])
@@ -139,7 +139,7 @@ def plan_jobs(files: dict[Path, bool], batch_seed: int, trials: int | None = Non
             variants = sweep_variants(text.decode("utf-8"), path)
         except Exception as error:  # one unreadable scenario must not end the batch
             if isinstance(error, NotAScenarioError) and not named:
-                plan.skipped.append((path, error.kind))
+                plan.skipped.append((path, OTHER_FILES[error.kind]))
                 continue
             if isinstance(error, ForecastError):
                 message = problem_text(error)

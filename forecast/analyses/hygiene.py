@@ -1,11 +1,15 @@
-"""What ``forecast validate`` reports besides errors: the pipeline's size and CRM hygiene warnings."""
+"""What ``forecast validate`` reports besides errors: the pipeline's size, CRM hygiene warnings, and
+other forecast files (funnel plans, backtests) checked as what they are."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from forecast.config.loading import load_backtest, load_funnel
 from forecast.config.scenario import Scenario
 from forecast.engine.model import overdue_deals
+from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals, by_value
 
 
@@ -28,3 +32,29 @@ def hygiene(scenario: Scenario, deals: Deals) -> dict[str, Any]:
             for deal, date in zip(deals.deal_id[overdue], deals.close_date[overdue], strict=True)
         ],
     }
+
+
+def other_file_check(path: Path, kind: str) -> dict[str, Any]:
+    """A funnel plan or backtest file checked as what it is (``kind``, from ``NotAScenarioError``):
+    its keys validated and, for a backtest, the files it reads present. A calibration fragment is
+    checked through the scenario that includes it."""
+    if kind == "funnel":
+        spec = load_funnel(path)
+        return {"source": str(path), "kind": kind, "quota": spec.quota, "stages": len(spec.stages)}
+    if kind == "backtest":
+        spec, folder = load_backtest(path)
+        history = spec.history
+        needed = [("history.path", history.path)]
+        if history.prices is not None:
+            needed.append(("history.prices.path", history.prices.path))
+        if history.stage_history is not None:
+            needed.append(("history.stage_history.path", history.stage_history.path))
+        missing = [
+            f"{path}: {key}: {(folder / name).resolve()} not found"
+            for key, name in needed
+            if not (folder / name).is_file()
+        ]
+        if missing:
+            raise ScenarioError(missing)
+        return {"source": str(path), "kind": kind, "periods": spec.period_list}
+    return {"source": str(path), "kind": kind}

@@ -13,11 +13,14 @@ import click
 
 from forecast.cli.main import EXIT_FAILED, cli
 from forecast.cli.options import json_option, seed_option, simulation_options, threads_option, trials_option
-from forecast.errors import ForecastError, OptionError, ScenarioError
+from forecast.errors import ForecastError, NotAScenarioError, OptionError, ScenarioError
 
 
-def _load(paths: tuple[str, ...]):
-    """Load every scenario and its pipeline; report the problems of all files at once."""
+def _load(paths: tuple[str, ...], others: list | None = None):
+    """Load every scenario and its pipeline; report the problems of all files at once.
+
+    ``others``, when given, collects ``(path, kind)`` of funnel plans, backtest files and
+    calibration fragments instead of refusing them."""
     from forecast.analyses.plans import reference_problems
     from forecast.config.loading import load_scenario
     from forecast.engine.checks import check
@@ -31,6 +34,11 @@ def _load(paths: tuple[str, ...]):
             check(scenario, deals)
             problems += reference_problems(scenario, deals)
             loaded.append((scenario, deals))
+        except NotAScenarioError as error:
+            if others is None:
+                problems += error.problems
+            else:
+                others.append((Path(path).resolve(), error.kind))
         except ForecastError as error:
             problems += error.problems
     if problems:
@@ -114,17 +122,31 @@ def run(files, trials, seed, as_json, samples, by, plot) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(files) -> None:
-    """Check each scenario FILE and its pipeline without simulating.
+    """Check each FILE without simulating: a scenario and its pipeline, or a funnel plan or
+    backtest file as what it is (a calibration fragment through the scenario that includes it).
 
     Lists CRM hygiene warnings (deals whose close date is already past).
 
-    Example: forecast validate configs/example.yaml
+    Example: forecast validate configs/*.yaml configs/funnel/*.yaml
     """
-    from forecast.analyses.hygiene import hygiene
-    from forecast.reporting.terminal import validation_lines
+    from forecast.analyses.hygiene import hygiene, other_file_check
+    from forecast.reporting.terminal import other_file_lines, validation_lines
 
-    for scenario, deals in _load(files):
+    others, problems, checked = [], [], []
+    try:
+        scenarios = _load(files, others)
+    except ForecastError as error:
+        scenarios, problems = [], error.problems
+    for path, kind in others:
+        try:
+            checked.append(other_file_check(path, kind))
+        except ForecastError as error:
+            problems += error.problems
+    if problems:
+        raise ForecastError(problems)
+    for scenario, deals in scenarios:
         _say(validation_lines(hygiene(scenario, deals)))
+    _say(other_file_lines(checked))
 
 
 @cli.command()

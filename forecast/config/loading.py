@@ -158,19 +158,27 @@ def validate_yaml(
 CALIBRATION_KEYS = ("stages", "slip", "amount", "win_by_age", "new_pipeline", "correlation")
 
 
-def _other_file_kind(data: dict) -> str | None:
-    """What a YAML mapping is, by its top-level keys, when it is another forecast file than a scenario."""
+OTHER_FILES = {  # what another forecast file is, and what reads it
+    "backtest": "a backtest file (it has history); run it with forecast backtest",
+    "funnel": "a funnel plan (quota and stages, no pipeline or period); run it with forecast funnel",
+    "calibration": (
+        "a calibration fragment (rates, no pipeline or period); "
+        "include it in a scenario with calibration: FILE"
+    ),
+}
+
+
+def other_file_kind(data: dict) -> str | None:
+    """Which other forecast file (a key of ``OTHER_FILES``) a YAML mapping is, by its top-level keys;
+    None for a scenario."""
     if {"pipeline", "period"} & data.keys():
         return None
     if "history" in data:
-        return "a backtest file (it has history); run it with forecast backtest"
+        return "backtest"
     if {"quota", "stages"} <= data.keys():
-        return "a funnel plan (quota and stages, no pipeline or period); run it with forecast funnel"
+        return "funnel"
     if data and data.keys() <= set(CALIBRATION_KEYS):
-        return (
-            "a calibration fragment (rates, no pipeline or period); "
-            "include it in a scenario with calibration: FILE"
-        )
+        return "calibration"
     return None
 
 
@@ -187,9 +195,9 @@ def _scenario_data(data: dict, source: Path | None, label: str) -> dict:
 
     Another forecast file (funnel plan, backtest, calibration fragment) is refused, saying what reads it.
     """
-    kind = _other_file_kind(data)
+    kind = other_file_kind(data)
     if kind is not None:
-        raise NotAScenarioError(f"{label}: this looks like {kind}", kind)
+        raise NotAScenarioError(f"{label}: this looks like {OTHER_FILES[kind]}", kind)
     name = data.get("calibration")
     if not isinstance(name, str):
         return data

@@ -513,6 +513,21 @@ def validation_lines(check: dict[str, Any], shown: int = 10) -> list[str]:
     return lines
 
 
+def other_file_lines(checks: list[dict[str, Any]]) -> list[str]:
+    """``forecast validate``: one OK line per funnel plan or backtest file, saying what it is."""
+    lines = []
+    for check in checks:
+        if check["kind"] == "funnel":
+            what = f"a funnel plan, quota {check['quota']:,.0f} through {check['stages']} stages"
+        elif check["kind"] == "backtest":
+            periods = check["periods"]
+            what = f"a backtest file, periods {periods[0]}..{periods[-1]}, its history files present"
+        else:
+            what = "a calibration fragment (checked through the scenario that includes it)"
+        lines.append(f"OK {check['source']}: {what}")
+    return lines
+
+
 def batch_lines(report: BatchReport, out: Path) -> list[str]:
     """``forecast batch`` (to stderr): the counts, then every failed scenario with its problems."""
     kept = f"{report.skipped} already in {out}"

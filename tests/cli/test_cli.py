@@ -1027,7 +1027,7 @@ def test_an_impossible_date_is_a_located_error_in_every_command(tmp_path, comman
     assert result.stderr == f"Error: {path}: {where}: {IMPOSSIBLE}\n"
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "drivers", "compare"])
+@pytest.mark.parametrize("command", ["run", "drivers", "compare"])
 @pytest.mark.parametrize(
     ("file", "kind"),
     [
@@ -1039,3 +1039,26 @@ def test_a_backtest_or_funnel_file_where_a_scenario_is_expected_says_so(command,
     result = invoke(command, file)
     assert result.exit_code == 2, result.output
     assert result.stderr == f"Error: {file.resolve()}: this looks like {kind}\n"
+
+
+def test_validate_checks_funnel_plans_and_backtest_files_as_what_they_are(tmp_path):
+    """The README's ``forecast validate configs/*.yaml``: a backtest file or funnel plan beside the
+    scenarios is checked as what it is, not refused as a broken scenario."""
+    files = [str(path) for path in sorted(CONFIGS.glob("*.yaml"))] + [
+        str(CONFIGS / "funnel" / "textbook.yaml")
+    ]
+    result = CliRunner().invoke(cli, ["validate", *files])
+    assert result.exit_code == 0, result.output
+    assert "OK " + str(
+        (CONFIGS / "funnel" / "textbook.yaml").resolve()
+    ) + ": a funnel plan, quota 1,000,000" in (result.output)
+    assert f"OK {(CONFIGS / 'maven-backtest.yaml').resolve()}: a backtest file, periods 2017-Q2..2017-Q4" in (
+        result.output
+    )
+    broken = tmp_path / "backtest.yaml"
+    broken.write_text("history: {path: missing.csv}\nperiods: 2017-Q2\n")
+    result = CliRunner().invoke(cli, ["validate", str(broken), str(CONFIGS / "example.yaml")])
+    assert result.exit_code == 2
+    assert f"Error: {broken.resolve()}: history.path: {(tmp_path / 'missing.csv').resolve()} not found" in (
+        result.output
+    )
