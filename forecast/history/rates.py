@@ -23,11 +23,16 @@ def beta_rate(
 
     a = prior_rate * prior_strength + wins
     b = (1 - prior_rate) * prior_strength + deals - wins
-    rate = a / (a + b)
-    sure = a <= 0 or b <= 0  # a prior at exactly 0 or 1 that no outcome contradicts: the rate is known
+    if a + b <= 0:  # no prior and no deals: nothing known beyond the prior's rate
+        rate, interval = prior_rate, [0.0, 1.0]
+    elif a <= 0 or b <= 0:  # a prior at exactly 0 or 1 that no outcome contradicts: the rate is known
+        rate = a / (a + b)
+        interval = [rate, rate]
+    else:
+        rate, interval = a / (a + b), [float(beta.ppf(0.05, a, b)), float(beta.ppf(0.95, a, b))]
     return {
         "win_rate": rate,
-        "interval_90": [rate, rate] if sure else [float(beta.ppf(0.05, a, b)), float(beta.ppf(0.95, a, b))],
+        "interval_90": interval,
         "wins": _count(wins),
         "deals": _count(deals),
     }

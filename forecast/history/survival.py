@@ -98,7 +98,8 @@ class Hazards:
         still_open = np.cumprod(np.concatenate([np.ones((ages.size, 1)), (1.0 - won - lost)[:, :-1]], axis=1),
                                 axis=1)  # fmt: skip
         incidence = still_open * won
-        return incidence[:, :whole].sum(axis=1) + (horizon_days - whole) * incidence[:, whole]
+        chance = incidence[:, :whole].sum(axis=1) + (horizon_days - whole) * incidence[:, whole]
+        return np.minimum(chance, 1.0)  # at most 1 but for the rounding of the sum
 
     def bucket_rates(self, edges: list[int], horizon_days: float) -> list[float]:
         """Chance to win within the horizon per age bucket: the average over the bucket's ages, each
@@ -110,7 +111,7 @@ class Hazards:
         for b, youngest in enumerate([0, *(edge + 1 for edge in edges)]):
             weight = self.deal_days_by_age[bucket == b]
             if weight.sum() > 0:
-                rates.append(float(np.sum(weight * chance[bucket == b]) / weight.sum()))
+                rates.append(min(1.0, float(np.sum(weight * chance[bucket == b]) / weight.sum())))
             else:
                 rates.append(float(self.win_within(np.array([youngest]), horizon_days)[0]))
         return rates
@@ -180,10 +181,14 @@ def _shrunk_to_neighbours(events: np.ndarray, deal_days: np.ndarray, strength: f
     pooled chance of the bin and its neighbours, is itself shrunk the same way toward the chance over
     all ages (so no bin's chance is 0 unless no age saw such an outcome)."""
     overall = events.sum() / deal_days.sum()
-    window = np.ones(3)
-    local = _posterior_mean(np.convolve(events, window, "same"), np.convolve(deal_days, window, "same"),
-                            overall, strength)  # fmt: skip
+    local = _posterior_mean(_with_neighbours(events), _with_neighbours(deal_days), overall, strength)
     return _posterior_mean(events, deal_days, local, strength)
+
+
+def _with_neighbours(values: np.ndarray) -> np.ndarray:
+    """Each bin's value plus its neighbours' (none beyond the ends)."""
+    padded = np.pad(values, 1)
+    return padded[:-2] + padded[1:-1] + padded[2:]
 
 
 def _posterior_mean(events: np.ndarray, deal_days: np.ndarray, prior: np.ndarray | float, strength: float):
