@@ -203,7 +203,7 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     win_rate = np.where(aged, by_age, win_rate)
     odds = segment_odds(scenario, deals)
     scaled = win_rate * odds / (win_rate * odds + 1.0 - win_rate)  # the rate's odds times the segment's
-    win_rate = np.where(np.isnan(deals.probability), scaled, win_rate)
+    win_rate = np.where(np.isnan(deals.probability) & (odds != 1.0), scaled, win_rate)
     slip = np.where(np.isnan(deals.slip), stages.slip[deals.stage_index], deals.slip)
     slip = np.minimum(1.0, slip * scenario.slip.push_factor**deals.push_count)  # pushed deals slip more
     land_rate = np.where(dated_inside, 1.0 - slip, scenario.slip.pull_in)
