@@ -36,12 +36,15 @@ def _rate(
     strength: float = 2,
 ) -> dict[str, Any]:
     """A group's win rate (Beta posterior; recency-weighted counts unless ``weight`` is None, then
-    also ``weighted_wins`` and ``weighted_deals``) and its revenue-weighted rate, won / closed amount."""
+    also ``weighted_wins`` and ``weighted_deals``) and its revenue-weighted rate, won / closed amount
+    (None where the lost deals carry no amount: then the column holds what was won, not what was
+    at stake)."""
     won = closed.won & group
     counted = np.ones(group.size) if weight is None else weight
     estimate = beta_rate(float(counted[won].sum()), float(counted[group].sum()), prior_rate, strength)
     value = np.where(np.isnan(closed.amount), 0.0, closed.amount) * counted
-    revenue = float(value[won].sum() / value[group].sum()) if value[group].sum() > 0 else None
+    priced = not np.any(~closed.won) or np.any(value[~closed.won] > 0)
+    revenue = float(value[won].sum() / value[group].sum()) if priced and value[group].sum() > 0 else None
     counts = {"wins": int(won.sum()), "deals": int(group.sum())}
     if weight is not None:
         counts |= {"weighted_wins": estimate["wins"], "weighted_deals": estimate["deals"]}

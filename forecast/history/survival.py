@@ -10,8 +10,10 @@ Three things keep thin evidence from making up a shape:
 - each bin's chance is shrunk toward the pooled chance of its bin and its two neighbours by a prior
   worth ``prior_strength`` deals open for a whole bin (a Gamma-Poisson posterior mean), and that
   pooled chance toward the chance over all ages the same way;
-- the win chance never rises again after its peak (pool-adjacent-violators, weighted by deal-days):
-  a deal that has outlived the usual cycle does not become likelier to close;
+- past the usual cycle (the age bin by which ``CYCLE_SHARE`` of the wins had happened) the win
+  chance never rises again (pool-adjacent-violators, weighted by deal-days): a deal that has
+  outlived the cycle does not become likelier to close; before it the data speak, so a chance
+  that rises as deals near their decision is kept;
 - past the last bin with at least ``MIN_DEALS`` deals at risk, one tail bin pools what is left, and its
   chances hold for every older age, so a deal older than any seen gets the tail's rate, not the
   overall one.
@@ -31,6 +33,7 @@ from forecast.history.rates import MIN_DEALS, recency_weights
 
 BIN_DAYS = 7  # width of an age bin: a week
 OPEN, WON, LOST = 0, 1, 2  # a lifetime's state on its last observed day
+CYCLE_SHARE = 0.9  # the share of wins by whose age the usual cycle is over
 
 
 @dataclass(frozen=True)
@@ -168,8 +171,8 @@ def fit_hazards(
     strength = prior_strength * BIN_DAYS  # deal-days
     won = _shrunk_to_neighbours(wins, deal_days, strength)
     lost = _shrunk_to_neighbours(losses, deal_days, strength)
-    peak = int(np.argmax(won))
-    won[peak:] = _non_increasing(won[peak:], deal_days[peak:] + strength)
+    cycle = int(np.searchsorted(np.cumsum(wins), CYCLE_SHARE * wins.sum()))  # its last bin
+    won[cycle:] = _non_increasing(won[cycle:], deal_days[cycle:] + strength)
     return Hazards(
         won=won, lost=np.minimum(lost, 1.0 - won), wins=wins, losses=losses, deal_days=deal_days,
         deals=deals, deal_days_by_age=np.bincount(ages, weight),

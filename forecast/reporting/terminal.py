@@ -461,7 +461,8 @@ def backtest_table(title: str, periods: list[dict[str, Any]], summary: dict[str,
 
 
 def win_by_age_table(fit: dict[str, Any]) -> Table:
-    """``forecast calibrate``: win within a quarter by age bucket (and stage), rate and deals per cell."""
+    """``forecast calibrate``: win within a quarter by age bucket (and stage), rate and deals per cell,
+    and the survival curve's rate the buckets were shrunk toward."""
     quarters = f"{fit['periods']} quarters"
     if fit["stages"]:
         strength = fit["prior_strength"]
@@ -475,6 +476,8 @@ def win_by_age_table(fit: dict[str, Any]) -> Table:
     rows = [("any stage", fit["by_age"]), *fit["stages"].items()]
     for name, cells in rows:
         table.add_row(name, *(f"{percent(cell['win_rate'])} of {cell['deals']:,}" for cell in cells))
+    table.add_row(f"survival curve ({fit['curve_strength']:.3g} deals)",
+                  *(percent(cell["curve_rate"]) for cell in fit["by_age"]))  # fmt: skip
     return table
 
 
@@ -553,6 +556,8 @@ def calibration_lines(result: dict[str, Any], out: Path) -> list[str]:
     if overall["revenue_rate"] is not None:
         lines.append(f"  revenue-weighted (won / closed amount): {overall['revenue_rate']:.1%}, "
                      f"{_times(overall['win_rate'], overall['revenue_rate'])} the count rate")  # fmt: skip
+    else:
+        lines.append("  revenue-weighted: none (the lost deals carry no amount)")
     for stage in result["stages"]:
         note = f" [{stage['note']}]" if "note" in stage else ""
         lines.append(f"  {stage['name']}: {stage['win_rate']:.1%} of {stage['deals']}{note}")

@@ -20,7 +20,7 @@ from forecast.history.deal_age import (
     fit_win_by_age,
     win_by_age,
 )
-from forecast.history.survival import BIN_DAYS, LOST, OPEN, WON, Hazards, Lifetimes, fit_hazards
+from forecast.history.survival import BIN_DAYS, CYCLE_SHARE, LOST, OPEN, WON, Hazards, Lifetimes, fit_hazards
 from tests import naive
 from tests.builders import make_deals, make_scenario
 
@@ -110,19 +110,25 @@ def test_win_within_by_hand():
     assert table.win_within(np.array([7, 400, 10_000]), 10) == pytest.approx([tail] * 3, rel=1e-13)
 
 
-def test_the_win_chance_never_rises_after_its_peak():
-    # 100 deals from age 0, watched to age 34 (bins 0-4): wins 20, 2, 8, 1, 0 by bin; no losses
-    wins_by_bin = [20, 2, 8, 1, 0]
-    last_age = np.concatenate([np.full(n, 7 * b + 3) for b, n in enumerate(wins_by_bin)] + [np.full(69, 34)])
-    outcome = np.array([WON] * 31 + [OPEN] * 69, dtype=np.int8)
-    zeros = np.zeros(100, np.int64)
+def test_the_win_chance_never_rises_past_the_usual_cycle():
+    # 200 deals from age 0, watched to age 34 (bins 0-4): wins 60, 5, 1, 3, 0 by bin; no losses.
+    # 90 % of the 69 wins came by bin 1: from there on the chance may not rise again
+    wins_by_bin = [60, 5, 1, 3, 0]
+    last_age = np.concatenate([np.full(n, 7 * b + 3) for b, n in enumerate(wins_by_bin)] + [np.full(131, 34)])
+    outcome = np.array([WON] * 69 + [OPEN] * 131, dtype=np.int8)
+    zeros = np.zeros(200, np.int64)
     fit = fit_hazards(Lifetimes(zeros, last_age, outcome, 34 - last_age), prior_strength=0.0)
-    assert fit.deals.tolist() == [100, 80, 78, 70, 69, 0]  # all five bins seen; the tail beyond them empty
+    assert fit.deals.tolist() == [200, 140, 135, 134, 131, 0]  # all five bins seen; the tail beyond empty
     raw = fit.wins[:5] / fit.deal_days[:5]
-    assert raw[2] > raw[1]  # the data rise again after the peak ...
-    assert np.all(np.diff(fit.won) <= 0)  # ... the fit does not: bins 1 and 2 pooled, by deal-days
-    pooled = (fit.wins[1] + fit.wins[2]) / (fit.deal_days[1] + fit.deal_days[2])
-    assert fit.won.tolist() == pytest.approx([raw[0], pooled, pooled, raw[3], 0.0, 0.0], rel=1e-12)
+    assert raw[3] > raw[2]  # the data rise again past the cycle ...
+    assert np.all(np.diff(fit.won) <= 0)  # ... the fit does not: bins 2 and 3 pooled, by deal-days
+    pooled = (fit.wins[2] + fit.wins[3]) / (fit.deal_days[2] + fit.deal_days[3])
+    assert fit.won.tolist() == pytest.approx([raw[0], raw[1], pooled, pooled, 0.0, 0.0], rel=1e-12)
+    # before the cycle is over a rising chance is kept: 5 wins in bin 0, 60 in bin 1
+    early = np.concatenate([np.full(5, 3), np.full(60, 10), np.full(135, 34)])
+    outcome = np.array([WON] * 65 + [OPEN] * 135, dtype=np.int8)
+    rising = fit_hazards(Lifetimes(zeros, early, outcome, 34 - early), prior_strength=0.0)
+    assert rising.won[1] > rising.won[0]
 
 
 def test_a_deal_older_than_any_seen_gets_the_tail_not_the_overall_rate():
@@ -242,8 +248,8 @@ def test_every_rate_is_a_probability_and_grows_with_the_horizon(history):
     if hazards is None:
         return
     assert np.all(hazards.won >= 0) and np.all(hazards.lost >= 0) and np.all(hazards.won + hazards.lost <= 1)
-    peak = int(np.argmax(hazards.won))
-    assert np.all(np.diff(hazards.won[peak:]) <= 1e-15)
+    cycle = int(np.searchsorted(np.cumsum(hazards.wins), CYCLE_SHARE * hazards.wins.sum()))
+    assert np.all(np.diff(hazards.won[cycle:]) <= 1e-15)  # past the usual cycle: never rising
     ages = np.arange(0, hazards.tail_from + 30, 3)
     chances = np.array([hazards.win_within(ages, h) for h in (0.0, 1.0, 2.5, 7.0, 30.0, 91.31, 400.0)])
     assert (
