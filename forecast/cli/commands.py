@@ -418,7 +418,7 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
 )
 @click.option("--prior-strength", type=click.FloatRange(0, None), default=20.0, show_default=True,
               help="Deals' worth of the broader rate thin groups are shrunk toward (segments: the overall "
-                   "rate; age x stage cells: their age's).")  # fmt: skip
+                   "rate; age x stage cells: their age's; survival weeks: their neighbours').")  # fmt: skip
 @click.option("--backtest", "backtest_file", type=click.Path(dir_okay=False),
               help="Also fit the latent market correlation on this backtest's periods.")  # fmt: skip
 @click.option("--stage-history", type=click.Path(dir_okay=False),
