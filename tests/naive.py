@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 import numpy as np
@@ -244,6 +245,45 @@ def win_by_age_counts(deals, changes, quarters, edges) -> dict[tuple[str, int], 
             cell[0] += bool(won and closed is not None and start <= closed <= end)
             cell[1] += 1
     return counts
+
+
+def lifetime_counts(deals, first_day, last_day, bin_days, half_life_days=None) -> dict[int, list[float]]:
+    """Age bin -> [deals open in it, deal-days, wins, losses], day by day over ``first_day..last_day``.
+
+    ``deals``: (created, closed or None, won) dates. A deal is open from its creation to its close
+    (both included); a close after ``last_day`` is unknown. Each day counts ``2 ** (-days before
+    last_day / half_life_days)``.
+    """
+    bins: dict[int, list] = {}
+    for created, closed, won in deals:
+        if created is None or created > last_day:
+            continue
+        known = closed is not None and closed <= last_day
+        day, seen = max(created, first_day), set()
+        while day <= (closed if known else last_day):
+            age = (day - created).days
+            weight = 1.0 if half_life_days is None else 2.0 ** (-(last_day - day).days / half_life_days)
+            cell = bins.setdefault(age // bin_days, [0, 0.0, 0.0, 0.0])
+            if age // bin_days not in seen:
+                seen.add(age // bin_days)
+                cell[0] += 1
+            cell[1] += weight
+            if known and day == closed:
+                cell[2 if won else 3] += weight
+            day += dt.timedelta(days=1)
+    return bins
+
+
+def win_within(won_daily, lost_daily, age: int, horizon_days: float) -> float:
+    """Chance of a win within ``horizon_days`` from ``age``: day by day, the open share times the
+    day's win chance; ``won_daily(age)``, ``lost_daily(age)`` the daily chances."""
+    chance, still_open, day = 0.0, 1.0, 0
+    while day < horizon_days:
+        share = min(1.0, horizon_days - day)  # the last day counts in part
+        chance += share * still_open * won_daily(age + day)
+        still_open *= 1.0 - won_daily(age + day) - lost_daily(age + day)
+        day += 1
+    return chance
 
 
 def fairest_split(unit_revenue, targets, objective: str) -> float:

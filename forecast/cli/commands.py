@@ -440,7 +440,7 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
 )
 @click.option("--prior-strength", type=click.FloatRange(0, None), default=20.0, show_default=True,
               help="Deals' worth of the broader rate thin groups are shrunk toward (segments: the overall "
-                   "rate; age x stage cells: their age's).")  # fmt: skip
+                   "rate; age x stage cells: their age's; survival weeks: their neighbours').")  # fmt: skip
 @click.option("--backtest", "backtest_file", type=click.Path(dir_okay=False),
               help="Also fit the latent market correlation on this backtest's periods.")  # fmt: skip
 @click.option("--stage-history", type=click.Path(dir_okay=False),
@@ -453,11 +453,17 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
                                     "stage history).")  # fmt: skip
 @click.option("--new-pipeline", "with_new_pipeline", is_flag=True,
               help="Also write the new_pipeline block fitted on the deals each quarter created.")  # fmt: skip
+@click.option("--half-life-days", type=click.FloatRange(0, None, min_open=True),
+              help="Weigh recent outcomes more: an outcome counts half as much every this many days before "
+                   "the history's last date (default: all alike).")  # fmt: skip
+@click.option("--segment-rates", "segment_column",
+              help="The --segment column whose rates the fragment carries as segment_rates (default: the "
+                   "first --segment).")  # fmt: skip
 @simulation_options
 @json_option("Print every estimate as JSON.")
 def calibrate(history, out, mappings, won, lost, segments, prior_strength, backtest_file, stage_history,
-              stage_mappings, age_buckets, date_format, with_new_pipeline, trials, seed,
-              as_json) -> None:  # fmt: skip
+              stage_mappings, age_buckets, date_format, with_new_pipeline, half_life_days, segment_column,
+              trials, seed, as_json) -> None:  # fmt: skip
     """Estimate win rates, slip, haircut, cycle time and win by deal age; write a scenario fragment.
 
     --trials, --seed and --threads apply to the --backtest fit (they override its file's simulation).
@@ -465,6 +471,10 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     Example: forecast calibrate history.csv --out calibration.yaml --segment product
     """
     import yaml
+
+    if segment_column is not None and segment_column not in segments:
+        listed = ", ".join(segments) or "none given"
+        raise OptionError(f"--segment-rates {segment_column!r}: expected a --segment column ({listed})")
 
     from forecast.config.loading import validated
     from forecast.config.specs import BacktestModel, StageHistorySource
@@ -499,8 +509,8 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
         spec.won = won
     if lost:
         spec.lost = lost
-    result = estimate(load_history(Path(history), spec), spec)
-    keys = fragment(result, with_new_pipeline)
+    result = estimate(load_history(Path(history), spec), spec, half_life_days)
+    keys = fragment(result, with_new_pipeline, segment_column)
     if backtest_file is not None:
         from forecast.history.backtest import fit_correlation
 

@@ -155,7 +155,7 @@ def validate_yaml(
 
 
 # The keys `forecast calibrate` writes in a fragment (history/calibration.py fragment, --backtest).
-CALIBRATION_KEYS = ("stages", "slip", "amount", "win_by_age", "new_pipeline", "correlation")
+CALIBRATION_KEYS = ("stages", "slip", "amount", "win_by_age", "new_pipeline", "correlation", "segment_rates")
 
 
 OTHER_FILES = {  # what another forecast file is, and what reads it

@@ -223,6 +223,43 @@ class WinByAge(Strict):
         return self
 
 
+def _text_keys(rates: Any) -> Any:
+    """Segment values as the pipeline's cells read: YAML's 3, 3.0 and true as '3' and 'true'."""
+    if not isinstance(rates, dict):
+        return rates
+    written = {}
+    for key, rate in rates.items():
+        if isinstance(key, bool):
+            text = str(key).lower()
+        elif isinstance(key, float) and key.is_integer():
+            text = str(int(key))
+        else:
+            text = str(key)
+        if text in written:
+            raise ValueError(f"segment value {text!r} is listed twice")
+        written[text] = rate
+    return written
+
+
+OpenRate = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class SegmentRates(Strict):
+    """Win rates by the values of one pipeline column (``forecast calibrate --segment``).
+
+    A deal without a probability of its own keeps its stage's (or ``win_by_age``) rate scaled by its
+    segment's odds against ``overall``: odds x (rate / (1 - rate)) / (overall / (1 - overall)). The
+    segment and stage effects combine as in a logistic model without interaction; a deal of a
+    segment at the overall rate, or of a value not listed, keeps its rate.
+    """
+
+    column: str = Field(description="Pipeline column whose values the rates are for, e.g. region.")
+    overall: OpenRate = Field(description="The win rate over all segments, which the rates are relative to.")
+    rates: Annotated[dict[str, OpenRate], BeforeValidator(_text_keys)] = Field(
+        description="Segment value -> its win rate (strictly between 0 and 1)."
+    )
+
+
 class NewPipeline(Strict):
     """Deals not yet created: weekly conversations (Poisson) that convert and close in time."""
 
@@ -340,6 +377,9 @@ class Scenario(Strict):
     )
     win_by_age: WinByAge | None = Field(
         default=None, description="Win within the period by deal age and stage (needs created_date)."
+    )
+    segment_rates: SegmentRates | None = Field(
+        default=None, description="Win rates by a pipeline column, scaling the stage or age rates."
     )
     territories: Territories = Field(default_factory=Territories)
     correlation: Correlation = Field(default_factory=Correlation)

@@ -1,8 +1,8 @@
 """The resolved per-deal model: each deal's win rate, slip, landing rate and value under a scenario.
 
 Everything that changes how a deal is simulated (its probability, a ``win_by_age`` rate, its
-stage's rates, push counts, the haircut) is resolved here once, from one ``StageTable``; plans
-and drivers act on this model, never on the raw deals."""
+stage's rates, its segment's odds, push counts, the haircut) is resolved here once, from one
+``StageTable``; plans and drivers act on this model, never on the raw deals."""
 
 from __future__ import annotations
 
@@ -100,6 +100,25 @@ def aged_win_rates(scenario: Scenario, deals: Deals, stages: StageTable) -> np.n
     return rate
 
 
+def segment_odds(scenario: Scenario, deals: Deals) -> np.ndarray:
+    """Each deal's ``segment_rates`` factor: its segment's odds over the overall odds (1 without the
+    table, or for a value it does not list)."""
+    table = scenario.segment_rates
+    if table is None:
+        return np.ones(len(deals))
+    if table.column not in deals.columns():
+        raise ScenarioError(
+            f"segment_rates.column: the pipeline has no column {table.column!r} "
+            f"(columns: {', '.join(deals.columns())})"
+        )
+
+    def odds(rate: float) -> float:
+        return rate / (1.0 - rate)
+
+    factor = {value: odds(rate) / odds(table.overall) for value, rate in table.rates.items()}
+    return np.array([factor.get(value, 1.0) for value in deals.column(table.column)])
+
+
 def _share_of_a_period_left(scenario: Scenario, period_days: float) -> float:
     """The time from ``as_of`` to the period end, in periods the table was measured over: a
     calendar quarter counts as one whatever its days (the table is measured on quarters)."""
@@ -171,7 +190,8 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
 
     A deal's win rate is its own probability, else (with ``win_by_age``, a created date and
     a close date inside the period) the rate for its stage and age on ``as_of`` (a win
-    within the period: such a deal lands when won), else its stage's win rate. Deals dated
+    within the period: such a deal lands when won), else its stage's win rate; with
+    ``segment_rates``, the latter two are scaled by the deal's segment odds. Deals dated
     after the period keep their stage's rate and land only by pull-in.
     """
     stages = StageTable.of(scenario)
@@ -181,6 +201,9 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     aged = np.isnan(deals.probability) & ~np.isnan(by_age) & dated_inside  # a rate of winning in the period
     win_rate = np.where(np.isnan(deals.probability), stages.win_rate[deals.stage_index], deals.probability)
     win_rate = np.where(aged, by_age, win_rate)
+    odds = segment_odds(scenario, deals)
+    scaled = win_rate * odds / (win_rate * odds + 1.0 - win_rate)  # the rate's odds times the segment's
+    win_rate = np.where(np.isnan(deals.probability) & (odds != 1.0), scaled, win_rate)
     slip = np.where(np.isnan(deals.slip), stages.slip[deals.stage_index], deals.slip)
     slip = np.minimum(1.0, slip * scenario.slip.push_factor**deals.push_count)  # pushed deals slip more
     land_rate = np.where(dated_inside, 1.0 - slip, scenario.slip.pull_in)

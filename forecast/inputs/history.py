@@ -34,14 +34,15 @@ class HistorySpec:
     stage_history: StageHistorySource | None = None  # its path as given (resolved by the caller)
     prices: Prices | None = None  # a price list joined on a column (its path resolved by the caller)
     age_buckets_days: tuple[int, ...] = (30, 60, 90, 120)
-    required: tuple[str, ...] = ("outcome", "amount", "close_date")
+    required: tuple[str, ...] = ("outcome", "amount")  # without dates: the rates by stage and segment
     hint: str = "--map {name}=HEADER"  # how to map a missing column
     stage_hint: str = "--stage-map {name}=HEADER"
 
 
 @dataclass
 class History:
-    """Every deal of the export as arrays; open deals have no close date."""
+    """Every deal of the export as arrays; open deals have no close date (nor have closed ones in an
+    export without dates: ``decided`` tells them apart)."""
 
     deal_id: np.ndarray  # str objects ('' without a deal_id column)
     won: np.ndarray  # bool
@@ -54,6 +55,7 @@ class History:
     segments: dict[str, np.ndarray]
     stage_history: StageHistory | None = None
     list_price: np.ndarray | None = None  # float64: from the price list (NaN where it lacks the deal's key)
+    decided: np.ndarray | None = None  # bool: won or lost (None: the deals with a close date)
 
     @property
     def price(self) -> np.ndarray:
@@ -67,7 +69,7 @@ class History:
 
     def closed_deals(self) -> History:
         """The deals won or lost."""
-        keep = ~np.isnat(self.closed)
+        keep = ~np.isnat(self.closed) if self.decided is None else self.decided
         arrays = {f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self)
                   if isinstance(getattr(self, f.name), np.ndarray)}  # fmt: skip
         segments = {name: values[keep] for name, values in self.segments.items()}
@@ -88,7 +90,7 @@ def load_history(path: Path, spec: HistorySpec) -> History:
     won_values, lost_values = {v.casefold() for v in spec.won}, {v.casefold() for v in spec.lost}
     kept = filled_rows(table)
     rows = len(kept)
-    won, closed_any = np.zeros(rows, bool), False
+    won, decided = np.zeros(rows, bool), np.zeros(rows, bool)
     amount, won_amount = np.full(rows, np.nan), np.full(rows, np.nan)
     created, closed, expected = (np.full(rows, np.datetime64("NaT"), "datetime64[D]") for _ in range(3))
     problems: list[str] = []
@@ -109,13 +111,13 @@ def load_history(path: Path, spec: HistorySpec) -> History:
 
     for row in range(rows):
         outcome = cell("outcome", row).casefold()
-        is_closed = outcome in won_values | lost_values
-        closed_any |= is_closed
+        is_closed = decided[row] = outcome in won_values | lost_values
         if is_closed or cell("amount", row):
             amount[row] = parse("amount", row, parse_amount) or 0.0
         if is_closed:
             won[row] = outcome in won_values
-            closed[row] = date("close_date", row)
+            if column["close_date"] in table:
+                closed[row] = date("close_date", row)
             if cell("won_amount", row):
                 won_amount[row] = parse("won_amount", row, parse_amount) or 0.0
         for name, out in (("created_date", created), ("expected_close_date", expected)):
@@ -127,7 +129,7 @@ def load_history(path: Path, spec: HistorySpec) -> History:
         problems += deal_id_problems(list(deal_id), file_rows, path, column["deal_id"]).values()
     if problems:
         raise PipelineError(problems)
-    if not closed_any:
+    if not decided.any():
         raise PipelineError(f"{path}: no closed deals (outcomes {sorted(won_values | lost_values)})")
 
     def text(name: str) -> np.ndarray:
@@ -140,7 +142,7 @@ def load_history(path: Path, spec: HistorySpec) -> History:
     return History(
         deal_id=deal_id, won=won, amount=amount, won_amount=won_amount, created=created, closed=closed,
         expected_close=expected, stage=text("stage"), segments={name: text(name) for name in spec.segments},
-        stage_history=stages, list_price=prices,
+        stage_history=stages, list_price=prices, decided=decided,
     )  # fmt: skip
 
 

@@ -461,7 +461,8 @@ def backtest_table(title: str, periods: list[dict[str, Any]], summary: dict[str,
 
 
 def win_by_age_table(fit: dict[str, Any]) -> Table:
-    """``forecast calibrate``: win within a quarter by age bucket (and stage), rate and deals per cell."""
+    """``forecast calibrate``: win within a quarter by age bucket (and stage), rate and deals per cell,
+    and the survival curve's rate the buckets were shrunk toward."""
     quarters = f"{fit['periods']} quarters"
     if fit["stages"]:
         strength = fit["prior_strength"]
@@ -475,6 +476,8 @@ def win_by_age_table(fit: dict[str, Any]) -> Table:
     rows = [("any stage", fit["by_age"]), *fit["stages"].items()]
     for name, cells in rows:
         table.add_row(name, *(f"{percent(cell['win_rate'])} of {cell['deals']:,}" for cell in cells))
+    table.add_row(f"survival curve ({fit['curve_strength']:.3g} deals)",
+                  *(percent(cell["curve_rate"]) for cell in fit["by_age"]))  # fmt: skip
     return table
 
 
@@ -557,17 +560,41 @@ def report_lines(result: dict[str, Any], out: Path) -> list[str]:
 
 
 def calibration_lines(result: dict[str, Any], out: Path) -> list[str]:
-    """``forecast calibrate``: the overall win rate and every stage's (the win-by-age table follows)."""
+    """``forecast calibrate``: the overall win rate and every stage's and segment's, each with its
+    revenue-weighted rate (the win-by-age table follows)."""
     overall = result["overall"]
     low, high = overall["interval_90"]
     lines = [
         f"{overall['deals']:,} closed deals, win rate {overall['win_rate']:.1%} (90 % {low:.1%}-{high:.1%}); "
         f"wrote {out}"
     ]
+    if overall["revenue_rate"] is not None:
+        lines.append(f"  revenue-weighted (won / closed amount): {overall['revenue_rate']:.1%}, "
+                     f"{_times(overall['win_rate'], overall['revenue_rate'])} the count rate")  # fmt: skip
+    else:
+        lines.append("  revenue-weighted: none (the lost deals carry no amount)")
     for stage in result["stages"]:
         note = f" [{stage['note']}]" if "note" in stage else ""
         lines.append(f"  {stage['name']}: {stage['win_rate']:.1%} of {stage['deals']}{note}")
+    for column, rows in result["segments"].items():
+        lines.append(f"  by {column} (shrunk toward the overall rate; revenue-weighted in parentheses):")
+        for row in rows:
+            revenue = "" if row["revenue_rate"] is None else f" ({row['revenue_rate']:.1%})"
+            name = row["value"] or "(blank)"
+            lines.append(f"    {name}: {row['win_rate']:.1%} of {row['deals']:,}{revenue}")
+    if not result["dated"]:
+        lines.append("  no close dates: slip, cycle time, win by deal age and new pipeline need them")
     return lines
+
+
+def _times(count_rate: float, revenue_rate: float) -> str:
+    """How the revenue-weighted rate compares with the count rate: '1.26x below', 'equal to'."""
+    if revenue_rate == count_rate:
+        return "equal to"
+    if revenue_rate == 0 or count_rate == 0:
+        return "below" if revenue_rate < count_rate else "above"
+    ratio = max(count_rate, revenue_rate) / min(count_rate, revenue_rate)
+    return f"{ratio:.2f}x {'below' if revenue_rate < count_rate else 'above'}"
 
 
 def calibration_notes(result: dict[str, Any], with_new_pipeline: bool, min_deals: int) -> list[str]:

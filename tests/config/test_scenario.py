@@ -441,6 +441,7 @@ def test_json_schema_covers_every_key():
         "Territories",
         "Correlation",
         "WinByAge",
+        "SegmentRates",
     )
     assert set(schema["$defs"]) == set(nested)
     for name in nested:

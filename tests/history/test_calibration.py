@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from forecast.cli.commands import cli
@@ -289,3 +290,132 @@ def test_cli_writes_the_fitted_new_pipeline_only_when_asked(tmp_path):
     block = load_scenario(tmp_path / "s.yaml").new_pipeline
     assert block.conversations_per_week == pytest.approx(rate, rel=1e-5)
     assert block.stages[0].rate == pytest.approx(fit["new_pipeline"]["stages"][0]["rate"], rel=1e-5)
+
+
+def _undated_history(path):
+    """A win/loss export without dates (as IBM's sample): 20 East deals, 12 won; 20 West, 4 won; the won
+    deals of East are the small ones."""
+    rows = ["Opportunity Number,Opportunity Result,Opportunity Amount USD,Region"]
+    for i in range(20):
+        rows.append(f"E{i},{'Won' if i < 12 else 'Loss'},{1000 if i < 12 else 3000},East")
+        rows.append(f"W{i},{'Won' if i < 4 else 'Loss'},2000,West")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+UNDATED = [
+    "--map",
+    "outcome=Opportunity Result",
+    "--map",
+    "amount=Opportunity Amount USD",
+    "--segment",
+    "Region",
+]
+
+
+def test_a_history_without_dates_gives_segment_rates_with_revenue_weighted_ones(tmp_path):
+    """Before, a history without a close_date column was refused, and segment rates had no scenario key."""
+    history = _undated_history(tmp_path / "h.csv")
+    out = tmp_path / "cal.yaml"
+    result = CliRunner().invoke(cli, ["calibrate", str(history), "--out", str(out), *UNDATED, "--json"])
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.output)
+    overall = (16 + 1) / (40 + 2)  # uniform prior
+    assert (fit["overall"]["wins"], fit["overall"]["deals"]) == (16, 40)
+    assert fit["overall"]["win_rate"] == pytest.approx(overall)
+    # won / closed amount: East 12 x 1000 of 12 x 1000 + 8 x 3000; West 4 x 2000 of 20 x 2000
+    assert fit["overall"]["revenue_rate"] == pytest.approx(20_000 / 76_000)
+    east, west = fit["segments"]["Region"]
+    assert east["revenue_rate"] == pytest.approx(12_000 / 36_000) and west["revenue_rate"] == pytest.approx(
+        0.2
+    )
+    assert east["win_rate"] == pytest.approx((12 + 20 * overall) / 40)  # shrunk by 20 deals' worth
+    assert fit["win_by_age"] is None and fit["slip"] is None and not fit["dated"]
+    keys = yaml.safe_load(out.read_text())
+    assert keys == {"segment_rates": {
+        "column": "Region", "overall": round(overall, 6),
+        "rates": {"East": round(east["win_rate"], 6), "West": round(west["win_rate"], 6)},
+    }}  # fmt: skip
+    text = CliRunner().invoke(cli, ["calibrate", str(history), "--out", str(out), *UNDATED])
+    assert "  revenue-weighted (won / closed amount): 26.3%, 1.54x below the count rate" in text.output
+    assert "    East: 50.2% of 20 (33.3%)" in text.output
+    assert "no close dates: slip, cycle time, win by deal age and new pipeline need them" in text.output
+    timed = CliRunner().invoke(cli, ["calibrate", str(history), "--out", str(out), *UNDATED,
+                                     "--half-life-days", "90"])  # fmt: skip
+    assert timed.exit_code == 2
+    assert "Error: a recency half-life needs the close date of every closed deal" in timed.stderr
+    other = CliRunner().invoke(cli, ["calibrate", str(history), "--out", str(out), *UNDATED,
+                                     "--segment-rates", "Product"])  # fmt: skip
+    assert other.exit_code == 2
+    assert "Error: --segment-rates 'Product': expected a --segment column (Region)" in other.stderr
+
+
+def test_run_scales_stage_rates_by_the_segment_odds(tmp_path):
+    history = _undated_history(tmp_path / "h.csv")
+    assert CliRunner().invoke(cli, ["calibrate", str(history), "--out", str(tmp_path / "cal.yaml"),
+                                    *UNDATED]).exit_code == 0  # fmt: skip
+    (tmp_path / "p.csv").write_text(
+        "Deal ID,Amount,Stage,Close Date,Probability,Region\n"
+        "A,1000,Proposal,2026-08-01,,East\nB,2000,Proposal,2026-08-01,,West\n"
+        "C,4000,Proposal,2026-08-01,,North\nD,8000,Proposal,2026-08-01,0.9,East\n"
+    )
+    (tmp_path / "s.yaml").write_text(
+        "period: 2026-Q3\npipeline: {path: p.csv}\ncalibration: cal.yaml\n"
+        "stages: [{name: Proposal, win_rate: 0.5}]\nsimulation: {trials: 40000, seed: 5}\n"
+    )
+    table = load_scenario(tmp_path / "s.yaml").segment_rates
+
+    def odds(rate):
+        return rate / (1 - rate)
+
+    def scaled(segment):  # the stage's 0.5 has odds 1: the deal's odds are its segment's over the overall
+        factor = odds(table.rates[segment]) / odds(table.overall)
+        return factor / (1 + factor)
+
+    rates = [scaled("East"), scaled("West"), 0.5, 0.9]  # North is not listed; D has its own probability
+    expected = float(np.dot([1000, 2000, 4000, 8000], rates))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "s.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.output)
+    assert run["weighted_pipeline"] == pytest.approx(expected, rel=1e-12)
+    spread = math.sqrt(np.dot(np.square([1000, 2000, 4000, 8000]), np.multiply(rates, 1 - np.array(rates))))
+    assert abs(run["revenue"]["mean"] - expected) < 4 * spread / math.sqrt(40000)
+    (tmp_path / "s.yaml").write_text((tmp_path / "s.yaml").read_text() + "segment_rates: {column: Sector}\n")
+    wrong = CliRunner().invoke(cli, ["run", str(tmp_path / "s.yaml")])
+    assert (
+        wrong.exit_code == 2 and "segment_rates.column: the pipeline has no column 'Sector'" in wrong.stderr
+    )
+
+
+def test_segment_rates_read_numbers_as_the_pipeline_cells_do():
+    from forecast.config.loading import parse_scenario
+    from forecast.errors import ScenarioError
+
+    base = "period: 2026-Q3\npipeline: {path: p.csv}\nsegment_rates: {column: Size, overall: 0.3, rates: "
+    scenario = parse_scenario(base + "{1: 0.4, 2.0: 0.2, Big: 0.05}}\n")
+    assert scenario.segment_rates.rates == {"1": 0.4, "2": 0.2, "Big": 0.05}
+    assert parse_scenario(base + "{true: 0.1}}\n").segment_rates.rates == {"true": 0.1}
+    with pytest.raises(ScenarioError, match="segment value '1' is listed twice"):
+        parse_scenario(base + "{1: 0.4, '1': 0.2}}\n")
+    with pytest.raises(ScenarioError, match=r"segment_rates\.rates\.Big"):
+        parse_scenario(base + "{Big: 0.0}}\n")  # a rate of exactly 0 (or 1) has no odds to scale by
+
+
+def test_recent_outcomes_weigh_more_in_the_stage_and_segment_rates(tmp_path):
+    # 10 deals lost 360 days before the history's last day, 10 won on it; a half-life of 90 days
+    rows = ["Id,Result,Amount,Closed,Product"]
+    rows += [f"L{i},Lost,100,2025-01-06,X" for i in range(10)] + [
+        f"W{i},Won,100,2026-01-01,X" for i in range(10)
+    ]
+    (tmp_path / "h.csv").write_text("\n".join(rows) + "\n")
+    columns = {"deal_id": "Id", "outcome": "Result", "amount": "Amount", "close_date": "Closed"}
+    spec = HistorySpec(columns=columns, segments=("Product",))
+    old = 2.0 ** (-360 / 90)  # each lost deal's weight
+    result = calibrate(load_history(tmp_path / "h.csv", spec), spec, half_life_days=90)
+    overall = result["overall"]
+    assert overall["weighted_deals"] == pytest.approx(10 + 10 * old) and overall["deals"] == 20
+    assert overall["win_rate"] == pytest.approx((10 + 1) / (10 + 10 * old + 2))
+    assert result["segments"]["Product"][0]["revenue_rate"] == pytest.approx(10 / (10 + 10 * old))
+    assert calibrate(load_history(tmp_path / "h.csv", spec), spec)["overall"]["win_rate"] == pytest.approx(
+        0.5
+    )
