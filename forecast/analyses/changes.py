@@ -10,8 +10,8 @@ needs one simulation per kind where a Shapley attribution needs one per subset o
 order (outcomes first, then new deals, then timing, then amounts, stages, probabilities, slip and
 ages, then who and what a deal is for) follows how a manager reads a week: what closed, what
 arrived, what moved, what was re-estimated, what was reassigned. Differences that cannot move the
-forecast (a close date moved within the period, a column nothing reads) are applied from the
-start."""
+forecast (a close date moved within the period, a push count without ``slip.push_factor``, a
+column nothing reads) are applied from the start."""
 
 from __future__ import annotations
 
