@@ -10,8 +10,8 @@ needs one simulation per kind where a Shapley attribution needs one per subset o
 order (outcomes first, then new deals, then timing, then amounts, stages, probabilities, slip and
 ages, then who and what a deal is for) follows how a manager reads a week: what closed, what
 arrived, what moved, what was re-estimated, what was reassigned. Differences that cannot move the
-forecast (a close date moved within the period, a column nothing reads) are applied from the
-start."""
+forecast (a close date moved within the period, a push count without ``slip.push_factor``, a
+column nothing reads) are applied from the start."""
 
 from __future__ import annotations
 
@@ -146,8 +146,9 @@ def _classify(scenario: Scenario, old: Deals, new: Deals) -> Changes:
         timing = None
         if old_model.dated_inside[i] != new_model.dated_inside[j]:
             timing = "pulled_in" if new_model.dated_inside[j] else "pushed_out"
-        elif differs[PUSH_COUNT][i]:  # pushed (or count reset), same side of the period end
-            timing = "pushed_out"
+        elif differs[PUSH_COUNT][i] and scenario.slip.push_factor != 1.0:  # same side of the period end
+            # pushed again: its slip rose; a count that fell (reset, corrected) lowered its slip
+            timing = "pushed_out" if new.push_count[j] > old.push_count[i] else "slip"
         owners = set()
         for field in fields:
             if not differs[field][i]:

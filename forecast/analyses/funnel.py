@@ -178,7 +178,9 @@ def diagnose(forecast: Forecast) -> dict[str, Any] | None:
 
     Acceleration (no slip, dates pulled into the period) is tried on the deals with
     the most expected revenue to gain, fewest first; the rest of the gap needs new
-    pipeline: extra conversations per week from now on (with ``new_pipeline``).
+    pipeline: extra conversations per week from now on (with ``new_pipeline``). ``status`` is
+    ``covered`` (expected revenue reaches the quota, which says nothing of how likely it is:
+    ``probability`` does), ``slip_risk`` or ``not_enough_pipeline``.
     """
     scenario = forecast.scenario
     quota = scenario.quota
@@ -204,7 +206,7 @@ def diagnose(forecast: Forecast) -> dict[str, Any] | None:
     if gap <= 0:
         return {
             **out,
-            "status": "on_track",
+            "status": "covered",
             "slip_share_of_gap": 0.0,
             "accelerate": None,
             "new_activity": None,

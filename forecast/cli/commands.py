@@ -468,7 +468,13 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
 
     --trials, --seed and --threads apply to the --backtest fit (they override its file's simulation).
 
-    Example: forecast calibrate history.csv --out calibration.yaml --segment product
+    The example reads the Maven CRM sample, put beside the repository as its README says.
+
+    \b
+    Example: forecast calibrate \\
+      ../shared/data/maven-crm-sales-opportunities/sales_pipeline.csv \\
+      --map outcome=deal_stage --map amount=close_value --map created_date=engage_date \\
+      --segment product --out calibration.yaml
     """
     import yaml
 

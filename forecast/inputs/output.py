@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,6 +16,8 @@ import pyarrow as pa
 from forecast.errors import OutputError
 
 TABLE_FORMATS = (".parquet", ".csv")
+STALE_AFTER_S = 60.0  # a temporary file this old whose writer is gone was left by a killed write
+_RANDOM = "[a-z0-9_]+"  # what ``tempfile`` puts between prefix and suffix
 
 
 def _new_file_mode() -> int:
@@ -43,14 +49,52 @@ def output_folder(path: Path) -> Path:
     return path
 
 
+def _host() -> str:
+    return socket.gethostname().replace(".", "_").replace("-", "_") or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove what killed writes to ``path`` left: temporary files of this host whose process is
+    gone, once a minute old (a file being written has a recent time, which spares a writer this
+    process cannot see, e.g. in another container on a shared folder). Another host's are kept."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{re.escape(_host())}-(\d+)\.{_RANDOM}\.tmp")
+    now = time.time()
+    for left in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        owner = pattern.fullmatch(left.name)
+        if owner is None or _alive(int(owner[1])):
+            continue
+        try:
+            if now - left.stat().st_mtime > STALE_AFTER_S:
+                left.unlink()
+        except OSError:  # gone meanwhile, or not ours to remove: the write goes on regardless
+            pass
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` then rename ``tmp`` to ``path``; nothing is left on failure."""
+    """Call ``write(tmp)`` then rename ``tmp`` to ``path``; nothing is left on failure.
+
+    The temporary file is named after the target, the host and the process, so that the next
+    write to the same target removes one a killed process (SIGKILL) left behind.
+    """
     path = Path(path)
     if not path.parent.is_dir():
         raise OutputError(f"{path}: folder {path.parent} does not exist")
+    _remove_stale(path)
     tmp = None
     try:
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        handle, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=".tmp", dir=path.parent
+        )
         os.close(handle)
         tmp = Path(tmp_name)
         os.chmod(tmp, _new_file_mode())

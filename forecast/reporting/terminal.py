@@ -232,7 +232,7 @@ def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
         f"{diagnosis['target']}: {money(diagnosis['at_least'])}; expected revenue "
         f"{money(diagnosis['expected_revenue'])}; P(hit) {percent(diagnosis['probability'])}."
     )
-    if diagnosis["status"] == "on_track":
+    if diagnosis["status"] == "covered":
         p = diagnosis["probability"]
         return [head, f"Expected revenue covers the quota; at P(hit) {percent(p)} that is {verdict(p)}."]
     lines = [head, f"Gap to quota (expected): {money(diagnosis['gap'])}."]

@@ -66,6 +66,7 @@ def _change(deals, index, **fields):
         ("won", lambda d: _change(d, 0, stage_index=2, created=np.datetime64("NaT"))),
         ("pushed_out", lambda d: _change(d, 1, close_date=np.datetime64(AFTER))),
         ("pushed_out", lambda d: _change(d, 3, push_count=2)),
+        ("slip", lambda d: _change(d, 1, push_count=0)),  # a push count that fell lowers its slip
         ("pulled_in", lambda d: _change(d, 4, close_date=np.datetime64(INSIDE))),
         ("amount", lambda d: _change(d, 3, amount=900.0)),
         ("stage", lambda d: _change(d, 1, stage_index=0)),
@@ -100,6 +101,15 @@ def test_differences_that_cannot_move_the_forecast_are_no_kind():
     result = attribute_changes(make_scenario(SCENARIO), old, new, trials=TRIALS)
     assert all(not part["deals"] for part in result["parts"])
     assert all(result["total_change"][f"{measure}_change"] == 0.0 for measure in MEASURES)
+
+
+def test_a_push_count_without_a_push_factor_is_no_kind():
+    """Without ``slip.push_factor`` a push count changes no deal's slip, so it moves nothing."""
+    old = _old()
+    new = _change(_change(old, 1, push_count=0), 3, push_count=4)
+    scenario = make_scenario(SCENARIO.replace(", push_factor: 1.5", ""))
+    result = attribute_changes(scenario, old, new, trials=TRIALS)
+    assert all(not part["deals"] for part in result["parts"])
 
 
 def test_a_read_column_missing_from_an_export_names_the_file_and_key():

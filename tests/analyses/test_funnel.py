@@ -145,8 +145,15 @@ def _diagnosis(quota: float):
     return diagnose(simulate(scenario, deals, trials=20_000, seed=2))
 
 
-def test_diagnosis_on_track():
-    assert _diagnosis(100)["status"] == "on_track"
+def test_diagnosis_quota_covered():
+    assert _diagnosis(100)["status"] == "covered"
+
+
+def test_a_covered_quota_claims_no_more_than_expected_revenue():
+    """Expected revenue above the quota says nothing of P(hit): the status was "on_track" at 55 %."""
+    diagnosis = _diagnosis(1300)
+    assert diagnosis["gap"] < 0 and 0.1 < diagnosis["probability"] < 0.8
+    assert diagnosis["status"] == "covered"
 
 
 def test_diagnosis_slip_risk_names_the_deals_to_accelerate():

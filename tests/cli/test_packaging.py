@@ -6,6 +6,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from forecast.cli.commands import cli
@@ -31,3 +32,25 @@ def test_the_changes_example_runs_on_shipped_files(monkeypatch):
     for kind in ("lost", "new", "pulled in", "pushed out", "amount", "stage", "probability"):
         row = next(line for line in result.output.splitlines() if line.startswith(f"│ {kind} "))
         assert "OPP-" in row, row  # the shipped week shows every kind but a win
+
+
+MAVEN = "../shared/data/maven-crm-sales-opportunities/"  # downloaded beside the repository (README)
+OUTPUTS = {"--out", "-o", "--png", ">"}  # what follows these is written, not read
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_help_example_reads_files_that_exist(command):
+    """An example in ``--help`` reads shipped files, or the Maven sample where the README says to put it."""
+    help_text = " ".join(cli.commands[command].help.split())
+    words = help_text.split(f"Example: forecast {command}")[1].split()
+    inputs = [
+        word
+        for before, word in zip(["", *words], words, strict=False)
+        if before not in OUTPUTS and re.fullmatch(r"[\w./-]+(\.(yaml|csv|tsv|parquet|xlsx)|/)", word)
+    ]
+    root = PYPROJECT.parent
+    for word in inputs:
+        if word.startswith(MAVEN):
+            assert MAVEN.removeprefix("../") in (root / "README.md").read_text(), word
+        else:
+            assert (root / word).exists(), f"forecast {command} --help reads {word}, which is not shipped"

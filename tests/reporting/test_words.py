@@ -89,7 +89,7 @@ def test_expected_revenue_above_quota_is_on_track_only_if_p_hit_says_so(probabil
     """The issue's report said "On track" at P(hit) 58 %: the words now follow P(hit)."""
     diagnosis = {
         "target": "quota", "at_least": 1_000_000.0, "expected_revenue": 1_086_246.0,
-        "probability": probability, "status": "on_track",
+        "probability": probability, "status": "covered",
     }  # fmt: skip
     lines = diagnosis_lines(diagnosis)
     assert (
