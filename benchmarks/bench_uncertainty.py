@@ -6,8 +6,9 @@
 The same deals and draws run twice: with every rate known (the plain kernel) and with the
 rates drawn per trial from their Beta posteriors (``rate_uncertainty``). Pipelines: five
 stages with evidence, a ``win_by_age`` table of 4 buckets x 5 stage rows with evidence in
-every cell (20 cells), and the five stages with a market correlation (correlated with
-uncertain rates against correlated with known rates).
+every cell (20 cells), the five stages with a market correlation (correlated with uncertain
+rates against correlated with known rates), and 1,000 stages of about 10 deals each (the
+cost of a cell per trial, spread over few deals).
 """
 
 from __future__ import annotations
@@ -27,25 +28,28 @@ from forecast.inputs.deals import Deals
 STAGES = (("Qualified", 0.1, 40, 360), ("Discovery", 0.2, 30, 120), ("Proposal", 0.35, 21, 39),
           ("Negotiation", 0.5, 12, 12), ("Commit", 0.7, 14, 6))  # name, rate, won, lost  # fmt: skip
 SEED = 7
+MANY = 1000  # stages of the many-cells pipeline
 
 
-def make_deals(n: int, rs: np.random.Generator) -> Deals:
-    """Open deals dated inside 2026-Q3, spread over the five stages, created 0-400 days before it."""
+def make_deals(n: int, stages: int, rs: np.random.Generator) -> Deals:
+    """Open deals dated inside 2026-Q3, spread over the stages, created 0-400 days before it."""
     created = np.datetime64("2026-07-01") - rs.integers(1, 400, n).astype("timedelta64[D]")
     return Deals(
         deal_id=np.array([f"D{i}" for i in range(n)], dtype=object), amount=rs.lognormal(10, 1, n),
         close_date=np.full(n, np.datetime64("2026-08-15")), probability=np.full(n, np.nan),
-        stage_index=rs.integers(0, len(STAGES), n), new_logo=np.zeros(n, bool), rows=np.arange(n),
+        stage_index=rs.integers(0, stages, n), new_logo=np.zeros(n, bool), rows=np.arange(n),
         created=created,
     )  # fmt: skip
 
 
-def scenario_text(sigma: float, age: bool, market: float) -> str:
-    """Stages with evidence (and a win_by_age table with evidence in every cell, a market factor)."""
+def scenario_text(sigma: float, age: bool, market: float, many: bool) -> str:
+    """Stages with evidence (and a win_by_age table with evidence in every cell, a market factor;
+    or 1,000 stages)."""
+    listed = [(f"S{i}", 0.0, 3 + i % 20, 10 + i % 7) for i in range(MANY)] if many else STAGES
     stages = ", ".join(
         f"{{name: {name}, win_rate: {(won + 1) / (won + lost + 2):.6f}, "
         f"evidence: {{won: {won}, lost: {lost}}}}}"
-        for name, _, won, lost in STAGES
+        for name, _, won, lost in listed
     )
     text = f"period: 2026-Q3\npipeline: {{path: unused.csv}}\namount: {{sigma: {sigma}}}\n"
     text += f"stages: [{stages}]\n"
@@ -79,20 +83,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each, alternating; best kept")
     args = parser.parse_args()
     n, trials = (2000, 20_000) if args.quick else (10_000, 100_000)
-    deals = make_deals(n, np.random.default_rng(1))
+    rs = np.random.default_rng(1)
+    deals = {False: make_deals(n, len(STAGES), rs), True: make_deals(n, MANY, rs)}
     threads = numba.get_num_threads()
     print(f"{n:,} deals x {trials:,} trials, {threads} threads, best of {args.repeats} alternating runs\n")
     print("| pipeline | amounts | known rates ns | uncertain rates ns | ratio | levels |")
     print("|---|---|---|---|---|---|")
-    for name, age, market in (("five stages", False, 0.0), ("win_by_age, 20 cells", True, 0.0),
-                              ("five stages, market 0.15", False, 0.15)):  # fmt: skip
+    for name, age, market, many in (
+        ("five stages", False, 0.0, False), ("win_by_age, 20 cells", True, 0.0, False),
+        ("five stages, market 0.15", False, 0.15, False), (f"{MANY:,} stages", False, 0.0, True),
+    ):  # fmt: skip
         for sigma in (0.0, 0.25):
-            runs = {}
+            runs, pipeline = {}, deals[many]
             for uncertain in (False, True):
-                text = scenario_text(sigma, age, market) + f"rate_uncertainty: {str(uncertain).lower()}\n"
-                scenario = parse_scenario(text)
-                model = deal_model(scenario, deals)
-                runs[uncertain] = (DealDraws.of(scenario, deals, model, SEED, trials), model.dated_inside)
+                switch = f"rate_uncertainty: {str(uncertain).lower()}\n"
+                scenario = parse_scenario(scenario_text(sigma, age, market, many) + switch)
+                model = deal_model(scenario, pipeline)
+                runs[uncertain] = (DealDraws.of(scenario, pipeline, model, SEED, trials), model.dated_inside)
             cost = {False: np.inf, True: np.inf}
             block = trial_block(trials, threads)
             out = np.empty(trials), np.empty(trials), np.empty((0, trials))

@@ -198,7 +198,8 @@ def _level_rates(level, factors, trial0, threshold, rate, slope, scratch):
     base rate plus the change of the approximate Phi, so with no shift it is exactly the
     base rate. An uncertain level's base rate is its draw in the trial (``rng.rate_draw``
     from its cell's stream), and its latent that draw's Phi^-1; without factors the draw is
-    the rate. ``scratch`` is float64[2, size].
+    the rate and only the threshold is written (no deal interpolates on an uncertain
+    level). ``scratch`` is float64[2, size].
     """
     shift, drawn = scratch[0], scratch[1]
     group = factors.level_group[level]
@@ -208,10 +209,8 @@ def _level_rates(level, factors, trial0, threshold, rate, slope, scratch):
         start, base, steps = factors.table_start[table], factors.rate_base[table], factors.rate_slope[table]
         for i in range(drawn.shape[0]):
             drawn[i] = rate_draw(mix_a(counter(start, trial0 + i)), base, steps)
-        if first == last:
+        if first == last:  # the draw is the rate (no deal interpolates on an uncertain level)
             for i in range(drawn.shape[0]):
-                rate[i] = drawn[i]
-                slope[i] = 0.0  # no deal interpolates on an uncertain level
                 threshold[i] = _threshold(drawn[i])
             return
     scale = factors.group_scale[group]
