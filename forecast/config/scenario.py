@@ -447,14 +447,16 @@ class Scenario(Strict):
                 raise ValueError(f"stage {stages[position].name!r} is listed twice (names ignore case)")
         return stages
 
-    @model_validator(mode="after")
-    def _evidence_to_draw(self) -> Scenario:
-        if self.rate_uncertainty and not self.has_evidence:
+    @field_validator("rate_uncertainty")
+    @classmethod
+    def _evidence_to_draw(cls, switch: bool | None, info: ValidationInfo) -> bool | None:
+        valid = "stages" in info.data and "win_by_age" in info.data  # else their own errors say it
+        if switch and valid and not _has_evidence(info.data["stages"], info.data["win_by_age"]):
             raise ValueError(
-                "rate_uncertainty is true, but no stage or win_by_age rate has evidence to draw it from "
+                "true, but no stage or win_by_age rate has evidence to draw from "
                 "(give a stage evidence: {won, lost}, or include a calibration fragment)"
             )
-        return self
+        return switch
 
     @field_validator("targets")
     @classmethod
@@ -489,8 +491,7 @@ class Scenario(Strict):
     @property
     def has_evidence(self) -> bool:
         """Some stage or ``win_by_age`` rate says what it was estimated from."""
-        cells = self.win_by_age.evidence.values() if self.win_by_age is not None else []
-        return any(stage.evidence for stage in self.stages or []) or any(any(row) for row in cells)
+        return _has_evidence(self.stages, self.win_by_age)
 
     @property
     def uncertain_rates(self) -> bool:
@@ -525,6 +526,11 @@ class Scenario(Strict):
         if not path.is_absolute() and self._source is not None:
             path = self._source.parent / path
         return path
+
+
+def _has_evidence(stages: list[Stage] | None, win_by_age: WinByAge | None) -> bool:
+    cells = win_by_age.evidence.values() if win_by_age is not None else []
+    return any(stage.evidence for stage in stages or []) or any(any(row) for row in cells)
 
 
 def reference_problems(scenario: Scenario) -> list[tuple[tuple, str]]:

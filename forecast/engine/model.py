@@ -53,14 +53,14 @@ def rates_for(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> np.ndarr
 def _age_evidence(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each deal's uncertain ``win_by_age`` cell: its key, and its evidence's worth in deals (0: known)."""
     row, bucket = _age_cells(table, ages, stages)
-    worth = np.zeros(len(row))
-    names = {stage_key(name): name for name in table.rates}
-    for key, name in names.items():
+    keys, worth = np.zeros(len(row), np.uint64), np.zeros(len(row))
+    for name in table.rates:
         cells = table.evidence_row(name)
-        mask = row == key
+        mask = row == stage_key(name)
         worth[mask] = np.array([0.0 if cell is None else cell.worth for cell in cells])[bucket[mask]]
-    labels = [f"{RATE_CELL}win_by_age={key}:{b}" for key, b in zip(row, bucket, strict=True)]
-    return deal_keys(labels) if labels else np.zeros(0, np.uint64), worth
+        labels = [f"{RATE_CELL}win_by_age={stage_key(name)}:{b}" for b in range(len(cells))]
+        keys[mask] = deal_keys(labels)[bucket[mask]]
+    return keys, worth
 
 
 RATE_CELL = "__rate__:"  # streams of uncertain rates: "__rate__:stage=NAME", "__rate__:win_by_age=ROW:BUCKET"

@@ -215,8 +215,8 @@ AGE_TABLE = "{buckets_days: [30], rates: {default: [0.3, 0.2], Proposal: [0.5, 0
         ("stages: [{name: P, win_rate: 0.3, evidence: {deals: 0}}]",
          "stages[0].evidence.deals (line 3): Input should be greater than 0"),
         ("stages: [{name: P, win_rate: 0.3}]\nrate_uncertainty: true",
-         "(top level): rate_uncertainty is true, but no stage or win_by_age rate has evidence to draw it "
-         "from (give a stage evidence: {won, lost}, or include a calibration fragment)"),
+         "rate_uncertainty (line 4): true, but no stage or win_by_age rate has evidence to draw from "
+         "(give a stage evidence: {won, lost}, or include a calibration fragment)"),
         ("win_by_age: " + AGE_TABLE % "{Negotiation: [null, {deals: 4}]}",
          "win_by_age (line 3): evidence.Negotiation: no such row in rates (rows: default, Proposal)"),
         ("win_by_age: " + AGE_TABLE % "{proposal: [{deals: 4}]}",
