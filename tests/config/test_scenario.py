@@ -487,6 +487,7 @@ def test_json_schema_covers_every_key():
         "Territories",
         "Correlation",
         "WinByAge",
+        "Evidence",
     )
     assert set(schema["$defs"]) == set(nested)
     for name in nested:
