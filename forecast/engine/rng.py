@@ -188,7 +188,8 @@ def rate_table(win_rate: float, deals: float) -> tuple[np.ndarray, np.ndarray]:
     frac`` (see ``rate_draw``). Inside, each slice interpolates linearly between two exact
     quantiles (scipy's ``betaincinv``, the upper half through the mirrored Beta so rates near 1
     keep their digits); the lowest and the highest slice are their exact conditional means, so
-    no draw falls outside the Beta's range. The drawn rate's CDF is therefore within one slice,
+    no draw falls outside the Beta's range (each held between its slice's edges, which a Beta
+    parameter below about 1e-7 needs). The drawn rate's CDF is therefore within one slice,
     1 / 4096 = 2.4e-4, of the Beta's everywhere, and within 5e-5 between the two end slices when
     both Beta parameters are at least 1 (checked in the tests). A last scaling, toward 0 or
     toward 1 (so rates stay in 0-1), makes the table's mean the win rate to rounding: the
@@ -209,6 +210,9 @@ def rate_table(win_rate: float, deals: float) -> tuple[np.ndarray, np.ndarray]:
     # E[X; X < q] = mean x I_q(won + 1, lost): the bottom slice's mean, and the top one's by the mirror
     base[0] = win_rate * betainc(won + 1.0, lost, quantile[0]) * RATE_SLICES
     base[-1] = 1.0 - (1.0 - win_rate) * betainc(lost + 1.0, won, 1.0 - quantile[-1]) * RATE_SLICES
+    # a slice's mean lies between its edges; this holds it there when a Beta parameter is so small
+    # (below about 1e-7) that the quantile next to an end rounds to 0 or 1
+    base[0], base[-1] = min(max(base[0], 0.0), quantile[0]), min(max(base[-1], quantile[-1]), 1.0)
     mean = np.mean(base + 0.5 * slope)
     if mean > win_rate:
         base, slope = base * (win_rate / mean), slope * (win_rate / mean)
