@@ -6,7 +6,9 @@ Beta posteriors (uniform prior): mean, 90 % interval and counts. Segment rates a
 shrunk toward the overall rate (a Beta prior worth ``prior_strength`` deals), so a
 segment of five deals is not read as gospel. Where too few deals support an
 estimate, the fragment falls back to the overall figure and says so. Stages come
-from a stage-history table when there is one, else from the export's stage column."""
+from a stage-history table when there is one, else from the export's stage column. The
+fragment carries each rate's evidence (what its posterior is worth in deals), so a
+forecast draws the rate per trial instead of treating it as known."""
 
 from __future__ import annotations
 
@@ -144,7 +146,7 @@ def fragment(result: dict[str, Any], with_new_pipeline: bool = False) -> dict[st
     if result.get("win_by_age"):
         fit = result["win_by_age"]
         table = win_by_age(fit).model_dump(exclude={"evidence"})
-        out["win_by_age"] = table | {"evidence": _age_evidence(fit)}
+        out["win_by_age"] = table | {"evidence": age_evidence(fit)}
     if with_new_pipeline and result.get("new_pipeline"):
         out["new_pipeline"] = _rounded(result["new_pipeline"]["new_pipeline"])
     return out
@@ -155,9 +157,9 @@ def _counts(estimate: dict[str, Any]) -> dict[str, int]:
     return {"won": estimate["wins"], "lost": estimate["deals"] - estimate["wins"]}
 
 
-def _age_evidence(fit: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
-    """Each ``win_by_age`` cell's posterior as a scenario's ``evidence``: the bucket's deals (uniform
-    prior), and an age x stage cell's deals plus the ``prior_strength`` it is shrunk with."""
+def age_evidence(fit: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
+    """Each cell's posterior in a ``fit_win_by_age`` fit as a ``WinByAge.evidence``: an age bucket's
+    deals (uniform prior), an age x stage cell's deals plus the ``prior_strength`` it is shrunk with."""
     evidence: dict[str, list[dict[str, float]]] = {"default": [_counts(cell) for cell in fit["by_age"]]}
     for name, row in fit["stages"].items():
         evidence[name] = [{"deals": _rounded(float(cell["deals"] + fit["prior_strength"]))} for cell in row]
