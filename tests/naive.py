@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 
 import numpy as np
 
@@ -43,24 +44,43 @@ def multiplier(h: int, base: np.ndarray, slope: np.ndarray) -> float:
     return base[index] + slope[index] * ((position + 0.5) / 4096)
 
 
-def simulate(seed, keys, win_rate, land_rate, value, dated_inside, table, metrics, trials, first_trial=0):
+def rate_draw(h: int, base: np.ndarray, slope: np.ndarray) -> float:
+    """The lookup of ``rng.rate_draw``, written out: slice from the top 12 bits, position from the next 41."""
+    return base[h >> 52] + slope[h >> 52] * ((((h >> 11) & ((1 << 41) - 1)) + 0.5) / 2**41)
+
+
+def drawn_threshold(seed: int, cell: int, trial: int, table) -> int:
+    """An uncertain rate's threshold in one trial: its cell's draw x 2**32, rounded up, below 2**32."""
+    rate = rate_draw(mix_a((stream_start(seed, cell) + trial * GOLDEN) & MASK), *table)
+    return int(min(max(math.ceil(rate * 2.0**32), 0), 2**32 - 1))
+
+
+def simulate(
+    seed, keys, win_rate, land_rate, value, dated_inside, table, metrics, trials, first_trial=0,
+    uncertain=None, order=None,
+):  # fmt: skip
     """Trial by trial, deal by deal: the model of ``kernels.simulate_pipeline``.
 
     ``table`` is ``(base, slope)`` or None for fixed amounts; ``metrics`` a list of
-    ``(kind, member_mask)`` with kind 0 revenue, 1 count.
+    ``(kind, member_mask)`` with kind 0 revenue, 1 count. ``uncertain``: per deal None
+    (its rate is known) or ``(cell key, rng.rate_table)``: its threshold is its cell's draw in
+    each trial. ``order``: the order deals are summed in (default: as given).
     """
     win_at = [round(p * 2**32) for p in win_rate]
     land_at = [round(p * 2**32) for p in land_rate]
     starts = [stream_start(seed, int(key)) for key in keys]
+    uncertain = uncertain or [None] * len(keys)
     revenue = np.zeros(trials)
     slipped = np.zeros(trials)
     values = np.zeros((len(metrics), trials))
     for i in range(trials):
         trial = first_trial + i
-        for d in range(len(keys)):
+        for d in range(len(keys)) if order is None else order:
             counter = (starts[d] + trial * GOLDEN) & MASK
             h = mix_a(counter)
-            if (h >> 32) >= win_at[d]:
+            cell = uncertain[d]
+            threshold = win_at[d] if cell is None else drawn_threshold(seed, int(cell[0]), trial, cell[1])
+            if (h >> 32) >= threshold:
                 continue
             amount = value[d]
             if table is not None:
@@ -193,14 +213,15 @@ def deal_drivers(seed, keys, win_rate, land_rate, value, table, revenue, quota):
     return out
 
 
-def correlated_wins(seed, keys, win_rate, factor_keys, loadings, trials):
+def correlated_wins(seed, keys, win_rate, factor_keys, loadings, trials, uncertain=None):
     """Trial by trial, deal by deal: the latent-factor model of correlated wins, with exact Phi.
 
     Factor ``f`` in trial ``t`` is the standard normal quantile of the uniform from the
     stream of ``factor_keys[f]``. Deal ``d`` (win rate ``p``, ``loadings[d][f]``) wins
     when ``draw / 2**32 < Phi((Phi^-1(p) - sum_f loadings[d][f] * z_f) / sd)``, with
-    ``sd = sqrt(1 - sum_f loadings[d][f]**2)``. Returns ``won`` bool[deals, trials] and
-    ``margin``, the draw minus that rate (where fast code may round the other way).
+    ``sd = sqrt(1 - sum_f loadings[d][f]**2)``; with ``uncertain[d]`` = ``(cell key,
+    rng.rate_table)``, ``p`` is its cell's draw in the trial. Returns ``won`` bool[deals,
+    trials] and ``margin``, the draw minus that rate (where fast code may round the other way).
     """
     from scipy.special import ndtr, ndtri
 
@@ -211,11 +232,15 @@ def correlated_wins(seed, keys, win_rate, factor_keys, loadings, trials):
     ]).reshape(len(factor_keys), trials)  # fmt: skip
     won = np.zeros((len(keys), trials), bool)
     margin = np.zeros((len(keys), trials))
+    uncertain = uncertain or [None] * len(keys)
     for d, key in enumerate(keys):
-        p = round(win_rate[d] * 2**32) / 2**32
         sd = np.sqrt(1.0 - sum(a * a for a in loadings[d]))
         start = stream_start(seed, int(key))
+        cell = uncertain[d]
         for t in range(trials):
+            p = round(win_rate[d] * 2**32) / 2**32
+            if cell is not None:
+                p = rate_draw(mix_a((stream_start(seed, int(cell[0])) + t * GOLDEN) & MASK), *cell[1])
             shift = sum(a * z[f, t] for f, a in enumerate(loadings[d]))
             rate = ndtr((ndtri(p) - shift) / sd) if 0 < p < 1 else p
             draw = mix_a((start + t * GOLDEN) & MASK) >> 32

@@ -75,11 +75,50 @@ class PipelineSource(Strict):
         return only_known(columns, CANONICAL_COLUMNS)
 
 
+MAX_EVIDENCE_DEALS = 1e9  # a rate worth more deals than this is known to within 2e-5: no need to draw it
+
+
+class Evidence(Strict):
+    """What a win rate was estimated from: how far a trial's rate may stray from it.
+
+    ``won`` and ``lost`` are the closed deals behind the rate; under the uniform prior that
+    ``forecast calibrate`` uses, its posterior is worth ``won + lost + 2`` deals. ``deals`` gives
+    that worth directly (a shrunk rate: its own deals plus the prior's strength). A trial draws
+    the rate from Beta(rate x worth, (1 - rate) x worth), whose mean is the rate as written: with
+    the posterior mean as the rate (what calibrate writes) that is Beta(won + 1, lost + 1).
+    """
+
+    won: float | None = Field(default=None, ge=0.0, le=MAX_EVIDENCE_DEALS)
+    lost: float | None = Field(default=None, ge=0.0, le=MAX_EVIDENCE_DEALS)
+    deals: float | None = Field(
+        default=None, gt=0.0, le=MAX_EVIDENCE_DEALS, description="The posterior's worth in deals."
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Evidence:
+        counts = self.won is not None or self.lost is not None
+        if counts and self.deals is not None:
+            raise ValueError("give either won and lost, or deals, not both")
+        if counts and (self.won is None or self.lost is None):
+            raise ValueError("give both won and lost (the closed deals behind the rate)")
+        if not counts and self.deals is None:
+            raise ValueError("give won and lost (the closed deals behind the rate), or deals")
+        return self
+
+    @property
+    def worth(self) -> float:
+        """The posterior's worth in deals: the sum of its Beta parameters."""
+        return self.deals if self.deals is not None else self.won + self.lost + 2.0
+
+
 class Stage(Strict):
     name: str
     win_rate: Probability
     slip: Probability | None = Field(
         default=None, description="Chance a won deal dated in the period slips past it."
+    )
+    evidence: Evidence | None = Field(
+        default=None, description="{won, lost} or {deals}: what the win rate was estimated from."
     )
 
 
@@ -200,6 +239,10 @@ class WinByAge(Strict):
         gt=0.0,
         description="Length of the periods the rates were measured over (a quarter: 91.31 days).",
     )
+    evidence: dict[str, list[Evidence | None]] = Field(
+        default_factory=dict,
+        description="Rows of rates -> per bucket what the rate was estimated from (null: known).",
+    )
 
     @model_validator(mode="after")
     def _one_rate_per_bucket(self) -> WinByAge:
@@ -220,7 +263,23 @@ class WinByAge(Strict):
                 raise ValueError(
                     f"rates: stage {list(self.rates)[position]!r} is listed twice (names ignore case)"
                 )
+        evidence_keys = [stage_key(name) for name in self.evidence]
+        for position, (name, row) in enumerate(self.evidence.items()):
+            if evidence_keys[position] not in keys:
+                raise ValueError(f"evidence.{name}: no such row in rates (rows: {', '.join(self.rates)})")
+            if evidence_keys[position] in evidence_keys[:position]:
+                raise ValueError(f"evidence: row {name!r} is listed twice (names ignore case)")
+            if len(row) != len(labels):
+                raise ValueError(
+                    f"evidence.{name}: {len(row)} entries; expected {len(labels)}, one per age bucket "
+                    f"({', '.join(labels)}; null where the rate is known)"
+                )
         return self
+
+    def evidence_row(self, name: str) -> list[Evidence | None]:
+        """The evidence of rates row ``name`` (names ignore case), one entry per bucket."""
+        rows = {stage_key(row): cells for row, cells in self.evidence.items()}
+        return rows.get(stage_key(name), [None] * (len(self.buckets_days) + 1))
 
 
 def _text_keys(rates: Any) -> Any:
@@ -386,6 +445,11 @@ class Scenario(Strict):
     calibration: str | None = Field(
         default=None, description="YAML fragment from forecast calibrate; keys set here take precedence."
     )
+    rate_uncertainty: bool | None = Field(
+        default=None,
+        description="Draw every rate that has evidence per trial from its Beta posterior "
+        "(default: on when any rate has evidence).",
+    )
     quotas: dict[str, dict[str, Total]] = Field(
         default_factory=dict,
         description="Column -> value -> quota, e.g. {owner: {Alice: 300000}, region: {EMEA: 600000}}.",
@@ -423,6 +487,17 @@ class Scenario(Strict):
                 raise ValueError(f"stage {stages[position].name!r} is listed twice (names ignore case)")
         return stages
 
+    @field_validator("rate_uncertainty")
+    @classmethod
+    def _evidence_to_draw(cls, switch: bool | None, info: ValidationInfo) -> bool | None:
+        valid = "stages" in info.data and "win_by_age" in info.data  # else their own errors say it
+        if switch and valid and not _has_evidence(info.data["stages"], info.data["win_by_age"]):
+            raise ValueError(
+                "true, but no stage or win_by_age rate has evidence to draw from "
+                "(give a stage evidence: {won, lost}, or include a calibration fragment)"
+            )
+        return switch
+
     @field_validator("targets")
     @classmethod
     def _unique_targets(cls, targets: list[Target]) -> list[Target]:
@@ -454,6 +529,16 @@ class Scenario(Strict):
         return next((t for t in self.targets if t.metric == "revenue" and not t.where), None)
 
     @property
+    def has_evidence(self) -> bool:
+        """Some stage or ``win_by_age`` rate says what it was estimated from."""
+        return _has_evidence(self.stages, self.win_by_age)
+
+    @property
+    def uncertain_rates(self) -> bool:
+        """Rates with evidence are drawn per trial: ``rate_uncertainty``, by default when there is any."""
+        return self.has_evidence if self.rate_uncertainty is None else self.rate_uncertainty
+
+    @property
     def period_range(self) -> PeriodRange:
         return period_range_of(self.period)
 
@@ -481,6 +566,11 @@ class Scenario(Strict):
         if not path.is_absolute() and self._source is not None:
             path = self._source.parent / path
         return path
+
+
+def _has_evidence(stages: list[Stage] | None, win_by_age: WinByAge | None) -> bool:
+    cells = win_by_age.evidence.values() if win_by_age is not None else []
+    return any(stage.evidence for stage in stages or []) or any(any(row) for row in cells)
 
 
 def reference_problems(scenario: Scenario) -> list[tuple[tuple, str]]:

@@ -9,11 +9,12 @@ import numpy as np
 from numba import njit, prange
 
 from forecast.engine import kernel_cache, normal, rng
-from forecast.engine.normal import normal_cdf, normal_cdf_density, unit_interval
-from forecast.engine.rng import amount_multiplier, counter, mix_a, mix_b, uniform_pair
+from forecast.engine.normal import normal_cdf, normal_cdf_density, normal_quantile, unit_interval
+from forecast.engine.rng import amount_multiplier, counter, mix_a, mix_b, rate_draw, uniform_pair
 
 MAX_TRIAL_BLOCK = 4096
 MIN_TRIAL_BLOCK = 256
+LATENT_LIMIT = 37.0  # Phi(-37) underflows: latent thresholds are kept inside +-37
 
 REVENUE = 0  # metric kinds: sum of landed amounts, or count of landed deals
 COUNT = 1
@@ -23,12 +24,15 @@ LANDED = 2
 
 
 class LatentFactors(NamedTuple):
-    """Correlated deals, as the kernels take them (``simulate.correlation_inputs`` builds it).
+    """Deals whose win rate moves per trial, as the kernels take them (``correlation.correlation_inputs``).
 
-    Deals with the same factor loadings form a group; each group's conditional win
-    rate is tabulated per trial at a few latent levels: the win rates its deals share
-    (exact), and a grid that deals with a rate of their own interpolate on (cubic
-    Hermite, error < 3e-8), so no deal pays a normal CDF per trial.
+    Two things move a rate: latent factors shared by correlated deals, and an uncertain rate
+    drawn per trial from its Beta posterior (a stage's or a ``win_by_age`` cell's, shared by
+    its deals). Deals with the same factor loadings form a group; each group's win rate is
+    tabulated per trial at a few latent levels: the win rates its deals share (exact; an
+    uncertain rate is always its own level), and a grid that deals with a rate of their own
+    interpolate on (cubic Hermite, error < 3e-8), so no deal pays a normal CDF per trial.
+    Uncertain deals without factors form a group with none.
     """
 
     deal_order: np.ndarray  # int64[deals]: the order deals are summed in (independent ones, then by level)
@@ -38,11 +42,15 @@ class LatentFactors(NamedTuple):
     level_group: np.ndarray  # int64[levels]
     level_latent: np.ndarray  # float64[levels]: Phi^-1 of the level's unconditional win rate
     level_base: np.ndarray  # float64[levels]: the level's rate when no factor moves it
+    level_table: np.ndarray  # int64[levels]: its uncertain rate's row in rate_base / rate_slope, -1 known
     group_scale: np.ndarray  # float64[groups]: 1 / sd of the deal's own noise
     factor_start: np.ndarray  # int64[groups + 1]: CSR of each group's factors ...
     factor_index: np.ndarray  # int64: ... their rows in factor_values ...
     factor_loading: np.ndarray  # float64: ... and loadings (sqrt of the latent correlation)
     factor_values: np.ndarray  # float64[factors, trials]: standard normal per factor and trial
+    table_start: np.ndarray  # uint64[tables]: stream start of the table's rate cell (shared by its tables)
+    rate_base: np.ndarray  # float64[tables, RATE_SLICES]: rng.rate_table of each uncertain level
+    rate_slope: np.ndarray  # float64[tables, RATE_SLICES]
 
 
 def simulate_pipeline(
@@ -75,14 +83,14 @@ def simulate_pipeline(
     a subset of deals) in CSR form: deal ``d`` belongs to metrics
     ``metric_index[metric_start[d]:metric_start[d + 1]]`` (int64), ``metric_kind``
     int64[metrics] is ``REVENUE`` or ``COUNT``. ``factors`` is a ``LatentFactors``
-    (every deal at level -1: independent), whose factor values are indexed by absolute
-    trial number. Trials ``first_trial`` onwards go to
+    (every deal at level -1: independent, known rates), whose factor values and rate
+    draws are indexed by absolute trial number. Trials ``first_trial`` onwards go to
     ``revenue``, ``slipped`` float64[trials] and ``metrics`` float64[metrics, trials],
     in blocks of ``trial_block`` trials, one block per parallel task.
 
-    Every draw is a function of (seed, deal, trial) only, and each trial sums its
-    deals in one fixed order (``factors.deal_order``: level by level), so neither
-    ``trial_block`` nor the thread count changes a bit.
+    Every draw is a function of (seed, deal, trial) or (seed, factor or rate cell,
+    trial) only, and each trial sums its deals in one fixed order (``factors.deal_order``:
+    level by level), so neither ``trial_block`` nor the thread count changes a bit.
 
     Fixed and noisy amounts run in two compiled kernels, so a run compiles only the one
     it needs (start-up).
@@ -171,28 +179,57 @@ def _interpolated_outcomes(start, trial0, weights, rate_lo, slope_lo, rate_hi, s
         outcome[i] = (unit_interval(win_draw) < win_rate) * (1 + (land_draw < land_at))
 
 
+@njit(inline="always")
+def _threshold(win_rate):
+    """A rate as a uint32 threshold, rounded up: ``draw < threshold`` exactly when ``draw / 2**32 <
+    rate``, kept below 2**32 (a rate within 2**-32 of 1 loses once in 2**32 draws)."""
+    return np.uint32(min(max(np.ceil(win_rate * 4294967296.0), 0.0), 4294967295.0))
+
+
 @njit(cache=True, error_model="numpy")
-def _level_rates(level, factors, trial0, threshold, rate, slope, shift):
-    """The conditional win rate at one latent level in each trial from ``trial0`` on.
+def _level_rates(level, factors, trial0, threshold, rate, slope, scratch):
+    """The win rate at one latent level in each trial from ``trial0`` on.
 
     A deal wins when ``loadings . factors + noise / scale < latent`` (``latent`` is
     Phi^-1 of its win rate), so given the factors its rate is
-    Phi((latent - shift) * scale). Writes ``rate``, ``threshold`` (rate x 2**32 rounded
-    up, uint32: ``draw < threshold`` exactly when ``draw / 2**32 < rate``, kept below
-    2**32, so a rate within 2**-32 of 1 loses once in 2**32 draws) and ``slope``
-    (d rate / d latent, for interpolation); rate and slope as float32 (half the memory
-    the interpolation reads; rounding adds < 3e-8). The rate is the level's base rate
-    plus the change of the approximate Phi, so with no shift it is exactly the base
-    rate. ``shift`` is float64 scratch.
+    Phi((latent - shift) * scale). Writes ``rate``, ``threshold`` (``_threshold``, uint32)
+    and ``slope`` (d rate / d latent, for interpolation); rate and slope as float32 (half
+    the memory the interpolation reads; rounding adds < 3e-8). The rate is the level's
+    base rate plus the change of the approximate Phi, so with no shift it is exactly the
+    base rate. An uncertain level's base rate is its draw in the trial (``rng.rate_draw``
+    from its cell's stream), and its latent that draw's Phi^-1; without factors the draw is
+    the rate and only the threshold is written (no deal interpolates on an uncertain
+    level). ``scratch`` is float64[2, size].
     """
+    shift, drawn = scratch[0], scratch[1]
     group = factors.level_group[level]
-    latent, scale = factors.level_latent[level], factors.group_scale[group]
+    table = factors.level_table[level]
+    first, last = factors.factor_start[group], factors.factor_start[group + 1]
+    if table >= 0:
+        start, base, steps = factors.table_start[table], factors.rate_base[table], factors.rate_slope[table]
+        for i in range(drawn.shape[0]):
+            drawn[i] = rate_draw(mix_a(counter(start, trial0 + i)), base, steps)
+        if first == last:  # the draw is the rate (no deal interpolates on an uncertain level)
+            for i in range(drawn.shape[0]):
+                threshold[i] = _threshold(drawn[i])
+            return
+    scale = factors.group_scale[group]
     shift[:] = 0.0  # loadings . factors
-    for m in range(factors.factor_start[group], factors.factor_start[group + 1]):
+    for m in range(first, last):
         loading = factors.factor_loading[m]
         values = factors.factor_values[factors.factor_index[m]]
         for i in range(shift.shape[0]):
             shift[i] += loading * values[trial0 + i]
+    if table >= 0:
+        for i in range(shift.shape[0]):
+            latent = min(max(normal_quantile(drawn[i]), -LATENT_LIMIT), LATENT_LIMIT)
+            cdf, density = normal_cdf_density((latent - shift[i]) * scale)
+            win_rate = drawn[i] + (cdf - normal_cdf(latent))
+            rate[i] = win_rate
+            slope[i] = scale * density
+            threshold[i] = _threshold(win_rate)
+        return
+    latent = factors.level_latent[level]
     phi_latent = normal_cdf(latent)
     base = factors.level_base[level]
     for i in range(shift.shape[0]):
@@ -200,7 +237,7 @@ def _level_rates(level, factors, trial0, threshold, rate, slope, shift):
         win_rate = base + (cdf - phi_latent)
         rate[i] = win_rate
         slope[i] = scale * density
-        threshold[i] = np.uint32(min(max(np.ceil(win_rate * 4294967296.0), 0.0), 4294967295.0))
+        threshold[i] = _threshold(win_rate)
 
 
 @njit(inline="always")
@@ -209,7 +246,7 @@ def _level_slots(size):
     hold, and scratch."""
     pair = (2, size)
     rate, slope = np.empty(pair, dtype=np.float32), np.empty(pair, dtype=np.float32)
-    return np.empty(pair, dtype=np.uint32), rate, slope, np.full(2, -1), np.empty(size)
+    return np.empty(pair, dtype=np.uint32), rate, slope, np.full(2, -1), np.empty(pair)
 
 
 @njit(cache=True, error_model="numpy")

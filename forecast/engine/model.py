@@ -20,6 +20,7 @@ from forecast.config.scenario import (
     Target,
     WinByAge,
 )
+from forecast.engine.rng import deal_keys
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals
 
@@ -29,17 +30,40 @@ def age_bucket(ages: np.ndarray, edges: list[int]) -> np.ndarray:
     return np.searchsorted(np.asarray(edges, dtype=np.int64), ages, side="left")
 
 
+def _age_cells(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each deal's ``win_by_age`` cell: the key of its row (its stage's, else ``default``) and its bucket."""
+    bucket = age_bucket(ages, table.buckets_days)
+    rows = {stage_key(name) for name in table.rates}
+    keys = np.array([stage_key(stage) for stage in stages], dtype=object)
+    row = np.where(np.isin(keys, list(rows - {DEFAULT_RATES})), keys, DEFAULT_RATES)
+    return row, bucket
+
+
 def rates_for(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> np.ndarray:
     """Each deal's rate: its stage's row (else ``default``) at its age bucket."""
-    bucket = age_bucket(ages, table.buckets_days)
-    rows = {stage_key(name): np.asarray(row) for name, row in table.rates.items()}
-    rate = rows[DEFAULT_RATES][bucket]
-    keys = np.array([stage_key(stage) for stage in stages], dtype=object)
-    for key, row in rows.items():
-        if key != DEFAULT_RATES:
-            mask = keys == key
-            rate[mask] = row[bucket[mask]]
+    row, bucket = _age_cells(table, ages, stages)
+    rates = {stage_key(name): np.asarray(rates) for name, rates in table.rates.items()}
+    rate = np.empty(len(row))
+    for key, rates_row in rates.items():
+        mask = row == key
+        rate[mask] = rates_row[bucket[mask]]
     return rate
+
+
+def _age_evidence(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each deal's uncertain ``win_by_age`` cell: its key, and its evidence's worth in deals (0: known)."""
+    row, bucket = _age_cells(table, ages, stages)
+    keys, worth = np.zeros(len(row), np.uint64), np.zeros(len(row))
+    for name in table.rates:
+        cells = table.evidence_row(name)
+        mask = row == stage_key(name)
+        worth[mask] = np.array([0.0 if cell is None else cell.worth for cell in cells])[bucket[mask]]
+        labels = [f"{RATE_CELL}win_by_age={stage_key(name)}:{b}" for b in range(len(cells))]
+        keys[mask] = deal_keys(labels)[bucket[mask]]
+    return keys, worth
+
+
+RATE_CELL = "__rate__:"  # streams of uncertain rates: "__rate__:stage=NAME", "__rate__:win_by_age=ROW:BUCKET"
 
 
 @dataclass(frozen=True)
@@ -53,15 +77,20 @@ class StageTable:
     names: tuple[str, ...]
     win_rate: np.ndarray  # float64: the stage's win rate; NaN for index -1
     slip: np.ndarray  # float64: the stage's slip, else slip.default
+    rate_cell: np.ndarray  # uint64: key of the stage's uncertain rate; 0 for index -1
+    rate_deals: np.ndarray  # float64: its evidence's worth in deals; 0: known
 
     @classmethod
     def of(cls, scenario: Scenario) -> StageTable:
         stages = scenario.stages or []
         default = scenario.slip.default
+        cells = [f"{RATE_CELL}stage={stage_key(stage.name)}" for stage in stages]
         return cls(
             names=tuple(stage.name for stage in stages),
             win_rate=np.array([stage.win_rate for stage in stages] + [np.nan]),
             slip=np.array([default if stage.slip is None else stage.slip for stage in stages] + [default]),
+            rate_cell=np.concatenate([deal_keys(cells), np.zeros(1, np.uint64)]),
+            rate_deals=np.array([stage.evidence.worth if stage.evidence else 0.0 for stage in stages] + [0]),
         )
 
     def index(self, name: str) -> int:
@@ -77,9 +106,11 @@ class StageTable:
         return np.array([*self.names, ""], dtype=object)[stage_index]
 
 
-def aged_win_rates(scenario: Scenario, deals: Deals, stages: StageTable) -> np.ndarray:
-    """Each deal's ``win_by_age`` rate for the time left in the period; NaN without the table or a
-    created_date.
+def aged_win_rates(
+    scenario: Scenario, deals: Deals, stages: StageTable
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each deal's ``win_by_age`` rate for the time left in the period (NaN without the table or a
+    created_date), and its cell's key and evidence's worth in deals (0: known).
 
     The table gives the chance of a win within ``period_days`` from the deal's age on ``as_of``.
     The time from ``as_of`` to the period end is usually a different length (a run mid-quarter,
@@ -88,16 +119,19 @@ def aged_win_rates(scenario: Scenario, deals: Deals, stages: StageTable) -> np.n
     table over periods of that length).
     """
     rate = np.full(len(deals), np.nan)
+    cell, worth = np.zeros(len(deals), np.uint64), np.zeros(len(deals))
     dated = ~np.isnat(deals.created)
     table = scenario.win_by_age
     if table is None or not dated.any():
-        return rate
+        return rate, cell, worth
     as_of = np.datetime64(scenario.snapshot_date, "D")
     ages = np.maximum((as_of - deals.created[dated]).astype(np.int64), 0)  # created after as_of: brand new
-    per_period = rates_for(table, ages, stages.names_of(deals.stage_index[dated]))
+    names = stages.names_of(deals.stage_index[dated])
+    per_period = rates_for(table, ages, names)
     share = _share_of_a_period_left(scenario, table.period_days)
     rate[dated] = per_period if share == 1.0 else 1.0 - (1.0 - per_period) ** share
-    return rate
+    cell[dated], worth[dated] = _age_evidence(table, ages, names)
+    return rate, cell, worth
 
 
 def segment_odds(scenario: Scenario, deals: Deals) -> np.ndarray:
@@ -145,6 +179,8 @@ class DealModel:
     dated_inside: np.ndarray  # bool: close date on or before the period end
     value: np.ndarray  # float64: amount after haircut
     age_rated: np.ndarray  # bool: win_rate is a win_by_age rate of winning inside the period (no slip)
+    rate_cell: np.ndarray  # uint64: key of the deal's uncertain rate (its stage's or win_by_age cell's)
+    rate_deals: np.ndarray  # float64: that rate's evidence in deals, 0 when the rate is known
 
     def __len__(self) -> int:
         return len(self.win_rate)
@@ -192,18 +228,26 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
     a close date inside the period) the rate for its stage and age on ``as_of`` (a win
     within the period: such a deal lands when won), else its stage's win rate; with
     ``segment_rates``, the latter two are scaled by the deal's segment odds. Deals dated
-    after the period keep their stage's rate and land only by pull-in.
+    after the period keep their stage's rate and land only by pull-in. With
+    ``scenario.uncertain_rates``, a stage or age rate with evidence is uncertain: the deal
+    keeps the key of its cell and the evidence's worth, and the simulation draws the rate per
+    trial (the deal's own probability is the CRM's word: known).
     """
     stages = StageTable.of(scenario)
     period_end = np.datetime64(scenario.period_range.end, "D")
     dated_inside = deals.close_date <= period_end
-    by_age = aged_win_rates(scenario, deals, stages)
+    by_age, age_cell, age_deals = aged_win_rates(scenario, deals, stages)
     aged = np.isnan(deals.probability) & ~np.isnan(by_age) & dated_inside  # a rate of winning in the period
-    win_rate = np.where(np.isnan(deals.probability), stages.win_rate[deals.stage_index], deals.probability)
+    own = ~np.isnan(deals.probability)
+    win_rate = np.where(own, deals.probability, stages.win_rate[deals.stage_index])
     win_rate = np.where(aged, by_age, win_rate)
     odds = segment_odds(scenario, deals)
     scaled = win_rate * odds / (win_rate * odds + 1.0 - win_rate)  # the rate's odds times the segment's
     win_rate = np.where(np.isnan(deals.probability) & (odds != 1.0), scaled, win_rate)
+    rate_cell = np.where(aged, age_cell, stages.rate_cell[deals.stage_index])
+    rate_deals = np.where(aged, age_deals, np.where(own, 0.0, stages.rate_deals[deals.stage_index]))
+    if not scenario.uncertain_rates:
+        rate_deals = np.zeros(len(deals))
     slip = np.where(np.isnan(deals.slip), stages.slip[deals.stage_index], deals.slip)
     slip = np.minimum(1.0, slip * scenario.slip.push_factor**deals.push_count)  # pushed deals slip more
     land_rate = np.where(dated_inside, 1.0 - slip, scenario.slip.pull_in)
@@ -217,6 +261,8 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
         dated_inside=dated_inside,
         value=value,
         age_rated=aged,
+        rate_cell=np.where(rate_deals > 0, rate_cell, np.uint64(0)).astype(np.uint64),
+        rate_deals=rate_deals,
     )
 
 

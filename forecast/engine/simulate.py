@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from forecast.config.scenario import Scenario
+from forecast.config.scenario import Correlation, Scenario
 from forecast.engine.checks import check, run_settings
-from forecast.engine.correlation import correlated, correlation_inputs, no_correlation
+from forecast.engine.correlation import correlated, correlation_inputs
 from forecast.engine.kernels import (
     COUNT,
     REVENUE,
@@ -47,7 +47,7 @@ class DealDraws:
     value: np.ndarray  # float64
     noise_base: np.ndarray  # float64: rng.lognormal_table, or [1.0] for fixed amounts
     noise_slope: np.ndarray
-    correlation: LatentFactors  # correlation_inputs: who moves with whom, the factors per trial
+    correlation: LatentFactors  # correlation_inputs: who moves with whom, the factors and rate cells
 
     @classmethod
     def of(cls, scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int) -> DealDraws:
@@ -59,8 +59,16 @@ class DealDraws:
             value=np.ascontiguousarray(model.value, dtype=np.float64),
             noise_base=base,
             noise_slope=slope,
-            correlation=correlation_inputs(scenario, deals, model.win_rate, seed, n_trials),
+            correlation=_shared_rates(scenario, deals, model, seed, n_trials),
         )
+
+
+def _shared_rates(
+    scenario: Scenario, deals: Deals, model: DealModel, seed: int, n_trials: int
+) -> LatentFactors:
+    """The deals' correlation and uncertain rates as the kernels take them."""
+    cells = {"rate_cell": model.rate_cell, "rate_deals": model.rate_deals}
+    return correlation_inputs(scenario, deals, model.win_rate, seed, n_trials, **cells)
 
 
 @dataclass
@@ -192,7 +200,7 @@ def simulate(
     revenue += booked.revenue + new_revenue
     independent_revenue = None
     if independent and correlated(scenario):
-        independent_revenue = _independent_revenue(deals, model, draws, n_trials)
+        independent_revenue = _independent_revenue(scenario, deals, model, draws, seed, n_trials)
         independent_revenue += booked.revenue + new_revenue
     new_logos = values[new_logo_slot] + booked.new_logos
     if scenario.new_pipeline is not None and scenario.new_pipeline.new_logo:
@@ -227,9 +235,13 @@ def simulate(
     )
 
 
-def _independent_revenue(deals: Deals, model: DealModel, draws: DealDraws, n_trials: int) -> np.ndarray:
-    """The open pipeline's revenue per trial on the same draws with every deal independent: what
-    re-simulating without correlation gives, bit for bit, with no metrics to accumulate."""
+def _independent_revenue(
+    scenario: Scenario, deals: Deals, model: DealModel, draws: DealDraws, seed: int, n_trials: int
+) -> np.ndarray:
+    """The open pipeline's revenue per trial on the same draws with no correlation (uncertain rates
+    still drawn): what re-simulating without ``correlation`` gives, bit for bit, with no metrics
+    to accumulate."""
+    uncorrelated = scenario.model_copy(update={"correlation": Correlation()})
     revenue = np.empty(n_trials)
     simulate_pipeline(
         draws.starts,
@@ -242,7 +254,7 @@ def _independent_revenue(deals: Deals, model: DealModel, draws: DealDraws, n_tri
         np.zeros(len(deals) + 1, dtype=np.int64),
         np.zeros(0, dtype=np.int64),
         np.zeros(0, dtype=np.int64),
-        no_correlation(len(deals)),
+        _shared_rates(uncorrelated, deals, model, seed, n_trials),
         0,
         trial_block(n_trials, numba.get_num_threads()),
         revenue,

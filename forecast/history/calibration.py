@@ -10,7 +10,9 @@ more or less often than small ones. Where too few deals support an estimate, the
 fragment falls back to the overall figure and says so. Stages come from a stage-history
 table when there is one, else from the export's stage column. A history without dates
 still gives the rates by stage and segment; everything timed (slip, cycle time, win by
-deal age, new pipeline, recency weights) needs the close dates."""
+deal age, new pipeline, recency weights) needs the close dates. The fragment carries
+each rate's evidence (what its posterior is worth in deals), so a forecast draws the
+rate per trial instead of treating it as known."""
 
 from __future__ import annotations
 
@@ -189,14 +191,19 @@ def fragment(
     slip = result["slip"]["win_rate"] if result["slip"] else None
     out: dict[str, Any] = {}
     if result["stages"]:
-        out["stages"] = [{"name": s["name"], "win_rate": round(s["win_rate"], 6)} for s in result["stages"]]
+        out["stages"] = [
+            {"name": s["name"], "win_rate": round(s["win_rate"], 6), "evidence": _counts(s)}
+            for s in result["stages"]
+        ]
     if slip is not None:
         out["slip"] = {"default": round(slip, 6)}
     if result["amount"]:
         out["amount"] = {"haircut": round(max(0.0, result["amount"]["haircut"]), 6),
                          "sigma": round(min(3.0, result["amount"]["sigma"]), 6)}  # fmt: skip
     if result.get("win_by_age"):
-        out["win_by_age"] = win_by_age(result["win_by_age"]).model_dump()
+        fit = result["win_by_age"]
+        table = win_by_age(fit).model_dump(exclude={"evidence"})
+        out["win_by_age"] = table | {"evidence": age_evidence(fit)}
     if with_new_pipeline and result.get("new_pipeline"):
         out["new_pipeline"] = _rounded(result["new_pipeline"]["new_pipeline"])
     column = segment if segment is not None else next(iter(result["segments"]), None)
@@ -206,6 +213,20 @@ def fragment(
             "rates": {str(row["value"]): round(row["win_rate"], 6) for row in result["segments"][column]},
         }  # fmt: skip
     return out
+
+
+def _counts(estimate: dict[str, Any]) -> dict[str, int]:
+    """The closed deals behind a uniform-prior rate, as a scenario's ``evidence`` (``beta_rate``'s counts)."""
+    return {"won": estimate["wins"], "lost": estimate["deals"] - estimate["wins"]}
+
+
+def age_evidence(fit: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
+    """Each cell's posterior in a ``fit_win_by_age`` fit as a ``WinByAge.evidence``: an age bucket's
+    deals (uniform prior), an age x stage cell's deals plus the ``prior_strength`` it is shrunk with."""
+    evidence: dict[str, list[dict[str, float]]] = {"default": [_counts(cell) for cell in fit["by_age"]]}
+    for name, row in fit["stages"].items():
+        evidence[name] = [{"deals": _rounded(float(cell["deals"] + fit["prior_strength"]))} for cell in row]
+    return evidence
 
 
 def _rounded(value: Any) -> Any:

@@ -198,6 +198,52 @@ def test_win_by_age_needs_one_rate_per_bucket_and_stage(table, message):
     assert problems(f"{BASE}win_by_age: {table}\n") == [f"scenario: {message}"]
 
 
+AGE_TABLE = "{buckets_days: [30], rates: {default: [0.3, 0.2], Proposal: [0.5, 0.4]}, evidence: %s}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("stages: [{name: P, win_rate: 0.3, evidence: {won: 3}}]",
+         "stages[0].evidence (line 3): give both won and lost (the closed deals behind the rate)"),
+        ("stages: [{name: P, win_rate: 0.3, evidence: {won: 3, lost: 4, deals: 9}}]",
+         "stages[0].evidence (line 3): give either won and lost, or deals, not both"),
+        ("stages: [{name: P, win_rate: 0.3, evidence: {}}]",
+         "stages[0].evidence (line 3): give won and lost (the closed deals behind the rate), or deals"),
+        ("stages: [{name: P, win_rate: 0.3, evidence: {won: -1, lost: 4}}]",
+         "stages[0].evidence.won (line 3): Input should be greater than or equal to 0"),
+        ("stages: [{name: P, win_rate: 0.3, evidence: {deals: 0}}]",
+         "stages[0].evidence.deals (line 3): Input should be greater than 0"),
+        ("stages: [{name: P, win_rate: 0.3}]\nrate_uncertainty: true",
+         "rate_uncertainty (line 4): true, but no stage or win_by_age rate has evidence to draw from "
+         "(give a stage evidence: {won, lost}, or include a calibration fragment)"),
+        ("win_by_age: " + AGE_TABLE % "{Negotiation: [null, {deals: 4}]}",
+         "win_by_age (line 3): evidence.Negotiation: no such row in rates (rows: default, Proposal)"),
+        ("win_by_age: " + AGE_TABLE % "{proposal: [{deals: 4}]}",
+         "win_by_age (line 3): evidence.proposal: 1 entries; expected 2, one per age bucket "
+         "(<= 30 days, > 30 days; null where the rate is known)"),
+        ("win_by_age: " + AGE_TABLE % "{default: [null, {deals: 4}], DEFAULT: [null, null]}",
+         "win_by_age (line 3): evidence: row 'DEFAULT' is listed twice (names ignore case)"),
+    ],
+)  # fmt: skip
+def test_bad_evidence_names_the_key_and_line(text, message):
+    assert problems(f"{BASE}{text}\n") == [f"scenario: {message}"]
+
+
+def test_evidence_parses_and_sets_the_switch():
+    stages = "stages: [{name: P, win_rate: 0.3, evidence: {won: 7, lost: 13}}, {name: Q, win_rate: 0.5}]\n"
+    scenario = parse_scenario(BASE + stages)
+    assert scenario.stages[0].evidence.worth == 22 and scenario.stages[1].evidence is None
+    assert scenario.has_evidence and scenario.uncertain_rates
+    assert not parse_scenario(BASE + stages + "rate_uncertainty: false\n").uncertain_rates
+    table = parse_scenario(BASE + "win_by_age: " + AGE_TABLE % "{proposal: [null, {deals: 4.5}]}" + "\n")
+    assert [cell and cell.worth for cell in table.win_by_age.evidence_row("PROPOSAL")] == [None, 4.5]
+    assert table.win_by_age.evidence_row("default") == [None, None] and table.uncertain_rates
+    assert not parse_scenario(
+        BASE + "win_by_age: " + AGE_TABLE % "{default: [null, null]}" + "\n"
+    ).has_evidence
+
+
 def test_win_by_age_parses():
     scenario = parse_scenario(f"{BASE}win_by_age: {{buckets_days: [30], rates: {{default: [0.3, 0.2]}}}}\n")
     assert scenario.win_by_age.rates == {"default": [0.3, 0.2]}
@@ -442,6 +488,7 @@ def test_json_schema_covers_every_key():
         "Correlation",
         "WinByAge",
         "SegmentRates",
+        "Evidence",
     )
     assert set(schema["$defs"]) == set(nested)
     for name in nested:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from forecast.engine.correlation import MARKET_KEY, no_correlation
+from forecast.engine.correlation import MARKET_KEY, correlation_inputs, no_correlation
 from forecast.engine.kernels import (
     COUNT,
     MAX_TRIAL_BLOCK,
@@ -24,9 +24,9 @@ from forecast.engine.kernels import (
     trial_block,
     wins_to_cover,
 )
-from forecast.engine.rng import deal_keys, lognormal_table, noise_table, stream_starts
+from forecast.engine.rng import deal_keys, lognormal_table, noise_table, rate_table, stream_starts
 from tests import naive
-from tests.builders import OWN_RATES, OWNERS, SHARED_RATES, latent_factors
+from tests.builders import OWN_RATES, OWNERS, SHARED_RATES, latent_factors, make_deals, make_scenario
 
 KS_CRITICAL = 1.95  # Kolmogorov: sqrt(n) x the KS distance exceeds it with probability 0.001
 TABLE_QUANTILE_ERROR = {0.3: 2e-4, 1.0: 1e-3}  # rng.lognormal_table's stated accuracy, by sigma
@@ -62,8 +62,9 @@ def _inputs(n_deals: int, seed: int):
 # simulate_pipeline
 
 
-def _run(inputs, seed, table, trials, first_trial=0, block=MAX_TRIAL_BLOCK):
-    """The kernel on ``_inputs``-style arrays: (revenue, slipped, metrics) per trial."""
+def _run(inputs, seed, table, trials, first_trial=0, block=MAX_TRIAL_BLOCK, factors=None):
+    """The kernel on ``_inputs``-style arrays: (revenue, slipped, metrics) per trial; ``factors``
+    (default: independent deals, known rates) as ``LatentFactors``."""
     metrics = inputs["metrics"]
     membership = np.array([mask for _, mask in metrics])
     metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
@@ -82,7 +83,7 @@ def _run(inputs, seed, table, trials, first_trial=0, block=MAX_TRIAL_BLOCK):
         metric_start,
         metric_index,
         np.array([kind for kind, _ in metrics], np.int64),
-        no_correlation(len(inputs["keys"])),
+        no_correlation(len(inputs["keys"])) if factors is None else factors,
         first_trial,
         block,
         revenue,
@@ -287,6 +288,116 @@ def test_correlated_outcomes_match_the_reference_model(win_rate, market, by_owne
     assert 0.2 < expected.mean() < 0.8
 
 
+# simulate_pipeline with uncertain rates
+
+RATE_CELLS = deal_keys(["__rate__:stage=a", "__rate__:stage=b"])
+
+
+def _uncertain(inputs, seed: int, trials: int, correlation: str = "", owner=None):
+    """``inputs`` with a rate cell for about two thirds of the deals (of worth 3, 22 or 500 deals),
+    their ``LatentFactors`` (with ``correlation``, by ``owner``) and the reference's cell per deal."""
+    n = len(inputs["keys"])
+    rs = np.random.default_rng(seed)
+    cell = rs.integers(-1, 2, n)
+    rate_cell = np.where(cell >= 0, RATE_CELLS[np.maximum(cell, 0)], np.uint64(0)).astype(np.uint64)
+    rate_deals = np.where(cell >= 0, rs.choice([3.0, 22.0, 500.0], n), 0.0)
+    inputs = {**inputs, "win_rate": rs.choice([0.0, 0.1, 0.35, 0.5, 1.0], n)}
+    deals = make_deals(np.ones(n), inputs["win_rate"], owner=owner if owner is not None else [""] * n)
+    factors = correlation_inputs(
+        make_scenario(correlation), deals, inputs["win_rate"], seed, trials, rate_cell, rate_deals
+    )
+    reference = [
+        (rate_cell[d], rate_table(inputs["win_rate"][d], rate_deals[d]))
+        if rate_deals[d] > 0 and 0 < inputs["win_rate"][d] < 1 else None
+        for d in range(n)
+    ]  # fmt: skip
+    assert any(reference) and not all(reference)
+    return inputs, factors, reference
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.35])
+@pytest.mark.parametrize(("n_deals", "seed"), [(4, 1), (9, 2), (40, 3)])
+def test_uncertain_kernel_matches_reference(n_deals, seed, sigma):
+    """Deals of an uncertain cell compare their draw with their cell's drawn threshold in each trial,
+    summed in the kernel's order: the same bits as trial-by-trial Python."""
+    inputs, factors, reference = _uncertain(_inputs(n_deals, seed), seed, 300)
+    table = lognormal_table(sigma) if sigma else None
+    fast = _run(inputs, seed, table, 300, factors=factors)
+    slow = naive.simulate(
+        seed, inputs["keys"], inputs["win_rate"], inputs["land_rate"], inputs["value"],
+        inputs["dated_inside"], table, inputs["metrics"], 300, uncertain=reference, order=factors.deal_order,
+    )  # fmt: skip
+    for fast_part, slow_part in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(fast_part, slow_part)
+    assert fast[0].any()
+
+
+@pytest.mark.parametrize("correlation", ["", "correlation: {market: 0.2, by: {owner: 0.1}}\n"])
+def test_uncertain_rates_do_not_depend_on_blocks_threads_or_splits(correlation):
+    inputs = _inputs(60, 9)
+    trials = 3 * MAX_TRIAL_BLOCK + 17
+    inputs, factors, _ = _uncertain(inputs, 9, trials, correlation, owner=OWNERS[:60])
+    table = lognormal_table(0.3)
+    whole = _run(inputs, 9, table, trials, factors=factors)
+    for block in (64, 1000):
+        for a, b in zip(whole, _run(inputs, 9, table, trials, block=block, factors=factors), strict=True):
+            np.testing.assert_array_equal(a, b)
+    split = 2 * MAX_TRIAL_BLOCK - 5
+    head = _run(inputs, 9, table, split, factors=factors)
+    tail = _run(inputs, 9, table, trials - split, first_trial=split, factors=factors)
+    for all_trials, first, rest in zip(whole, head, tail, strict=True):
+        np.testing.assert_array_equal(all_trials, np.concatenate([first, rest], axis=-1))
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = _run(inputs, 9, table, trials, factors=factors)
+    finally:
+        numba.set_num_threads(threads)
+    for a, b in zip(whole, one, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_correlated_uncertain_outcomes_match_the_reference_model():
+    """With factors, an uncertain deal's conditional rate is computed from its cell's draw in that
+    trial: every outcome agrees with the exact model (scipy's Phi and Phi^-1) except within the
+    approximations' error of the rate."""
+    seed, trials, n = 5, 400, 120
+    inputs, factors, reference = _uncertain(
+        _inputs(n, seed), seed, trials, "correlation: {market: 0.3, by: {owner: 0.2}}\n", owner=OWNERS[:n]
+    )
+    count = np.full(n, COUNT, np.int64)
+    revenue, slipped, won = np.empty(trials), np.empty(trials), np.empty((n, trials))
+    simulate_pipeline(
+        stream_starts(np.uint64(seed), inputs["keys"]), np.round(inputs["win_rate"] * 2**32).astype(np.int64),
+        np.full(n, 2**32, np.int64), np.ones(n), np.ones(n, bool), np.ones(1), np.zeros(1),
+        np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int64), count, factors, 0, 256,
+        revenue, slipped, won,
+    )  # fmt: skip
+    owners = sorted(set(OWNERS[:n]) - {""})
+    factor_keys = deal_keys([MARKET_KEY] + [f"__group__:owner={o}" for o in owners])
+    loadings = [[math.sqrt(0.3)] + [math.sqrt(0.2) * (o == owner) for o in owners] for owner in OWNERS[:n]]
+    expected, margin = naive.correlated_wins(
+        seed, inputs["keys"], inputs["win_rate"], factor_keys, loadings, trials, uncertain=reference
+    )
+    disagree = (won > 0) != expected
+    assert np.all(np.abs(margin[disagree]) < 2.5e-7), margin[disagree]
+    assert disagree.sum() <= 2
+    moving = np.array([cell is not None for cell in reference])
+    assert 0.1 < expected[moving].mean() < 0.9
+
+
+def test_zero_loadings_with_uncertain_rates_give_the_uncorrelated_kernel():
+    inputs, factors, _ = _uncertain(_inputs(50, 4), 4, 500, "correlation: {market: 0.2}\n")
+    _, alone, _ = _uncertain(_inputs(50, 4), 4, 500)
+    zero = factors._replace(
+        factor_loading=np.zeros_like(factors.factor_loading), group_scale=np.ones_like(factors.group_scale)
+    )
+    for a, b in zip(
+        _run(inputs, 4, None, 500, factors=zero), _run(inputs, 4, None, 500, factors=alone), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
 # new_pipeline_trials
 
 
@@ -363,7 +474,7 @@ def test_wins_to_cover_matches_sizes_drawn_by_scipy():
 # deal_drivers
 
 
-def _drivers(inputs, seed, table, revenue, quota):
+def _drivers(inputs, seed, table, revenue, quota, factors=None):
     n = len(inputs["keys"])
     landed, hits, rescued, pivotal = (np.zeros(n, np.int64) for _ in range(4))
     value = np.zeros(n)
@@ -371,7 +482,8 @@ def _drivers(inputs, seed, table, revenue, quota):
     deal_drivers(
         stream_starts(np.uint64(seed), inputs["keys"]), np.round(inputs["win_rate"] * 2**32).astype(np.int64),
         np.round(inputs["land_rate"] * 2**32).astype(np.int64), inputs["value"], base, slope,
-        no_correlation(n), revenue, quota, landed, hits, value, rescued, pivotal,
+        no_correlation(n) if factors is None else factors, revenue, quota, landed, hits, value, rescued,
+        pivotal,
     )  # fmt: skip
     return landed, hits, value, rescued, pivotal
 
@@ -418,3 +530,15 @@ def test_deal_drivers_match_exact_enumeration():
             max(p * (1 - p), 1 / trials) / trials
         )
     assert exact[2].max() > 0.05 and exact[3].max() > 0.05  # the checks are not of zeros
+
+
+def test_deal_drivers_replay_uncertain_outcomes():
+    """Drivers draw each uncertain deal's cell as the simulation did: every deal lands in the same
+    trials (one count metric per deal), and the landed values add up to the revenue."""
+    n, trials = 30, 3000
+    inputs, factors, _ = _uncertain(_inputs(n, 6), 6, trials)
+    inputs = {**inputs, "metrics": [(COUNT, np.arange(n) == d) for d in range(n)]}
+    revenue, _, per_deal = _run(inputs, 6, None, trials, factors=factors)
+    landed, _, value, _, _ = _drivers(inputs, 6, None, revenue, float(np.median(revenue)), factors)
+    np.testing.assert_array_equal(landed, per_deal.sum(axis=1))
+    assert value.sum() == revenue.sum()  # whole amounts: exact sums

@@ -6,14 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numba import njit
 from scipy import stats
-from scipy.special import ndtri
+from scipy.special import betainc, ndtri
 
+from forecast.engine.normal import normal_quantile_array
 from forecast.engine.rng import (
     AMOUNT_FINE,
     AMOUNT_ROWS,
     AMOUNT_TAIL_ROWS,
+    RATE_SLICES,
     TABLE_ROWS,
     amount_multiplier,
     counter,
@@ -21,6 +25,8 @@ from forecast.engine.rng import (
     lognormal_table,
     mix_a,
     mix_b,
+    rate_draw,
+    rate_table,
     stream_starts,
 )
 from tests import naive
@@ -139,3 +145,70 @@ def test_multiplier_matches_reference_lookup():
     fast = _multipliers(hashes, base, slope)
     slow = [naive.multiplier(int(h), base, slope) for h in hashes]
     np.testing.assert_array_equal(fast, slow)
+
+
+# rate_table: an uncertain win rate's Beta posterior
+
+
+@njit
+def _rate_draws(hashes, base, slope):
+    out = np.empty(hashes.size)
+    for i in range(hashes.size):
+        out[i] = rate_draw(hashes[i], base, slope)
+    return out
+
+
+def _table_rates(base: np.ndarray, slope: np.ndarray, points: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The table's rate at ``points`` positions inside every slice, and the probability it is drawn at."""
+    position = (np.arange(points) + 0.5) / points
+    rates = (base[:, None] + slope[:, None] * position).ravel()
+    return rates, ((np.arange(RATE_SLICES)[:, None] + position) / RATE_SLICES).ravel()
+
+
+@settings(max_examples=60, deadline=None)
+@given(win_rate=st.floats(1e-12, 1 - 1e-9), deals=st.floats(1e-3, 1e9))
+def test_rate_table_has_the_rate_as_mean_and_stays_in_0_1(win_rate, deals):
+    """Whatever the rate and its evidence: the table's mean is the rate (so the expected wins do not
+    change), its rates are non-decreasing and in 0-1."""
+    base, slope = rate_table(win_rate, deals)
+    assert np.mean(base + 0.5 * slope) == pytest.approx(win_rate, rel=1e-12, abs=1e-16)
+    rates, _ = _table_rates(base, slope, points=2)
+    assert np.all(np.diff(rates) >= -1e-15) and rates.min() >= 0.0 and rates.max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("win_rate", "deals"),
+    [(8 / 22, 22), (2 / 12, 12), (0.3 / 20.3, 20.3), (0.5, 2), (0.5, 1), (0.95, 60), (0.003, 300),
+     (0.545, 2202), (0.3, 1e9), (0.9, 7)],
+)  # fmt: skip
+def test_rate_table_is_within_its_stated_error_of_the_beta(win_rate, deals):
+    """The drawn rate's CDF against scipy's Beta: within one slice (1/4096) everywhere, and within
+    5e-5 between the end slices when both Beta parameters are at least 1 (the docstring's claim)."""
+    won, lost = win_rate * deals, (1 - win_rate) * deals
+    rates, probability = _table_rates(*rate_table(win_rate, deals))
+    error = np.abs(betainc(won, lost, rates) - probability)
+    assert error.max() <= 1.0 / RATE_SLICES
+    inside = (probability > 1.0 / RATE_SLICES) & (probability < 1.0 - 1.0 / RATE_SLICES)
+    if min(won, lost) >= 1:
+        assert error[inside].max() < 5e-5
+
+
+def test_rate_draws_match_the_reference_and_are_beta():
+    base, slope = rate_table(8 / 22, 22)
+    starts = stream_starts(np.uint64(4), deal_keys(["cell"]))
+    hashes, _ = _hashes(starts, 200_000)
+    hashes = hashes.ravel()
+    hashes[:3] = np.uint64(0xFFFFFFFFFFFFFFFF)  # the top slice
+    hashes[3:6] = np.uint64(0)  # the bottom one
+    draws = _rate_draws(hashes, base, slope)
+    np.testing.assert_array_equal(draws[:1000], [naive.rate_draw(int(h), base, slope) for h in hashes[:1000]])
+    assert stats.kstest(draws[6:], stats.beta(8, 14).cdf).statistic < 1.95 / math.sqrt(draws.size) + 2.5e-4
+
+
+def test_normal_quantile_matches_scipy():
+    p = np.concatenate(
+        [np.linspace(1e-9, 1 - 1e-9, 20001), 10.0 ** -np.arange(1, 300), 1 - 10.0 ** -np.arange(1, 16)]
+    )
+    exact = ndtri(p)
+    assert np.max(np.abs(normal_quantile_array(p) - exact) / np.maximum(1, np.abs(exact))) < 4e-15
+    assert normal_quantile_array(np.array([0.0, 0.5, 1.0])).tolist() == [-np.inf, 0.0, np.inf]

@@ -110,6 +110,51 @@ def test_fragment_feeds_a_scenario_and_the_scenario_wins(tmp_path):
     assert scenario.amount.haircut == pytest.approx(result["amount"]["haircut"], abs=1e-6)
 
 
+def test_fragment_carries_the_evidence_of_every_rate(tmp_path):
+    """Stage rates carry their closed deals, so a scenario draws each from its posterior Beta(wins + 1,
+    losses + 1) (its mean the rate written); a fallen-back stage keeps its own few deals' worth."""
+    import yaml
+
+    result = calibrate(load_history(_history(tmp_path / "h.csv", 60, seed=4, tiny=4), SPEC), SPEC)
+    (tmp_path / "cal.yaml").write_text(yaml.safe_dump(fragment(result)))
+    (tmp_path / "s.yaml").write_text("period: 2026-Q3\npipeline: {path: p.csv}\ncalibration: cal.yaml\n")
+    scenario = load_scenario(tmp_path / "s.yaml")
+    assert scenario.uncertain_rates
+    for stage, estimate in zip(scenario.stages, result["stages"], strict=True):
+        won, deals = estimate["wins"], estimate["deals"]
+        assert (stage.evidence.won, stage.evidence.lost) == (won, deals - won)
+        if "note" not in estimate:
+            assert stage.win_rate * stage.evidence.worth == pytest.approx(won + 1, abs=1e-6 * (deals + 2))
+    assert any("note" in estimate for estimate in result["stages"])  # Tiny fell back to the overall rate
+
+
+def test_fragment_carries_the_evidence_of_win_by_age_cells(tmp_path):
+    """Age buckets carry their deals (uniform prior); age x stage cells their deals plus the strength of
+    the prior they are shrunk with: what each cell's posterior is worth."""
+    _, deals, stages = synthetic_files(tmp_path, quarters=12, seed=8)
+    spec = _with_stages(stages)
+    result = calibrate(load_history(deals, spec), spec)
+    table = fragment(result)["win_by_age"]
+    fit = result["win_by_age"]
+    assert table["evidence"]["default"] == [
+        {"won": cell["wins"], "lost": cell["deals"] - cell["wins"]} for cell in fit["by_age"]
+    ]
+    for name, row in fit["stages"].items():
+        assert table["evidence"][name] == [{"deals": cell["deals"] + spec.prior_strength} for cell in row]
+    parsed = _scenario_with(tmp_path, table)
+    assert parsed.win_by_age.evidence_row(next(iter(fit["stages"])))[0].worth > spec.prior_strength
+
+
+def _scenario_with(folder, win_by_age):
+    """A scenario with this ``win_by_age`` block, read as a file."""
+    import yaml
+
+    (folder / "s.yaml").write_text(
+        "period: 2026-Q3\npipeline: {path: p.csv}\n" + yaml.safe_dump({"win_by_age": win_by_age})
+    )
+    return load_scenario(folder / "s.yaml")
+
+
 def test_cli_writes_the_fragment_and_rejects_bad_history(tmp_path):
     history = _history(tmp_path / "h.csv", 100, seed=5)
     out = tmp_path / "cal.yaml"
