@@ -251,12 +251,12 @@ def load_backtest(
     update = {key: value for key, value in update.items() if value is not None}
     if update:
         spec = validated(BacktestSpec, spec.model_dump() | update, f"{path}:")
-    for period in spec.period_list or []:
-        try:
-            parsed = parse_period(period)
-        except ValueError as error:
-            raise ScenarioError(f"{path}: periods: {error}") from None
-        if parsed != quarter_of(parsed.start):
+    try:
+        parsed = [parse_period(period) for period in spec.period_list or []]
+    except ValueError as error:
+        raise ScenarioError(f"{path}: periods: {error}") from None
+    for period, quarter in zip(spec.period_list or [], parsed, strict=True):
+        if quarter != quarter_of(quarter.start):
             raise ScenarioError(f"{path}: periods: {period!r} is not a calendar quarter (e.g. 2017-Q2)")
     return spec, path.resolve().parent
 

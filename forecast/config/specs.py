@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -61,6 +62,11 @@ class BacktestHistory(Strict):
     date_format: str | None = None
     stage_history: StageHistorySource | None = Field(
         default=None, description="Stage changes: each open deal's stage at a period start."
+    )
+    as_of: dt.date | None = Field(
+        default=None,
+        description="The day the export was taken (default: its last creation or close date): outcomes "
+        "after it are unknown.",
     )
 
 

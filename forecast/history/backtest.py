@@ -98,13 +98,17 @@ class Skipped:
     reason: str
 
 
-def history_range(history: History) -> tuple[dt.date, dt.date]:
-    """The first creation date and the last date the history knows of (creation or close)."""
+def history_range(history: History, as_of: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The first creation date and the last day the history knows: ``as_of`` (the day the export was
+    taken) if given, else its last creation or close date."""
     created = history.created[~np.isnat(history.created)]
     if created.size == 0:
         raise PipelineError("the history has no created_date: a backtest needs to know when deals were open")
     closed = history.closed[~np.isnat(history.closed)]
-    return created.min().item(), max(created.max(), closed.max() if closed.size else created.max()).item()
+    last = max(created.max(), closed.max() if closed.size else created.max()).item()
+    if as_of is not None and as_of < last:
+        raise PipelineError(f"history.as_of: {as_of} is before the history's last date, {last}")
+    return created.min().item(), last if as_of is None else as_of
 
 
 def _grid(step: str | int, first: dt.date, last: dt.date) -> list[dt.date]:
@@ -125,7 +129,7 @@ def _grid(step: str | int, first: dt.date, last: dt.date) -> list[dt.date]:
 
 def origin_candidates(spec: BacktestSpec, history: History) -> list[Origin]:
     """Every origin of the grid, with its horizon: within ``periods`` when given, else the history's range."""
-    first, last = history_range(history)
+    first, last = history_range(history, spec.history.as_of)
     quarters = None
     if spec.period_list is not None:
         quarters = [parse_period(name) for name in spec.period_list]
@@ -180,20 +184,27 @@ class _Context:
 
     def __init__(self, spec: BacktestSpec, history: History):
         self.spec, self.history = spec, history
-        self.first, self.last = history_range(history)
+        self.first, self.last = history_range(history, spec.history.as_of)
         self.value = history.won_value
         ratio = self.value / history.price
         self.ratio_known = history.won & np.isfinite(ratio) & (ratio > 0)
         self.ratio = ratio
         self.reached = self._reached()
         self._new_pipeline: dict[tuple, dict[str, Any] | None] = {}
+        self._stages: dict[np.datetime64, np.ndarray] = {}
+
+    def stage_on(self, day: np.datetime64) -> np.ndarray:
+        """``History.stage_on``, remembered: earlier quarters' windows recur across origins."""
+        if day not in self._stages:
+            self._stages[day] = self.history.stage_on(day)
+        return self._stages[day]
 
     def _reached(self) -> dict[str, np.ndarray]:
         """Stage key -> the deals (bool) that ever entered it: the weighted pipeline's stage groups."""
         stages = self.history.stage_history
         if stages is None:
             return {}
-        return {stage_key(name): np.isin(self.history.deal_id, list(deals))
+        return {stage_key(name): np.array([deal in deals for deal in self.history.deal_id], dtype=bool)
                 for name, deals in stages.reached().items()}  # fmt: skip
 
     def new_pipeline(self, origin: dt.date) -> dict[str, Any] | None:
@@ -219,7 +230,7 @@ class _Context:
             return "no complete quarter before it to learn from and compare with"
         day = np.datetime64(origin.day, "D")
         bounds = [(np.datetime64(start, "D"), np.datetime64(end, "D")) for start, end in windows]
-        exposure = exposures(history.created, history.closed, history.won, bounds, history.stage_on)
+        exposure = exposures(history.created, history.closed, history.won, bounds, self.stage_on)
         if exposure.won.size < MIN_DEALS:
             return f"fewer than {MIN_DEALS} deals open at the same day of earlier quarters to learn from"
         new_pipeline = self.new_pipeline(origin.day)
@@ -236,7 +247,7 @@ class _Context:
         )  # fmt: skip
         open_now = open_at(history.created, history.closed, day) & ~np.isnan(history.price)
         ages = (day - history.created[open_now]).astype(np.int64)
-        stages = history.stage_on(day - 1)[open_now]
+        stages = self.stage_on(day - 1)[open_now]
         rates = rates_for(win_by_age(learned.fit), ages, stages)
         return Snapshot(
             origin=origin, learned=learned, open_now=open_now, rates=rates,
