@@ -100,7 +100,7 @@ class BacktestModel(Strict):
         description="The values a fitted correlation is chosen from.",
     )  # fmt: skip
     correlation_trials: int = Field(
-        default=2000, ge=100, le=MAX_TRIALS, description="Trials per origin and value when fitting it."
+        default=1000, ge=100, le=MAX_TRIALS, description="Trials per origin and value when fitting it."
     )
     correlation_min_origins: int = Field(
         default=8, ge=1, description="Earlier origins with known outcomes a fitted correlation needs."

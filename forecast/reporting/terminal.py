@@ -622,8 +622,8 @@ def backtest_summary_table(result: dict[str, Any]) -> Table:
     """``forecast backtest``: per part, interval coverage on the effective origins, CRPS, skill, verdict."""
     names = list(dict.fromkeys(name for part in result["summary"].values() for name in part["skill"]))
     table = _titled(
-        "Scores per part: how often each central interval held the actual (95 % interval on the effective "
-        "origins), mean CRPS, CRPS skill over each baseline (1 - CRPS / its CRPS)"
+        "Scores per part (share of origins whose interval held the actual, with its 95 % interval on the "
+        "effective origins; skill: 1 - CRPS / the baseline's)"
     )
     headers = ["part", "origins (effective)", "50 % held", "80 % held", "90 % held", "mean CRPS"]
     for name in [*headers, *(f"skill vs {BASELINE_NAMES[name]}" for name in names), "verdict"]:
