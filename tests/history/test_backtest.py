@@ -147,6 +147,19 @@ def test_origins_without_enough_history_or_outcomes_are_skipped_and_said_why(sma
     )
 
 
+def test_the_export_s_day_bounds_the_horizons_scored(small):
+    def scored(as_of):
+        history = small.spec.history.model_copy(update={"as_of": as_of})
+        spec = _with(small.spec.model_copy(update={"history": history}), correlation=0.0)
+        return [row["origin"] for row in backtest(spec, small.folder, small.history)["origins"][::3]]
+
+    assert scored(None)[-1] == "2022-06-01" and scored(D(2022, 9, 30))[-1] == "2022-09-01"
+    with pytest.raises(
+        Exception, match="history.as_of: 2022-06-30 is before the history's last date, 2022-07-03"
+    ):
+        scored(D(2022, 6, 30))
+
+
 # baselines, actuals and scores
 
 
