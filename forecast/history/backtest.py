@@ -94,6 +94,8 @@ class Origin:
 
 @dataclass(frozen=True)
 class Skipped:
+    """An origin that cannot be scored, and why."""
+
     day: dt.date
     reason: str
 
@@ -320,6 +322,7 @@ def _deals(history: History, snapshot: Snapshot) -> Deals:
 
 
 def _seed(spec: BacktestSpec, origin: Origin) -> int:
+    """The origin's simulation seed: the file's, offset by the origin's place on the grid."""
     return (spec.simulation.seed + origin.step) % 2**63
 
 
@@ -417,7 +420,7 @@ def replay(spec: BacktestSpec, history: History) -> Replay:
             snapshots.append(snapshot)
     if not snapshots:
         reasons = sorted({f"{s.reason}" for s in skipped})
-        raise PipelineError(f"no origin to score ({len(skipped)} candidates): " + "; ".join(reasons or
+        raise PipelineError(f"no origin to score, {len(skipped)} skipped: " + "; ".join(reasons or
                             ["the periods hold no origin"]))  # fmt: skip
     return Replay(context, snapshots, skipped)
 

@@ -147,6 +147,16 @@ def test_origins_without_enough_history_or_outcomes_are_skipped_and_said_why(sma
     )
 
 
+def test_a_backtest_with_no_origin_to_score_is_refused(small):
+    result = CliRunner().invoke(
+        cli, ["backtest", str(small.folder / "backtest.yaml"), "--periods", "2021-Q2"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: no origin to score, 1 skipped: no complete quarter before it to learn from and compare with\n"
+    )
+
+
 def test_the_export_s_day_bounds_the_horizons_scored(small):
     def scored(as_of):
         history = small.spec.history.model_copy(update={"as_of": as_of})
