@@ -397,3 +397,75 @@ def synthetic_win_chance(history, row: int, origin, end, draws: int, seed: int) 
     kept = (closed_day < 0) | (closed_day >= origin_day)
     within = won & (closed_day >= origin_day) & (closed_day <= end_day)
     return float(within[kept].mean()), int(kept.sum())
+
+
+def backtest_baselines(history, origin, horizon_days: int | None = None, min_deals: int = 10) -> dict:
+    """A backtest origin's actuals and baselines, deal by deal from the definitions.
+
+    ``history``: a ``History`` (closed NaT while open); ``origin``: a date; the horizon runs to
+    the quarter's end, or ``horizon_days`` from the origin. actual: what deals open at the origin
+    (with a price) and deals created in the horizon won within it. weighted_pipeline: each open
+    deal's price x the won share of the deals closed before the origin that entered its stage
+    (at least ``min_deals`` of them, else of all closed before it). naive: what the same stretch
+    of the last complete quarter brought in, per part, x horizon days / its days.
+    """
+    import datetime as dt
+
+    from forecast.config.periods import quarter_of
+
+    def day(value):
+        return None if np.isnat(value) else value.item()
+
+    n = len(history.deal_id)
+    created = [day(value) for value in history.created]
+    closed = [day(value) for value in history.closed]
+    price = [float(value) for value in history.price]
+    won_value = [float(value) for value in history.won_value]
+    first = min(value for value in created if value is not None)
+
+    def open_at(d: int, start) -> bool:
+        return (created[d] is not None and created[d] < start and (closed[d] is None or closed[d] >= start)
+                and not np.isnan(price[d]))  # fmt: skip
+
+    def won_in(d: int, start, end) -> bool:
+        return bool(history.won[d]) and start <= closed[d] <= end
+
+    def parts(start, end) -> dict:
+        opened = sum(won_value[d] for d in range(n) if open_at(d, start) and won_in(d, start, end))
+        new = sum(
+            won_value[d]
+            for d in range(n)
+            if created[d] is not None and start <= created[d] <= end and won_in(d, start, end)
+        )
+        return {"open": opened, "new": new, "total": opened + new}
+
+    before = [d for d in range(n) if closed[d] is not None and closed[d] < origin]
+    overall = sum(bool(history.won[d]) for d in before) / len(before)
+    entered: dict[str, set] = {}
+    if history.stage_history is not None:
+        for deal, stage in zip(history.stage_history.deal_id, history.stage_history.stage, strict=True):
+            entered.setdefault(stage, set()).add(deal)
+    stage_now = history.stage_on(np.datetime64(origin, "D") - 1)
+    weighted = 0.0
+    for d in range(n):
+        if not open_at(d, origin):
+            continue
+        group = [e for e in before if history.deal_id[e] in entered.get(stage_now[d], set())]
+        rate = sum(bool(history.won[e]) for e in group) / len(group) if len(group) >= min_deals else overall
+        weighted += price[d] * rate
+    quarter = quarter_of(origin)
+    horizon_end = quarter.end if horizon_days is None else origin + dt.timedelta(days=horizon_days - 1)
+    offset = (origin - quarter.start).days
+    start = quarter_of(quarter.start - dt.timedelta(days=1)).start
+    while True:  # the latest earlier quarter, fully in the history, whose stretch ended before the origin
+        window_start = min(start + dt.timedelta(days=offset), quarter_of(start).end)
+        window_end = (quarter_of(start).end if horizon_days is None
+                      else window_start + dt.timedelta(days=horizon_days - 1))  # fmt: skip
+        if window_end < origin:
+            break
+        start = quarter_of(start - dt.timedelta(days=1)).start
+    naive = None
+    if start >= first:
+        scale = ((horizon_end - origin).days + 1) / ((window_end - window_start).days + 1)
+        naive = {part: value * scale for part, value in parts(window_start, window_end).items()}
+    return {"actual": parts(origin, horizon_end), "weighted_pipeline": weighted, "naive": naive}

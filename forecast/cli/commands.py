@@ -442,7 +442,7 @@ def report(file, out, png_dir, trials, seed, backtest_file) -> None:
               help="Deals' worth of the broader rate thin groups are shrunk toward (segments: the overall "
                    "rate; age x stage cells: their age's; survival weeks: their neighbours').")  # fmt: skip
 @click.option("--backtest", "backtest_file", type=click.Path(dir_okay=False),
-              help="Also fit the latent market correlation on this backtest's periods.")  # fmt: skip
+              help="Also fit the latent market correlation on this backtest's origins.")  # fmt: skip
 @click.option("--stage-history", type=click.Path(dir_okay=False),
               help="Stage changes (deal_id, stage, date): the stage of every deal on any date.")  # fmt: skip
 @click.option("--stage-map", "stage_mappings", multiple=True,
@@ -534,29 +534,57 @@ def calibrate(history, out, mappings, won, lost, segments, prior_strength, backt
     _say(calibration_notes(result, with_new_pipeline, MIN_DEALS))
 
 
-def _backtest_spec(file: str, periods: str | None, trials: int | None, seed: int | None):
-    """A backtest file (see ``load_backtest``) with its simulation's trials and seed overridden."""
+def _backtest_spec(
+    file: str,
+    periods: str | None,
+    trials: int | None,
+    seed: int | None,
+    origins: str | int | None = None,
+    horizon_days: int | None = None,
+):
+    """A backtest file (see ``load_backtest``), its origins, trials and seed overridden where given."""
     from forecast.config.loading import load_backtest
 
-    spec, folder = load_backtest(file, periods)
+    spec, folder = load_backtest(file, periods, origins, horizon_days)
     update = {key: value for key, value in (("trials", trials), ("seed", seed)) if value is not None}
     return spec.model_copy(update={"simulation": spec.simulation.model_copy(update=update)}), folder
+
+
+class OriginStep(click.ParamType):
+    """weekly, monthly, quarterly, or a whole number of days."""
+
+    name = "weekly|monthly|quarterly|DAYS"
+
+    def convert(self, value, param, ctx) -> str | int:
+        text = str(value).strip().lower()
+        if text in ("weekly", "monthly", "quarterly"):
+            return text
+        if text.isdigit() and 1 <= int(text) <= 366:
+            return int(text)
+        self.fail(f"{value!r}: expected weekly, monthly, quarterly or a step in days (1 to 366)", param, ctx)
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @simulation_options
-@click.option("--periods", help="Override the file's periods, e.g. 2017-Q2..2017-Q4.")
-@json_option("Print JSON: periods and summary.")
-def backtest(file, trials, seed, periods, as_json) -> None:
-    """Forecast past periods from what was known at their start; score the forecasts against actuals.
+@click.option("--origins", type=OriginStep(),
+              help="Forecast every week (Mondays), month, quarter or N days (sets origins:).")  # fmt: skip
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(1, 366),
+    help="Forecast this many days from each origin (default: the rest of its quarter).",
+)
+@click.option("--periods", help="Override the file's periods (the quarters scored), e.g. 2017-Q2..2017-Q4.")
+@json_option("Print JSON: settings, origins (one row per origin and part), summary (per part), fitted.")
+def backtest(file, trials, seed, origins, horizon_days, periods, as_json) -> None:
+    """Forecast from past origins with what was known then; score each part against what happened.
 
-    Example: forecast backtest configs/maven-backtest.yaml
+    Example: forecast backtest configs/maven-backtest.yaml --origins weekly
     """
     from forecast.history.backtest import backtest as run_backtest
     from forecast.reporting.terminal import backtest_tables
 
-    result = run_backtest(*_backtest_spec(file, periods, trials, seed))
+    result = run_backtest(*_backtest_spec(file, periods, trials, seed, origins, horizon_days))
     _show(result, as_json, backtest_tables(result))
 
 

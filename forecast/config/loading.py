@@ -11,7 +11,7 @@ from pydantic import (
     ValidationError,
 )
 
-from forecast.config.periods import parse_period
+from forecast.config.periods import parse_period, quarter_of
 from forecast.config.scenario import Scenario, reference_problems
 from forecast.config.specs import BacktestSpec, FunnelSpec
 from forecast.errors import NotAScenarioError, ScenarioError
@@ -245,17 +245,27 @@ def parse_funnel(text: str, source: Path | None = None) -> FunnelSpec:
     return validate_yaml(text, FunnelSpec, str(source) if source else "funnel")[0]
 
 
-def load_backtest(path: str | Path, periods: str | None = None) -> tuple[BacktestSpec, Path]:
-    """A backtest file (its periods replaced by ``periods`` if given) and the folder its paths start from."""
+def load_backtest(
+    path: str | Path,
+    periods: str | None = None,
+    origins: str | int | None = None,
+    horizon_days: int | None = None,
+) -> tuple[BacktestSpec, Path]:
+    """A backtest file and the folder its paths start from; ``periods``, ``origins`` and
+    ``horizon_days`` replace the file's when given (command-line options)."""
     path = Path(path)
     spec = validate_yaml(read_text(path, "backtest"), BacktestSpec, str(path))[0]
-    if periods is not None:
-        spec = spec.model_copy(update={"periods": periods})
+    update = {"periods": periods, "origins": origins, "horizon_days": horizon_days}
+    update = {key: value for key, value in update.items() if value is not None}
+    if update:
+        spec = validated(BacktestSpec, spec.model_dump() | update, f"{path}:")
     try:
-        for period in spec.period_list:
-            parse_period(period)
+        parsed = [parse_period(period) for period in spec.period_list or []]
     except ValueError as error:
         raise ScenarioError(f"{path}: periods: {error}") from None
+    for period, quarter in zip(spec.period_list or [], parsed, strict=True):
+        if quarter != quarter_of(quarter.start):
+            raise ScenarioError(f"{path}: periods: {period!r} is not a calendar quarter (e.g. 2017-Q2)")
     return spec, path.resolve().parent
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -10,9 +11,9 @@ from pydantic import (
     model_validator,
 )
 
-from forecast.config.base import Simulation, Strict, only_known, stage_key
+from forecast.config.base import MAX_TRIALS, Simulation, Strict, only_known, stage_key
 from forecast.config.periods import parse_period, quarter_name, quarters_between
-from forecast.config.scenario import AgeBuckets, ConversionStage
+from forecast.config.scenario import MAX_LATENT, AgeBuckets, ConversionStage
 
 STAGE_HISTORY_COLUMNS = ("deal_id", "stage", "date")  # one row per stage a deal entered, and when
 
@@ -62,9 +63,22 @@ class BacktestHistory(Strict):
     stage_history: StageHistorySource | None = Field(
         default=None, description="Stage changes: each open deal's stage at a period start."
     )
+    as_of: dt.date | None = Field(
+        default=None,
+        description="The day the export was taken (default: its last creation or close date): outcomes "
+        "after it are unknown.",
+    )
+
+
+CORRELATION_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
 
 
 class BacktestModel(Strict):
+    """The model each origin's forecast is fitted with; the switches let a backtest measure each part."""
+
+    age: bool = Field(
+        default=True, description="Rates by deal age (and stage); false: by stage alone (stage rates)."
+    )
     age_buckets_days: AgeBuckets = Field(
         default_factory=lambda: [30, 60, 90, 120], description="Upper edges of deal-age buckets, in days."
     )
@@ -75,6 +89,27 @@ class BacktestModel(Strict):
     )
     lag_distribution: Literal["gamma", "lognormal"] = Field(
         default="gamma", description="The new pipeline's lag from creation to win, as fitted."
+    )
+    correlation: Literal["fitted"] | Annotated[float, Field(ge=0.0, le=MAX_LATENT)] = Field(
+        default="fitted",
+        description="Latent market correlation of the open deals: a number, or fitted at each origin on "
+        "the earlier origins' outcomes (0 until enough of them are known).",
+    )
+    correlation_grid: list[Annotated[float, Field(ge=0.0, le=MAX_LATENT)]] = Field(
+        default_factory=lambda: list(CORRELATION_GRID), min_length=1,
+        description="The values a fitted correlation is chosen from.",
+    )  # fmt: skip
+    correlation_trials: int = Field(
+        default=1000, ge=100, le=MAX_TRIALS, description="Trials per origin and value when fitting it."
+    )
+    correlation_min_origins: int = Field(
+        default=8, ge=1, description="Earlier origins with known outcomes a fitted correlation needs."
+    )
+    rate_uncertainty: bool = Field(
+        default=False, description="Draw the fitted rates from their posteriors (needs engine support)."
+    )
+    half_life_days: float | None = Field(
+        default=None, gt=0.0, description="Weigh earlier outcomes by recency (needs fit support)."
     )
 
 
@@ -123,19 +158,32 @@ class FunnelSpec(Strict):
         return self
 
 
+Origins = Literal["weekly", "monthly", "quarterly"] | Annotated[int, Field(ge=1, le=366)]
+
+
 class BacktestSpec(Strict):
-    """forecast backtest: replay past periods from history and score the forecasts."""
+    """forecast backtest: forecast from past origins with what was known then, and score the forecasts."""
 
     name: str | None = None
     history: BacktestHistory
-    periods: str | list[str] = Field(description="2017-Q2..2017-Q4, or a list of periods.")
+    periods: str | list[str] | None = Field(
+        default=None,
+        description="The quarters whose origins are scored: 2017-Q2..2017-Q4 or a list (default: all).",
+    )
+    origins: Origins = Field(
+        default="quarterly",
+        description="How often to forecast: weekly, monthly, quarterly (quarter starts) or a step in days.",
+    )
+    horizon_days: int | None = Field(
+        default=None, ge=1, le=366, description="Horizon in days (default: the rest of the origin's quarter)."
+    )
     model: BacktestModel = Field(default_factory=BacktestModel)
     simulation: Simulation = Field(default_factory=Simulation)
 
     @property
-    def period_list(self) -> list[str]:
-        """The periods as quarter names: a list as given, or every quarter of ``first..last``."""
-        if isinstance(self.periods, list):
+    def period_list(self) -> list[str] | None:
+        """The periods as quarter names: a list as given, or every quarter of ``first..last``; None: all."""
+        if self.periods is None or isinstance(self.periods, list):
             return self.periods
         first, _, last = self.periods.partition("..")
         quarters = quarters_between(parse_period(first).start, parse_period(last or first).start)

@@ -1,15 +1,25 @@
-"""forecast backtest: forecast past periods from what was known at their start, score against actuals.
+"""forecast backtest: forecast from past origins with what was known then, and score what happened.
 
-For each period: rebuild the pipeline open at its first day (deals created before it
-and not yet closed), learn from earlier periods only the chance that an open deal is
-won within a period, by its age (days since creation) in buckets and by its stage at
-the period's start (from a stage-history table), and forecast (a) what those open
-deals win within the period and (b) the period's total: the same open deals plus a
-``new_pipeline`` calibrated on the earlier periods' new deals, in one ``simulate`` call,
-the machinery ``forecast run`` uses. Scores: the actual's percentile rank in the
-forecast (uniform if the forecast is calibrated), CRPS, the coverage of the 50 % and
-80 % intervals, and the weighted-pipeline point forecast; the open pipeline is also
-scored by age alone and by stage alone, so each part's worth shows."""
+At every origin (weekly, monthly, quarterly or every N days, over the history or within
+the quarters ``periods`` lists) the pipeline is rebuilt as it stood that day: deals created
+before it and not closed before it, with their age and their stage the day before (from a
+stage history). Everything the forecast uses is fitted on outcomes known by then:
+
+- the chance an open deal is won within the horizon, by age bucket x stage: from the deals
+  open at the same day of every earlier quarter and whether they were won within as long a
+  window, among the windows that ended before the origin (``deal_age.fit_win_by_age``);
+- the amounts' haircut and spread, from deals won before the origin;
+- the new pipeline (deals created after the origin), from the quarters that ended before it
+  (``deal_flow.fit_new_pipeline``);
+- the market correlation, from the earlier origins whose horizons ended before it: the grid
+  value with the lowest mean CRPS of their open-pipeline forecasts.
+
+One ``simulate`` call per origin (the machinery ``forecast run`` uses) gives three parts,
+scored apart so that cancelling errors show: ``open`` (what the open pipeline wins within
+the horizon), ``new`` (what deals created after the origin win within it) and ``total``.
+Each is scored with ``scoring`` (randomised PIT, CRPS, interval hits) beside independent
+point baselines scored the same way (the CRPS of a point is its absolute error): the
+weighted pipeline and the naive forecast."""
 
 from __future__ import annotations
 
@@ -21,14 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from forecast.config.periods import PeriodRange, day_bounds, parse_period, quarters_between
-from forecast.config.scenario import Scenario, WinByAge
-from forecast.config.specs import BacktestModel, BacktestSpec, Prices, StageHistorySource
-from forecast.engine.activity import expected_new_deals
+from forecast.config.base import stage_key
+from forecast.config.periods import day_bounds, parse_period, quarter_of, quarters_between
+from forecast.config.scenario import Scenario
+from forecast.config.specs import BacktestSpec, Prices, StageHistorySource
 from forecast.engine.model import rates_for
 from forecast.engine.simulate import simulate
 from forecast.engine.summary import distribution
 from forecast.errors import PipelineError
+from forecast.history import scoring
 from forecast.history.deal_age import exposures, fit_win_by_age, open_at, win_by_age
 from forecast.history.deal_flow import fit_new_pipeline
 from forecast.history.rates import MIN_DEALS
@@ -36,13 +47,21 @@ from forecast.inputs.deals import Deals
 from forecast.inputs.history import History, HistorySpec, load_history
 
 REQUIRED_COLUMNS = ("deal_id", "outcome", "amount", "created_date", "close_date")  # what a backtest reads
+PARTS = ("open", "new", "total")
+LEVELS = (0.5, 0.8, 0.9)  # central intervals scored
+BASELINE_PARTS = {"weighted_pipeline": ("open", "total"), "naive": PARTS}  # what each baseline forecasts
+UNIFORMITY_LEVEL = 0.01  # a PIT histogram a uniformity test rejects at this level is not calibrated
+EFFECTIVE_COUNT_METHOD = (
+    "scoring.effective_count of the PIT values in origin order: n / (1 + 2 x the sum of their "
+    "autocorrelations up to the first lag at or below 0), corrected for the mean's estimation"
+)
 
 
 def load_backtest_history(spec: BacktestSpec, folder: Path) -> History:
     """The backtest's history, with its stage history and price list; paths relative to ``folder``.
 
     Without a stage history the export's stage column is left out: it holds each deal's stage at
-    the snapshot, after the periods replayed, which a forecast at their start could not know.
+    the snapshot, after the origins replayed, which a forecast made then could not know.
     """
     source = spec.history
 
@@ -64,236 +83,463 @@ def load_backtest_history(spec: BacktestSpec, folder: Path) -> History:
     return history
 
 
-@dataclass
-class Learned:
-    """What earlier periods say: win-within-period rates, amounts, the new pipeline."""
+@dataclass(frozen=True)
+class Origin:
+    """A date to forecast from, the horizon's last day, and its place on the origin grid."""
 
-    by_age: dict[str, Any]  # deal_age.fit_win_by_age over the age buckets (rows per stage)
-    by_stage: dict[str, Any]  # the same without age buckets: rates by stage alone
-    haircut: float
-    sigma: float
-    new_pipeline: dict[str, Any] | None  # deal_flow.fit_new_pipeline
-    periods: int
+    day: dt.date
+    horizon_end: dt.date
+    step: int  # candidates since the grid's first: with the seed, it keys the origin's random numbers
 
 
-def learn(
-    history: History, earlier: list[tuple[np.datetime64, np.datetime64]], model: BacktestModel
-) -> Learned:
-    """What the ``earlier`` periods say, from what was known by the end of the last of them."""
-    exposure = exposures(history.created, history.closed, history.won, earlier, history.stage_on)
-    value = history.won_value
-    ratio = value / history.price
-    known = history.won & np.isfinite(ratio) & (ratio > 0) & (history.closed <= earlier[-1][1])  # by then
-    haircut = float(1 - ratio[known].mean()) if known.sum() >= MIN_DEALS else 0.0
-    sigma = float(np.std(np.log(ratio[known]), ddof=1)) if known.sum() >= MIN_DEALS else 0.0
-    return Learned(
-        by_age=fit_win_by_age(exposure, model.age_buckets_days, model.prior_strength),
-        by_stage=fit_win_by_age(exposure, [], model.prior_strength),
-        haircut=min(max(haircut, 0.0), 0.99), sigma=min(sigma, 3.0),
-        new_pipeline=fit_new_pipeline(history.created, history.closed, history.won, value, earlier,
-                                      model.lag_distribution),
-        periods=len(earlier),
-    )  # fmt: skip
+@dataclass(frozen=True)
+class Skipped:
+    """An origin that cannot be scored, and why."""
+
+    day: dt.date
+    reason: str
 
 
-def crps(samples: np.ndarray, actual: float) -> float:
-    """Continuous ranked probability score of a sample forecast: E|X - y| - E|X - X'| / 2."""
-    ordered = np.sort(samples)
-    n = ordered.size
-    spread = 2.0 * np.sum((2 * np.arange(1, n + 1) - n - 1) * ordered) / (n * n)
-    return float(np.mean(np.abs(ordered - actual)) - 0.5 * spread)
+def history_range(history: History, as_of: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The first creation date and the last day the history knows: ``as_of`` (the day the export was
+    taken) if given, else its last creation or close date."""
+    created = history.created[~np.isnat(history.created)]
+    if created.size == 0:
+        raise PipelineError("the history has no created_date: a backtest needs to know when deals were open")
+    closed = history.closed[~np.isnat(history.closed)]
+    last = max(created.max(), closed.max() if closed.size else created.max()).item()
+    if as_of is not None and as_of < last:
+        raise PipelineError(f"history.as_of: {as_of} is before the history's last date, {last}")
+    return created.min().item(), last if as_of is None else as_of
 
 
-def percentile_rank(samples: np.ndarray, actual: float) -> float:
-    """Share of the forecast below the actual (ties count half): uniform when calibrated."""
-    return float(np.mean(samples < actual) + 0.5 * np.mean(samples == actual))
+def _grid(step: str | int, first: dt.date, last: dt.date) -> list[dt.date]:
+    """Origin candidates from ``first`` to ``last``: Mondays, month starts, quarter starts or every N days."""
+    if isinstance(step, int):
+        return [first + dt.timedelta(days=d) for d in range(0, (last - first).days + 1, step)]
+    if step == "weekly":
+        monday = first + dt.timedelta(days=(7 - first.weekday()) % 7)
+        return [monday + dt.timedelta(days=d) for d in range(0, (last - monday).days + 1, 7)]
+    days = []
+    month = dt.date(first.year, first.month, 1)
+    while month <= last:
+        if month >= first and (step == "monthly" or month.month % 3 == 1):
+            days.append(month)
+        month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return days
 
 
-@dataclass
-class PastPeriod:
-    """A period to forecast: what was known at its start (learned, the open deals) and what happened."""
-
-    name: str
-    period: PeriodRange
-    index: int
-    learned: Learned
-    open_now: np.ndarray  # bool over the history's deals: open at the start, with a price
-    ages: np.ndarray  # int64 days, of the open deals
-    stages: np.ndarray  # their stages as the period began ('' unknown)
-    actual_open: float  # won within the period by the deals open at its start
-    actual_total: float  # plus the deals created and won within it
-
-    def known(self) -> dict[str, Any]:
-        return {"open_deals": int(self.open_now.sum()), "learned_from_periods": self.learned.periods}
-
-
-def _earlier_quarters(history: History, first: dt.date) -> list[tuple[np.datetime64, np.datetime64]]:
-    """The calendar quarters before ``first``, back to the one of the history's first creation."""
-    dated = history.created[~np.isnat(history.created)]
-    if dated.size == 0 or dated.min().item() >= first:
-        return []
-    return day_bounds(quarters_between(dated.min().item(), first - dt.timedelta(days=1)))
-
-
-def past_periods(spec: BacktestSpec, history: History) -> list[PastPeriod]:
-    """Every period of the backtest, each learned from the periods before it only."""
-    periods = [parse_period(name) for name in spec.period_list]
-    earlier_all = _earlier_quarters(history, periods[0].start)
+def origin_candidates(spec: BacktestSpec, history: History) -> list[Origin]:
+    """Every origin of the grid, with its horizon: within ``periods`` when given, else the history's range."""
+    first, last = history_range(history, spec.history.as_of)
+    quarters = None
+    if spec.period_list is not None:
+        quarters = [parse_period(name) for name in spec.period_list]
+        first, last = min(q.start for q in quarters), max(q.end for q in quarters)
     out = []
-    for index, (period, (start, end)) in enumerate(zip(periods, day_bounds(periods), strict=True)):
-        earlier = [(s, e) for s, e in earlier_all if e < start] + day_bounds(periods[:index])
-        if not earlier:
-            raise PipelineError(f"{spec.periods}: no earlier period to learn from before {period.start}")
-        open_now = open_at(history.created, history.closed, start) & ~np.isnan(history.price)
-        won_within = history.won & (history.closed >= start) & (history.closed <= end)
-        actual_open = float(np.nansum(history.won_value[open_now & won_within]))
-        created_inside = (history.created >= start) & (history.created <= end) & won_within
-        out.append(PastPeriod(
-            name=spec.period_list[index], period=period, index=index,
-            learned=learn(history, earlier, spec.model),
-            open_now=open_now, ages=(start - history.created[open_now]).astype(np.int64),
-            stages=history.stage_on(start - 1)[open_now], actual_open=actual_open,
-            actual_total=actual_open + float(np.nansum(history.won_value[created_inside])),
-        ))  # fmt: skip
+    for step, day in enumerate(_grid(spec.origins, first, last)):
+        if quarters is not None and quarter_of(day) not in quarters:
+            continue
+        end = quarter_of(day).end if spec.horizon_days is None else day + dt.timedelta(spec.horizon_days - 1)
+        out.append(Origin(day, end, step))
     return out
 
 
-def _main_model(history: History) -> str:
-    """The open-pipeline model reported first: age x stage with a stage history, else age alone."""
-    return "age_only" if history.stage_history is None else "age_x_stage"
+@dataclass
+class Learned:
+    """What was known at an origin: win-within-horizon rates, amounts, the new pipeline."""
+
+    fit: dict[str, Any]  # deal_age.fit_win_by_age over the earlier windows
+    windows: list[tuple[np.datetime64, np.datetime64]]  # the earlier windows it was fitted on
+    haircut: float
+    sigma: float
+    new_pipeline: dict[str, Any]  # deal_flow.fit_new_pipeline
 
 
-def _labels(history: History) -> dict[str, str]:
-    stage = "stage alone" if history.stage_history is not None else "flat rate (no stage history)"
-    return {"age_x_stage": "age x stage", "age_only": "deal age", "stage_only": stage}
+@dataclass
+class Snapshot:
+    """One origin: what was known (learned, the open deals, their rates), the baselines, what happened."""
+
+    origin: Origin
+    learned: Learned
+    open_now: np.ndarray  # bool over the history's deals: open at the origin, with a price
+    rates: np.ndarray  # float64 per open deal: its chance to be won within the horizon
+    actual: dict[str, float]  # per part
+    baselines: dict[str, dict[str, float]]  # baseline -> part -> point forecast
 
 
-def _models(history: History, learned: Learned) -> dict[str, WinByAge]:
-    """The open-pipeline models compared: age x stage (with a stage history), age alone, stage alone."""
-    models = {
-        "age_only": win_by_age(learned.by_age, by_stage=False),
-        "stage_only": win_by_age(learned.by_stage),
-    }
-    return models if history.stage_history is None else {"age_x_stage": win_by_age(learned.by_age)} | models
+def _windows(origin: Origin, first: dt.date, horizon_days: int | None) -> list[tuple[dt.date, dt.date]]:
+    """The same stretch of every earlier quarter (as many days into it, as long a horizon) that ended
+    before the origin."""
+    offset = (origin.day - quarter_of(origin.day).start).days
+    out = []
+    for quarter in quarters_between(first, origin.day):
+        start = min(quarter.start + dt.timedelta(days=offset), quarter.end)
+        end = quarter.end if horizon_days is None else start + dt.timedelta(days=horizon_days - 1)
+        if end < origin.day:
+            out.append((start, end))
+    return out
 
 
-def _cell_counts(fit: dict[str, Any]) -> dict[str, list[int]]:
-    return {"default": [cell["deals"] for cell in fit["by_age"]]} | {
-        name: [cell["deals"] for cell in row] for name, row in fit["stages"].items()
-    }
+class _Context:
+    """What every origin of one backtest shares: the history's arrays and fits reused across origins."""
+
+    def __init__(self, spec: BacktestSpec, history: History):
+        self.spec, self.history = spec, history
+        self.first, self.last = history_range(history, spec.history.as_of)
+        self.value = history.won_value
+        ratio = self.value / history.price
+        self.ratio_known = history.won & np.isfinite(ratio) & (ratio > 0)
+        self.ratio = ratio
+        self.reached = self._reached()
+        self._new_pipeline: dict[tuple, dict[str, Any] | None] = {}
+        self._stages: dict[np.datetime64, np.ndarray] = {}
+
+    def stage_on(self, day: np.datetime64) -> np.ndarray:
+        """``History.stage_on``, remembered: earlier quarters' windows recur across origins."""
+        if day not in self._stages:
+            self._stages[day] = self.history.stage_on(day)
+        return self._stages[day]
+
+    def _reached(self) -> dict[str, np.ndarray]:
+        """Stage key -> the deals (bool) that ever entered it: the weighted pipeline's stage groups."""
+        stages = self.history.stage_history
+        if stages is None:
+            return {}
+        return {stage_key(name): np.array([deal in deals for deal in self.history.deal_id], dtype=bool)
+                for name, deals in stages.reached().items()}  # fmt: skip
+
+    def new_pipeline(self, origin: dt.date) -> dict[str, Any] | None:
+        """The new pipeline fitted on the quarters that ended before ``origin`` (shared by their origins)."""
+        quarters = [q for q in quarters_between(self.first, origin) if q.end < origin]
+        key = tuple(q.start for q in quarters)
+        if key not in self._new_pipeline:
+            history = self.history
+            self._new_pipeline[key] = fit_new_pipeline(
+                history.created, history.closed, history.won, self.value, day_bounds(quarters),
+                self.spec.model.lag_distribution,
+            ) if quarters else None  # fmt: skip
+        return self._new_pipeline[key]
+
+    def snapshot(self, origin: Origin) -> Snapshot | str:
+        """The origin's snapshot, or why it cannot be scored."""
+        history, model = self.history, self.spec.model
+        if origin.horizon_end > self.last:
+            return f"its horizon ends after the history's last date, {self.last}"
+        windows = _windows(origin, self.first, self.spec.horizon_days)
+        complete = [(start, end) for start, end in windows if quarter_of(start).start >= self.first]
+        if not complete:
+            return "no complete quarter before it to learn from and compare with"
+        day = np.datetime64(origin.day, "D")
+        bounds = [(np.datetime64(start, "D"), np.datetime64(end, "D")) for start, end in windows]
+        exposure = exposures(history.created, history.closed, history.won, bounds, self.stage_on)
+        if exposure.won.size < MIN_DEALS:
+            return f"fewer than {MIN_DEALS} deals open at the same day of earlier quarters to learn from"
+        new_pipeline = self.new_pipeline(origin.day)
+        if new_pipeline is None:
+            return (f"fewer than {MIN_DEALS} deals won within the quarter they were created in, "
+                    "in the quarters before it")  # fmt: skip
+        known = self.ratio_known & (history.closed < day)
+        haircut = float(1 - self.ratio[known].mean()) if known.sum() >= MIN_DEALS else 0.0
+        sigma = float(np.std(np.log(self.ratio[known]), ddof=1)) if known.sum() >= MIN_DEALS else 0.0
+        learned = Learned(
+            fit=fit_win_by_age(exposure, model.age_buckets_days if model.age else [], model.prior_strength),
+            windows=bounds, haircut=min(max(haircut, 0.0), 0.99), sigma=min(sigma, 3.0),
+            new_pipeline=new_pipeline,
+        )  # fmt: skip
+        open_now = open_at(history.created, history.closed, day) & ~np.isnan(history.price)
+        ages = (day - history.created[open_now]).astype(np.int64)
+        stages = self.stage_on(day - 1)[open_now]
+        rates = rates_for(win_by_age(learned.fit), ages, stages)
+        return Snapshot(
+            origin=origin, learned=learned, open_now=open_now, rates=rates,
+            actual=self._won(open_now, day, np.datetime64(origin.horizon_end, "D")),
+            baselines={"weighted_pipeline": self._weighted_pipeline(open_now, stages, day),
+                       "naive": self._naive(complete[-1], origin)},
+        )  # fmt: skip
+
+    def _won(self, open_now: np.ndarray, start: np.datetime64, end: np.datetime64) -> dict[str, float]:
+        """What each part won within start..end: the deals open at ``start``, those created in it."""
+        history = self.history
+        won = history.won & (history.closed >= start) & (history.closed <= end)
+        opened = float(np.nansum(self.value[open_now & won]))
+        new = float(np.nansum(self.value[won & (history.created >= start) & (history.created <= end)]))
+        return {"open": opened, "new": new, "total": opened + new}
+
+    def _weighted_pipeline(self, open_now: np.ndarray, stages: np.ndarray, day: np.datetime64) -> dict:
+        """Each open deal's amount x the win rate of its stage among deals closed before ``day``
+        (the overall rate for a stage unknown, never reached, or reached by fewer than ``MIN_DEALS``)."""
+        history = self.history
+        closed = ~np.isnat(history.closed) & (history.closed < day)
+        overall = float(history.won[closed].mean()) if closed.any() else 0.0
+        rate = np.full(stages.size, overall)
+        keys = np.array([stage_key(stage) for stage in stages], dtype=object)
+        for key, reached in self.reached.items():
+            group = closed & reached
+            if group.sum() >= MIN_DEALS:
+                rate[keys == key] = history.won[group].mean()
+        point = float(np.sum(history.price[open_now] * rate))
+        return {part: point for part in BASELINE_PARTS["weighted_pipeline"]}
+
+    def _naive(self, window: tuple[dt.date, dt.date], origin: Origin) -> dict[str, float]:
+        """What each part won over the same stretch of the last complete quarter, scaled to the horizon."""
+        start, end = (np.datetime64(day, "D") for day in window)
+        open_then = open_at(self.history.created, self.history.closed, start) & ~np.isnan(self.history.price)
+        scale = ((origin.horizon_end - origin.day).days + 1) / ((window[1] - window[0]).days + 1)
+        return {part: value * scale for part, value in self._won(open_then, start, end).items()}
 
 
-def _forecast(
-    spec: BacktestSpec,
-    history: History,
-    past: PastPeriod,
-    table: WinByAge,
-    market: float,
-    total: bool = False,
-) -> dict[str, Any]:
-    """The period's forecast row: open deals at ``table``'s rates, plus (``total``) the new pipeline."""
-    learned = past.learned
-    rates = rates_for(table, past.ages, past.stages)
-    deals = Deals(
-        deal_id=history.deal_id[past.open_now], amount=history.price[past.open_now],
-        close_date=np.full(rates.size, np.datetime64(past.period.end, "D")), probability=rates,
+def _scenario(snapshot: Snapshot, market: float, new_pipeline: bool, rate_uncertainty: bool) -> Scenario:
+    """The scenario ``forecast run`` would simulate at the origin: the horizon as its period, the learned
+    amounts, the market correlation, and the new pipeline (``new_pipeline``) fitted by then.
+
+    ``rate_uncertainty``: draw the open deals' rates from the fit's posteriors (the ``rate_uncertainty``
+    scenario key), refused while the engine has no such key.
+    """
+    learned, origin = snapshot.learned, snapshot.origin
+    settings: dict[str, Any] = {
+        "period": {"start": origin.day, "end": origin.horizon_end}, "pipeline": {"path": "history"},
+        "amount": {"sigma": learned.sigma, "haircut": learned.haircut}, "correlation": {"market": market},
+        "new_pipeline": learned.new_pipeline["new_pipeline"] if new_pipeline else None,
+    }  # fmt: skip
+    if rate_uncertainty:
+        if "rate_uncertainty" not in Scenario.model_fields:
+            raise PipelineError("model.rate_uncertainty: this version's simulation cannot draw rates from "
+                                "their posteriors; set it to false")  # fmt: skip
+        settings["rate_uncertainty"] = True
+    return Scenario.model_validate(settings)
+
+
+def _deals(history: History, snapshot: Snapshot) -> Deals:
+    """The open deals at the origin, each at its learned rate, dated inside the horizon."""
+    mask, rates = snapshot.open_now, snapshot.rates
+    return Deals(
+        deal_id=history.deal_id[mask], amount=history.price[mask],
+        close_date=np.full(rates.size, np.datetime64(snapshot.origin.horizon_end, "D")), probability=rates,
         stage_index=np.full(rates.size, -1), new_logo=np.zeros(rates.size, bool),
         rows=np.zeros(rates.size, np.int64),
     )  # fmt: skip
-    fitted = learned.new_pipeline if total else None
-    block = fitted["new_pipeline"] if fitted else None
-    scenario = Scenario.model_validate({
-        "period": past.period.model_dump(), "pipeline": {"path": "history"},
-        "amount": {"sigma": learned.sigma, "haircut": learned.haircut}, "correlation": {"market": market},
-        "new_pipeline": block,
-    })  # fmt: skip
-    trials, seed = spec.simulation.trials, spec.simulation.seed + past.index
-    samples = simulate(scenario, deals, trials=trials, seed=seed).trials.revenue
-    weighted = float(np.sum(deals.amount * (1 - learned.haircut) * rates))
-    if block:
-        weighted += expected_new_deals(scenario) * block["deal_size"]["mean"]
-    actual = past.actual_total if total else past.actual_open
+
+
+def _seed(spec: BacktestSpec, origin: Origin) -> int:
+    """The origin's simulation seed: the file's, offset by the origin's place on the grid."""
+    return (spec.simulation.seed + origin.step) % 2**63
+
+
+def forecast_samples(
+    spec: BacktestSpec, history: History, snapshot: Snapshot, market: float, trials: int, parts=PARTS
+) -> dict[str, np.ndarray]:
+    """The origin's forecast of each part, as trials (the new pipeline is left out without ``new``)."""
+    with_new = "new" in parts or "total" in parts
+    scenario = _scenario(snapshot, market, with_new, spec.model.rate_uncertainty)
+    forecast = simulate(scenario, _deals(history, snapshot), trials=trials, seed=_seed(spec, snapshot.origin))
+    total, new = forecast.trials.revenue, forecast.trials.new_pipeline
+    samples = {"open": total - new, "new": new, "total": total}
+    return {part: samples[part] for part in parts}
+
+
+def _score(samples: np.ndarray, actual: float, uniform: float) -> dict[str, Any]:
     spread = distribution(samples)
+    pit = scoring.pit(samples, actual, uniform)
     return {
-        "period": past.name, "actual": actual, "mean": spread["mean"],
-        **{key: spread[key] for key in ("p10", "p25", "p50", "p75", "p90")},
-        "percentile_rank": percentile_rank(samples, actual), "crps": crps(samples, actual),
-        "weighted_pipeline": weighted, **past.known(),
+        "actual": actual, "mean": spread["mean"], "p10": spread["p10"], "p50": spread["p50"],
+        "p90": spread["p90"], "pit": pit, "crps": scoring.crps(samples, actual),
+        **{f"inside_{round(100 * level)}": bool(abs(pit - 0.5) <= level / 2) for level in LEVELS},
     }  # fmt: skip
 
 
-def _scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _rows(spec: BacktestSpec, history: History, snapshot: Snapshot, market: float) -> list[dict[str, Any]]:
+    """The origin's scores, one row per part, with the baselines' points and their CRPS."""
+    origin = snapshot.origin
+    samples = forecast_samples(spec, history, snapshot, market, spec.simulation.trials)
+    uniform = scoring.pit_uniform(spec.simulation.seed, origin.step)
+    rows = []
+    for part in PARTS:
+        actual = snapshot.actual[part]
+        baselines = {name: {"point": points[part], "crps": abs(points[part] - actual)}
+                     for name, points in snapshot.baselines.items() if part in points}  # fmt: skip
+        rows.append({
+            "origin": origin.day.isoformat(), "horizon_end": origin.horizon_end.isoformat(), "part": part,
+            **_score(samples[part], actual, uniform), "baselines": baselines,
+        })  # fmt: skip
+    return rows
+
+
+def _verdict(pits: np.ndarray, effective: float, uniformity: dict[str, float]) -> str:
+    """``scoring.verdict``; where it finds no departure but a uniformity test rejects at 1 % (its moment
+    tests are weak against a few extreme values), the departure the moments point to, at 50 %."""
+    said = scoring.verdict(pits, effective)
+    if said != "calibrated" or min(uniformity.values()) >= UNIFORMITY_LEVEL:
+        return said
+    said = scoring.verdict(pits, effective, confidence=0.5)
+    return "not uniform" if said == "calibrated" else said
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One part's scores over the origins: coverage on the effective count, PIT histogram, skill, verdict."""
+    pits = np.array([row["pit"] for row in rows])
+    effective = scoring.effective_count(pits)
+    uniformity = scoring.uniformity(pits, effective)
+    crps = np.array([row["crps"] for row in rows])
+    skill: dict[str, float | None] = {}
+    for name in rows[0]["baselines"]:
+        baseline = np.array([row["baselines"][name]["crps"] for row in rows])
+        skill[name] = scoring.skill(crps, baseline) if baseline.mean() > 0 else None
+    coverage = {}
+    for level in LEVELS:
+        key = round(100 * level)
+        coverage[f"coverage_{key}"] = scoring.coverage([row[f"inside_{key}"] for row in rows], effective)
     return {
-        "coverage_50": float(np.mean([r["p25"] <= r["actual"] <= r["p75"] for r in rows])),
-        "coverage_80": float(np.mean([r["p10"] <= r["actual"] <= r["p90"] for r in rows])),
-        "mean_crps": float(np.mean([r["crps"] for r in rows])),
-        "weighted_pipeline_mean_abs_error": float(
-            np.mean([abs(r["weighted_pipeline"] - r["actual"]) for r in rows])
-        ),
-        "mean_abs_error": float(np.mean([abs(r["mean"] - r["actual"]) for r in rows])),
-    }
+        "origins": len(rows), "effective_origins": effective, **coverage,
+        "mean_crps": float(crps.mean()), "pit_histogram": scoring.pit_histogram(pits).tolist(),
+        "uniformity": uniformity, "skill": skill, "verdict": _verdict(pits, effective, uniformity),
+    }  # fmt: skip
 
 
-def _scored(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"periods": rows, "summary": _scores(rows)}
+@dataclass
+class Replay:
+    """Every scorable origin of a backtest, with what was known at each, and the origins skipped."""
+
+    context: _Context
+    snapshots: list[Snapshot]
+    skipped: list[Skipped]
 
 
-def backtest(
-    spec: BacktestSpec, folder: Path, history: History | None = None, market: float = 0.0
-) -> dict[str, Any]:
-    """Score every period's forecasts: the open pipeline by age x stage, by age, by stage; the total.
+def replay(spec: BacktestSpec, history: History) -> Replay:
+    """The origins' snapshots; origins that cannot be scored are listed with the reason."""
+    context = _Context(spec, history)
+    if spec.model.half_life_days is not None:
+        raise PipelineError("model.half_life_days: this version's win-by-age fit cannot weigh outcomes by "
+                            "recency; leave it out")  # fmt: skip
+    snapshots, skipped = [], []
+    for origin in origin_candidates(spec, history):
+        snapshot = context.snapshot(origin)
+        if isinstance(snapshot, str):
+            skipped.append(Skipped(origin.day, snapshot))
+        else:
+            snapshots.append(snapshot)
+    if not snapshots:
+        reasons = sorted({f"{s.reason}" for s in skipped})
+        raise PipelineError(f"no origin to score, {len(skipped)} skipped: " + "; ".join(reasons or
+                            ["the periods hold no origin"]))  # fmt: skip
+    return Replay(context, snapshots, skipped)
 
-    ``market``: a latent market correlation between the open deals (0: independent).
+
+def grid_crps(spec: BacktestSpec, replayed: Replay, upto: int | None = None) -> np.ndarray:
+    """The CRPS of each origin's open-pipeline forecast at every correlation of the grid
+    (``model.correlation_trials`` trials, the same draws for every value), origins x grid."""
+    model, history = spec.model, replayed.context.history
+    snapshots = replayed.snapshots[:upto]
+    out = np.empty((len(snapshots), len(model.correlation_grid)))
+    for i, snapshot in enumerate(snapshots):
+        for g, market in enumerate(model.correlation_grid):
+            samples = forecast_samples(spec, history, snapshot, market, model.correlation_trials, ("open",))
+            out[i, g] = scoring.crps(samples["open"], snapshot.actual["open"])
+    return out
+
+
+def rolling_correlation(spec: BacktestSpec, replayed: Replay, crps: np.ndarray) -> list[dict[str, Any]]:
+    """Each origin's fitted correlation: the grid value with the lowest mean CRPS over the earlier origins
+    whose horizons ended before it, or 0 with fewer than ``model.correlation_min_origins`` of them."""
+    grid, out = spec.model.correlation_grid, []
+    for snapshot in replayed.snapshots:
+        known = [j for j, earlier in enumerate(replayed.snapshots[: len(crps)])
+                 if earlier.origin.horizon_end < snapshot.origin.day]  # fmt: skip
+        if len(known) < spec.model.correlation_min_origins:
+            out.append({"market": 0.0, "earlier_origins": len(known), "fitted": False})
+        else:
+            out.append({"market": float(grid[int(np.argmin(crps[known].mean(axis=0)))]),
+                        "earlier_origins": len(known), "fitted": True})  # fmt: skip
+    return out
+
+
+def _correlations(spec: BacktestSpec, replayed: Replay) -> list[dict[str, Any]]:
+    """The correlation each origin is scored with: the file's number, or fitted on earlier origins."""
+    if spec.model.correlation != "fitted":
+        return [{"market": float(spec.model.correlation), "earlier_origins": 0, "fitted": False}
+                for _ in replayed.snapshots]  # fmt: skip
+    last = replayed.snapshots[-1].origin.day
+    resolved = sum(s.origin.horizon_end < last for s in replayed.snapshots)  # later ones are never used
+    return rolling_correlation(spec, replayed, grid_crps(spec, replayed, upto=resolved))
+
+
+def _skipped_summary(skipped: list[Skipped]) -> list[dict[str, Any]]:
+    groups: dict[str, list[dt.date]] = {}
+    for item in skipped:
+        groups.setdefault(item.reason, []).append(item.day)
+    return [{"reason": reason, "origins": len(days), "first": days[0].isoformat(),
+             "last": days[-1].isoformat()} for reason, days in groups.items()]  # fmt: skip
+
+
+def _settings(spec: BacktestSpec, replayed: Replay) -> dict[str, Any]:
+    first, last = replayed.context.first, replayed.context.last
+    return {
+        "origins": spec.origins, "periods": spec.period_list,
+        "horizon_days": spec.horizon_days,
+        "history": {"first": first.isoformat(), "last": last.isoformat()},
+        "scored": len(replayed.snapshots), "skipped": _skipped_summary(replayed.skipped),
+        "trials": spec.simulation.trials, "seed": spec.simulation.seed, "model": spec.model.model_dump(),
+        "stage_history": replayed.context.history.stage_history is not None,
+        "effective_origins_method": EFFECTIVE_COUNT_METHOD,
+    }  # fmt: skip
+
+
+def _fitted(snapshot: Snapshot, correlation: dict[str, Any]) -> dict[str, Any]:
+    """What the origin's forecast was fitted on, and with."""
+    learned = snapshot.learned
+    flow = learned.new_pipeline
+    return {
+        "origin": snapshot.origin.day.isoformat(), "open_deals": int(snapshot.open_now.sum()),
+        "windows": len(learned.windows), "deals_learned_from": learned.fit["overall"]["deals"],
+        "correlation": correlation["market"], "correlation_fitted": correlation["fitted"],
+        "correlation_earlier_origins": correlation["earlier_origins"],
+        "haircut": learned.haircut, "sigma": learned.sigma,
+        "new_pipeline": {
+            "conversations_per_week": flow["new_pipeline"]["conversations_per_week"],
+            "won_within_period": flow["won_within_period"], "deals_created": flow["deals_created"],
+        },
+    }  # fmt: skip
+
+
+def backtest(spec: BacktestSpec, folder: Path, history: History | None = None) -> dict[str, Any]:
+    """Forecast from every origin with what was known then; score each part against what happened.
+
+    Returns ``settings`` (how the run was made, the origins skipped and why), ``origins`` (one row
+    per origin and part), ``summary`` (per part) and ``fitted`` (per origin: what it learned from,
+    the correlation it used).
     """
     history = load_backtest_history(spec, folder) if history is None else history
-    past = past_periods(spec, history)
-    main, labels = _main_model(history), _labels(history)
-    rows: dict[str, list] = {key: [] for key in (*labels, "total")}
-    for period in past:
-        models = _models(history, period.learned)
-        for key, table in models.items():
-            rows[key].append(_forecast(spec, history, period, table, market))
-        cells = _cell_counts(period.learned.by_age)
-        rows[main][-1]["win_by_age"] = {**models[main].model_dump(), "deals": cells}
-        total = _forecast(spec, history, period, models[main], market, total=True)
-        rows["total"].append({**total, "new_pipeline": period.learned.new_pipeline})
-    scored = {key: _scored(forecasts) if forecasts else None for key, forecasts in rows.items()}
-    names = {key: f"open pipeline, {label}" for key, label in labels.items()}
-    names["total"] = "total (open + new pipeline)"
-    comparison = [
-        {"forecast": names[key], "periods": len(past), **block["summary"]}
-        for key, block in scored.items()
-        if block
-    ]
-    return {"name": spec.name, "model": labels[main], **scored[main], **scored, "comparison": comparison}
-
-
-CORRELATION_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
-
-
-def fit_correlation(
-    spec: BacktestSpec, folder: Path, history: History | None = None, grid=CORRELATION_GRID
-) -> dict:
-    """The latent market correlation whose open-pipeline ranks are closest to uniform (Kolmogorov distance).
-
-    With few periods the choice is rough: the result says how many periods it rests on.
-    """
-    from scipy import stats
-
-    history = load_backtest_history(spec, folder) if history is None else history
-    past = past_periods(spec, history)
-    main = [_models(history, period.learned)[_main_model(history)] for period in past]
-    distances = []
-    for market in grid:
-        ranks = [
-            _forecast(spec, history, p, table, market)["percentile_rank"]
-            for p, table in zip(past, main, strict=True)
-        ]
-        distances.append(float(stats.kstest(ranks, "uniform").statistic))
-    best = int(np.argmin(distances))
+    replayed = replay(spec, history)
+    correlations = _correlations(spec, replayed)
+    rows = []
+    for snapshot, correlation in zip(replayed.snapshots, correlations, strict=True):
+        rows += _rows(spec, history, snapshot, correlation["market"])
     return {
-        "market": grid[best],
-        "ks_distance": distances[best],
-        "periods": len(past),
-        "grid": [{"market": m, "ks_distance": d} for m, d in zip(grid, distances, strict=True)],
-    }
+        "name": spec.name, "settings": _settings(spec, replayed), "origins": rows,
+        "summary": {part: _summary([row for row in rows if row["part"] == part]) for part in PARTS},
+        "fitted": [_fitted(s, c) for s, c in zip(replayed.snapshots, correlations, strict=True)],
+    }  # fmt: skip
+
+
+def fit_correlation(spec: BacktestSpec, folder: Path, history: History | None = None) -> dict[str, Any]:
+    """The market correlation for a forecast made now, and how choosing it at each origin fared.
+
+    ``market``: the grid value with the lowest mean CRPS of the open-pipeline forecasts over every
+    origin of the backtest (all earlier than now). ``rolling``: the value each origin would have
+    been given by its earlier origins only, as ``backtest`` scores it.
+    """
+    history = load_backtest_history(spec, folder) if history is None else history
+    replayed = replay(spec, history)
+    crps = grid_crps(spec, replayed)
+    mean = crps.mean(axis=0)
+    best = int(np.argmin(mean))
+    rolling = rolling_correlation(spec, replayed, crps)
+    return {
+        "market": float(spec.model.correlation_grid[best]), "mean_crps": float(mean[best]),
+        "origins": len(replayed.snapshots), "trials": spec.model.correlation_trials,
+        "min_origins": spec.model.correlation_min_origins,
+        "grid": [{"market": float(m), "mean_crps": float(c)}
+                 for m, c in zip(spec.model.correlation_grid, mean, strict=True)],
+        "rolling": [{"origin": s.origin.day.isoformat(), **r}
+                    for s, r in zip(replayed.snapshots, rolling, strict=True)],
+    }  # fmt: skip

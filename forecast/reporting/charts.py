@@ -14,7 +14,8 @@ import numpy as np
 BLUE, GREY, RED, GREEN, ORANGE = "#2b6cb0", "#a0aec0", "#c53030", "#2f855a", "#dd6b20"
 
 
-def _figure(width: float = 7.5, height: float = 3.4):
+def _figure(width: float = 7.5, height: float = 3.4, **grid):
+    """A figure and its axes (``grid``: ``plt.subplots``'s nrows, ncols, sharex, ...)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,7 +24,7 @@ def _figure(width: float = 7.5, height: float = 3.4):
     plt.rcParams.update(
         {"svg.fonttype": "path", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
     )
-    return plt.subplots(figsize=(width, height), layout="constrained")
+    return plt.subplots(figsize=(width, height), layout="constrained", **grid)
 
 
 def _money_axis(axis, which: str = "x") -> None:
@@ -145,18 +146,37 @@ def split(summary: dict[str, Any]):
     return figure
 
 
-def backtest(periods: list[dict[str, Any]]):
-    """Forecast against actual per past period: P10-P90 bar, P50, the actual."""
-    figure, axis = _figure()
-    x = np.arange(len(periods))
-    p10 = np.array([row["p10"] for row in periods])
-    p90 = np.array([row["p90"] for row in periods])
-    axis.bar(x, p90 - p10, bottom=p10, color=GREY, width=0.5, label="forecast P10-P90")
-    axis.plot(x, [row["p50"] for row in periods], "_", color=BLUE, markersize=22, mew=2, label="forecast P50")
-    axis.plot(x, [row["actual"] for row in periods], "o", color=RED, label="actual")
-    axis.set_xticks(x, [row["period"] for row in periods])
-    _money_axis(axis, "y")
-    axis.legend(fontsize=8, frameon=False)
+def backtest(origins: list[dict[str, Any]]):
+    """Forecast against actual at every origin, one panel per part: P10-P90 band, P50, the actual."""
+    import datetime as dt
+
+    parts = list(dict.fromkeys(row["part"] for row in origins))
+    figure, axes = _figure(height=2.0 * len(parts), nrows=len(parts), squeeze=False, sharex=True)
+    for axis, part in zip(axes[:, 0], parts, strict=True):
+        rows = [row for row in origins if row["part"] == part]
+        days = [dt.date.fromisoformat(row["origin"]) for row in rows]
+        axis.fill_between(days, [row["p10"] for row in rows], [row["p90"] for row in rows], color=GREY,
+                          alpha=0.6, linewidth=0, label="forecast P10-P90")  # fmt: skip
+        axis.plot(days, [row["p50"] for row in rows], color=BLUE, linewidth=1.2, label="forecast P50")
+        axis.plot(days, [row["actual"] for row in rows], "o", color=RED, markersize=3, label="actual")
+        axis.set_title(f"{part}: won from the origin to the horizon's end", fontsize=9, loc="left")
+        _money_axis(axis, "y")
+    axes[0, 0].legend(fontsize=8, frameon=False, ncol=3, loc="upper right")
+    axes[-1, 0].set_xlabel("forecast origin")
+    return figure
+
+
+def pit_histograms(summary: dict[str, dict[str, Any]]):
+    """Each part's PIT histogram (ten bins) against the flat line a calibrated forecast gives."""
+    figure, axes = _figure(height=2.4, ncols=len(summary), squeeze=False, sharey=True)
+    for axis, (part, scores) in zip(axes[0], summary.items(), strict=True):
+        counts = scores["pit_histogram"]
+        edges = np.linspace(0.0, 1.0, len(counts) + 1)
+        axis.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=BLUE, edgecolor="white")
+        axis.axhline(sum(counts) / len(counts), color=RED, linestyle="--", linewidth=1)
+        axis.set_title(f"{part} ({scores['verdict']})", fontsize=9)
+        axis.set_xlabel("PIT")
+    axes[0, 0].set_ylabel("origins")
     return figure
 
 

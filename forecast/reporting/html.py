@@ -122,8 +122,13 @@ def figures(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
         caption = "The deals that matter: P(hit) lost if each does not land (± 2 standard errors)."
         out.append(("drivers", caption, charts.drivers(data["drivers"]["deals"])))
     if data["backtest"]:
-        caption = "Backtest: what the forecast said at each past period's start, and what happened."
-        out.append(("backtest", caption, charts.backtest(data["backtest"]["periods"])))
+        caption = "Backtest: what the forecast said at each past origin, and what happened, per part."
+        out.append(("backtest", caption, charts.backtest(data["backtest"]["origins"])))
+        caption = (
+            "Backtest: where each actual fell in its forecast (PIT), per part; flat (the dashed line) when "
+            "the forecasts are calibrated."
+        )
+        out.append(("backtest-pit", caption, charts.pit_histograms(data["backtest"]["summary"])))
     return out
 
 
@@ -229,7 +234,8 @@ def write_report(
 ) -> dict[str, Any]:
     """Write the HTML report and, with ``png_dir`` (made if missing), every chart as a PNG, each atomically.
 
-    ``backtest``: a ``forecast.backtest.backtest`` result, drawn as forecast against actual.
+    ``backtest``: a ``forecast.history.backtest.backtest`` result, drawn as forecast against actual and as
+    PIT histograms.
     """
     from forecast.inputs.output import atomic_write, output_folder
 

@@ -442,24 +442,6 @@ def changes_table(scenario: str, result: dict[str, Any]) -> Table:
     return table
 
 
-def backtest_table(title: str, periods: list[dict[str, Any]], summary: dict[str, Any]) -> Table:
-    """``forecast backtest``: forecast against actual per period, then the scores."""
-    table = _titled(
-        f"{title}: 50 % interval held the actual {percent(summary['coverage_50'])} of the time, "
-        f"80 % {percent(summary['coverage_80'])}; mean CRPS {money(summary['mean_crps'])} "
-        f"(weighted pipeline off by {money(summary['weighted_pipeline_mean_abs_error'])} on average)"
-    )
-    for name in ("period", "actual", "mean", "P10", "P50", "P90", "rank", "CRPS", "weighted pipeline"):
-        table.add_column(name, justify="left" if name == "period" else "right")
-    for row in periods:
-        table.add_row(
-            row["period"], money(row["actual"]), money(row["mean"]), money(row["p10"]), money(row["p50"]),
-            money(row["p90"]), f"{row['percentile_rank']:.2f}", money(row["crps"]),
-            money(row["weighted_pipeline"]),
-        )  # fmt: skip
-    return table
-
-
 def win_by_age_table(fit: dict[str, Any]) -> Table:
     """``forecast calibrate``: win within a quarter by age bucket (and stage), rate and deals per cell,
     and the survival curve's rate the buckets were shrunk toward."""
@@ -478,21 +460,6 @@ def win_by_age_table(fit: dict[str, Any]) -> Table:
         table.add_row(name, *(f"{percent(cell['win_rate'])} of {cell['deals']:,}" for cell in cells))
     table.add_row(f"survival curve ({fit['curve_strength']:.3g} deals)",
                   *(percent(cell["curve_rate"]) for cell in fit["by_age"]))  # fmt: skip
-    return table
-
-
-def backtest_comparison_table(comparison: list[dict[str, Any]]) -> Table:
-    """``forecast backtest``: the scores of every forecast side by side."""
-    table = _titled("What each part adds: scores over the periods")
-    for name in ("forecast", "50 % held", "80 % held", "mean CRPS", "weighted pipeline abs. error"):
-        table.add_column(name, justify="left" if name == "forecast" else "right")
-    for row in comparison:
-        periods = row["periods"]
-        table.add_row(
-            row["forecast"], f"{round(row['coverage_50'] * periods)} of {periods}",
-            f"{round(row['coverage_80'] * periods)} of {periods}", money(row["mean_crps"]),
-            money(row["weighted_pipeline_mean_abs_error"]),
-        )  # fmt: skip
     return table
 
 
@@ -613,21 +580,133 @@ def calibration_notes(result: dict[str, Any], with_new_pipeline: bool, min_deals
             f"{block['deal_size']['mean']:,.0f} ({fit['deals_created']:,} deals; {written})"
         )
     if "correlation" in result:
-        fit = result["correlation"]
-        lines.append(f"  latent market correlation {fit['market']} (ranks' distance from uniform "
-                     f"{fit['ks_distance']:.2f}, resting on {fit['periods']} periods)")  # fmt: skip
+        lines += correlation_lines(result["correlation"])
     return lines
 
 
-def backtest_tables(result: dict[str, Any]) -> list[Table]:
-    """``forecast backtest``: the open pipeline's forecasts, the total's, and the scores side by side."""
+def correlation_lines(fit: dict[str, Any]) -> list[str]:
+    """``forecast calibrate --backtest``: the market correlation written, and how it was chosen."""
+    rolling = fit["rolling"]
+    changes = [row for i, row in enumerate(rolling) if i == 0 or row["market"] != rolling[i - 1]["market"]]
+    path = ", ".join(f"{row['market']:g} from {row['origin']}" for row in changes)
     return [
-        backtest_table(f"Open pipeline at the period start ({result['model']})", result["periods"],
-                       result["summary"]),
-        backtest_table("Total won in the period (open + new pipeline)", result["total"]["periods"],
-                       result["total"]["summary"]),
-        backtest_comparison_table(result["comparison"]),
-    ]  # fmt: skip
+        f"  latent market correlation {fit['market']:g}: the lowest mean CRPS of the open-pipeline forecasts "
+        f"over the backtest's {fit['origins']} origins ({fit['trials']:,} trials each), all before now",
+        f"  out of sample, as the backtest scores it, each origin's value is fitted on earlier origins only "
+        f"(those whose horizons had ended; 0 until {fit['min_origins']} had): {path}",
+    ]
+
+
+PART_NAMES = {
+    "open": "open pipeline (deals open at the origin)",
+    "new": "new pipeline (deals created after the origin)",
+    "total": "total (open + new)",
+}
+BASELINE_NAMES = {"weighted_pipeline": "weighted pipeline", "naive": "naive", "crm_call": "CRM call"}
+
+
+def _interval(coverage: dict[str, float]) -> str:
+    return f"{100 * coverage['value']:.0f} % ({100 * coverage['low']:.0f}-{100 * coverage['high']:.0f})"
+
+
+def backtest_lines(result: dict[str, Any]) -> list[str]:
+    """``forecast backtest``: what was run, from which origins, and the origins skipped and why."""
+    settings = result["settings"]
+    origins = [row for row in result["origins"] if row["part"] == "open"]
+    step = settings["origins"]
+    every = f"every {step} days" if isinstance(step, int) else step
+    horizon = (
+        "the rest of its quarter" if settings["horizon_days"] is None else f"{settings['horizon_days']} days"
+    )
+    model = settings["model"]
+    used = ", ".join(f"{value:g}" for value in sorted({fit["correlation"] for fit in result["fitted"]}))
+    correlation = used
+    if model["correlation"] == "fitted":
+        correlation = (
+            f"{used} (fitted at each origin: the lowest mean CRPS over the earlier origins whose horizons "
+            f"had ended; 0 until {model['correlation_min_origins']} had)"
+        )
+    rates = "by deal age" if model["age"] else "by stage alone"
+    if model["age"]:
+        rates += " x stage" if settings["stage_history"] else " (no stage history)"
+    lines = [
+        f"{result['name'] or 'Backtest'}: {len(origins)} origins ({every}), {origins[0]['origin']} to "
+        f"{origins[-1]['origin']}, each forecasting {horizon}; {settings['trials']:,} trials, seed "
+        f"{settings['seed']}",
+        f"  rates {rates}",
+        f"  market correlation {correlation}",
+    ]
+    lines += [
+        f"  skipped {group['origins']} origins ({group['first']} to {group['last']}): {group['reason']}"
+        for group in settings["skipped"]
+    ]
+    return lines
+
+
+def backtest_origin_table(result: dict[str, Any], part: str) -> Table:
+    """``forecast backtest``: one part's forecast against actual at every origin, and the baselines."""
+    rows = [row for row in result["origins"] if row["part"] == part]
+    names = list(rows[0]["baselines"])
+    table = _titled(f"{PART_NAMES[part].capitalize()}: won within the horizon")
+    headers = ["origin", "horizon end", "actual", "mean", "P10", "P50", "P90", "PIT", "CRPS"]
+    for name in [*headers, *(BASELINE_NAMES[name] for name in names)]:
+        table.add_column(name, justify="left" if name in ("origin", "horizon end") else "right")
+    for row in rows:
+        table.add_row(
+            row["origin"], row["horizon_end"], *(money(row[key]) for key in ("actual", "mean", "p10", "p50",
+            "p90")), f"{row['pit']:.2f}", money(row["crps"]),
+            *(money(row["baselines"][name]["point"]) for name in names),
+        )  # fmt: skip
+    return table
+
+
+def backtest_summary_table(result: dict[str, Any]) -> Table:
+    """``forecast backtest``: per part, interval coverage on the effective origins, CRPS, skill, verdict."""
+    names = list(dict.fromkeys(name for part in result["summary"].values() for name in part["skill"]))
+    table = _titled(
+        "Scores per part (share of origins whose interval held the actual, with its 95 % interval on the "
+        "effective origins; skill: 1 - CRPS / the baseline's)"
+    )
+    headers = ["part", "origins (effective)", "50 % held", "80 % held", "90 % held", "mean CRPS"]
+    for name in [*headers, *(f"skill vs {BASELINE_NAMES[name]}" for name in names), "verdict"]:
+        table.add_column(name, justify="left" if name in ("part", "verdict") else "right")
+    for part, summary in result["summary"].items():
+        skills = [summary["skill"].get(name) for name in names]
+        table.add_row(
+            part, f"{summary['origins']} ({summary['effective_origins']:.1f})",
+            *(_interval(summary[f"coverage_{level}"]) for level in (50, 80, 90)), money(summary["mean_crps"]),
+            *("-" if value is None else f"{value:+.2f}" for value in skills), summary["verdict"],
+        )  # fmt: skip
+    return table
+
+
+def pit_histogram_lines(part: str, summary: dict[str, Any], width: int = 40) -> list[str]:
+    """A text histogram of one part's PIT values: where each actual fell in its forecast."""
+    counts = summary["pit_histogram"]
+    peak = max(max(counts), 1)
+    uniformity = summary["uniformity"]
+    lines = [
+        f"PIT histogram, {part}: where each actual fell in its forecast, flat when calibrated "
+        f"(uniformity on {summary['effective_origins']:.1f} effective origins: chi-square p "
+        f"{uniformity['chi_square']:.3f}, KS p {uniformity['ks']:.3f})"
+    ]
+    bins = len(counts)
+    for b, count in enumerate(counts):
+        bar = "#" * round(width * count / peak)
+        lines.append(f"  {b / bins:.1f}-{(b + 1) / bins:.1f} {bar:<{width}} {count}")
+    return lines
+
+
+def backtest_tables(result: dict[str, Any]) -> list[Any]:
+    """``forecast backtest``: the settings, each part's origins, the scores, the PIT histograms."""
+    from rich.text import Text
+
+    items: list[Any] = [Text(line) for line in backtest_lines(result)]
+    items += [backtest_origin_table(result, part) for part in result["summary"]]
+    items.append(backtest_summary_table(result))
+    for part, summary in result["summary"].items():
+        items += [Text(line) for line in pit_histogram_lines(part, summary)]
+    return items
 
 
 class BatchProgress:

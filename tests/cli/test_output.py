@@ -167,7 +167,7 @@ def test_backtest_takes_a_seed(tmp_path):
     config = _backtest(tmp_path)
     seeds = ([], ["--seed", 1], ["--seed", 2])
     runs = [invoke("backtest", config, "--json", "--trials", 200, *seed) for seed in seeds]
-    file_seed, same, other = (strict_json(result.stdout)["periods"] for result in runs)
+    file_seed, same, other = (strict_json(result.stdout)["origins"] for result in runs)
     assert file_seed == same != other  # the file's seed is 1
 
 

@@ -209,8 +209,10 @@ def test_forecast_backtest_runs_on_the_written_file(history, tmp_path):
     path = history.write(tmp_path, periods="2022-Q1..2022-Q2", trials=300)
     result = CliRunner().invoke(cli, ["backtest", str(path)])
     assert result.exit_code == 0, result.output
-    assert "Open pipeline at the period start (age x stage)" in result.output
-    assert "2022-Q2" in result.output
+    assert "2 origins (quarterly), 2022-01-01 to 2022-04-01, each forecasting the rest of its quarter" in (
+        result.output
+    )
+    assert "rates by deal age x stage" in result.output
 
 
 def test_a_history_too_short_for_a_backtest_is_refused(tmp_path):

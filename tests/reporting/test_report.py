@@ -184,13 +184,19 @@ def test_a_real_browser_draws_the_report(tmp_path):
 def test_a_backtest_adds_forecast_against_actual(tmp_path):
     scenario = load_scenario(CONFIGS / "example.yaml")
     deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
-    past = {"periods": [
-        {"period": "2026-Q2", "p10": 80.0, "p50": 100.0, "p90": 120.0, "actual": 95.0},
-        {"period": "2026-Q3", "p10": 90.0, "p50": 110.0, "p90": 130.0, "actual": 140.0},
-    ]}  # fmt: skip
+    rows = [
+        {"origin": origin, "part": part, "p10": 80.0 + shift, "p50": 100.0 + shift, "p90": 120.0 + shift,
+         "actual": actual}
+        for origin, shift, actual in (("2026-04-06", 0.0, 95.0), ("2026-04-13", 10.0, 140.0))
+        for part in ("open", "new", "total")
+    ]  # fmt: skip
+    summary = {part: {"pit_histogram": [1, 0, 0, 0, 0, 0, 0, 0, 0, 1], "verdict": "too narrow"}
+               for part in ("open", "new", "total")}  # fmt: skip
+    past = {"origins": rows, "summary": summary}
     result = write_report(scenario, deals, tmp_path / "r.html", trials=TRIALS, backtest=past)
-    assert "backtest" in result["charts"]
-    assert "id='chart-backtest'" in (tmp_path / "r.html").read_text()
+    assert result["charts"][-2:] == ["backtest", "backtest-pit"]
+    page = (tmp_path / "r.html").read_text()
+    assert "id='chart-backtest'" in page and "id='chart-backtest-pit'" in page
 
 
 def test_a_scenario_without_a_revenue_target_gets_a_report_without_drivers(tmp_path):
