@@ -106,10 +106,10 @@ class BacktestModel(Strict):
         default=8, ge=1, description="Earlier origins with known outcomes a fitted correlation needs."
     )
     rate_uncertainty: bool = Field(
-        default=False, description="Draw the fitted rates from their posteriors (needs engine support)."
+        default=False, description="Draw each open deal's age-cell rate per trial from its Beta posterior."
     )
     half_life_days: float | None = Field(
-        default=None, gt=0.0, description="Weigh earlier outcomes by recency (needs fit support)."
+        default=None, gt=0.0, description="Weigh earlier outcomes by recency: half their weight every N days."
     )
 
 

@@ -50,7 +50,7 @@ def rates_for(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> np.ndarr
     return rate
 
 
-def _age_evidence(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def age_rate_cells(table: WinByAge, ages: np.ndarray, stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each deal's uncertain ``win_by_age`` cell: its key, and its evidence's worth in deals (0: known)."""
     row, bucket = _age_cells(table, ages, stages)
     keys, worth = np.zeros(len(row), np.uint64), np.zeros(len(row))
@@ -130,7 +130,7 @@ def aged_win_rates(
     per_period = rates_for(table, ages, names)
     share = _share_of_a_period_left(scenario, table.period_days)
     rate[dated] = per_period if share == 1.0 else 1.0 - (1.0 - per_period) ** share
-    cell[dated], worth[dated] = _age_evidence(table, ages, names)
+    cell[dated], worth[dated] = age_rate_cells(table, ages, names)
     return rate, cell, worth
 
 

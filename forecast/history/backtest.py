@@ -33,13 +33,14 @@ import numpy as np
 
 from forecast.config.base import stage_key
 from forecast.config.periods import day_bounds, parse_period, quarter_of, quarters_between
-from forecast.config.scenario import Scenario
+from forecast.config.scenario import Scenario, WinByAge
 from forecast.config.specs import BacktestSpec, Prices, StageHistorySource
-from forecast.engine.model import rates_for
+from forecast.engine.model import age_rate_cells, deal_model, rates_for
 from forecast.engine.simulate import simulate
 from forecast.engine.summary import distribution
 from forecast.errors import PipelineError
 from forecast.history import scoring
+from forecast.history.calibration import age_evidence
 from forecast.history.deal_age import exposures, fit_win_by_age, open_at, win_by_age
 from forecast.history.deal_flow import fit_new_pipeline
 from forecast.history.rates import MIN_DEALS
@@ -164,6 +165,8 @@ class Snapshot:
     learned: Learned
     open_now: np.ndarray  # bool over the history's deals: open at the origin, with a price
     rates: np.ndarray  # float64 per open deal: its chance to be won within the horizon
+    rate_cell: np.ndarray | None  # uint64 per open deal: its age cell's key, with model.rate_uncertainty
+    rate_deals: np.ndarray | None  # float64 per open deal: that cell's evidence in deals
     actual: dict[str, float]  # per part
     baselines: dict[str, dict[str, float]]  # baseline -> part -> point forecast
 
@@ -243,16 +246,22 @@ class _Context:
         haircut = float(1 - self.ratio[known].mean()) if known.sum() >= MIN_DEALS else 0.0
         sigma = float(np.std(np.log(self.ratio[known]), ddof=1)) if known.sum() >= MIN_DEALS else 0.0
         learned = Learned(
-            fit=fit_win_by_age(exposure, model.age_buckets_days if model.age else [], model.prior_strength),
+            fit=fit_win_by_age(exposure, model.age_buckets_days if model.age else [], model.prior_strength,
+                               half_life_days=model.half_life_days),
             windows=bounds, haircut=min(max(haircut, 0.0), 0.99), sigma=min(sigma, 3.0),
             new_pipeline=new_pipeline,
         )  # fmt: skip
         open_now = open_at(history.created, history.closed, day) & ~np.isnan(history.price)
         ages = (day - history.created[open_now]).astype(np.int64)
         stages = self.stage_on(day - 1)[open_now]
-        rates = rates_for(win_by_age(learned.fit), ages, stages)
+        table = win_by_age(learned.fit)
+        rates = rates_for(table, ages, stages)
+        cells = worth = None
+        if model.rate_uncertainty:  # each rate drawn per trial from its cell's posterior
+            table = WinByAge.model_validate({**table.model_dump(), "evidence": age_evidence(learned.fit)})
+            cells, worth = age_rate_cells(table, ages, stages)
         return Snapshot(
-            origin=origin, learned=learned, open_now=open_now, rates=rates,
+            origin=origin, learned=learned, open_now=open_now, rates=rates, rate_cell=cells, rate_deals=worth,
             actual=self._won(open_now, day, np.datetime64(origin.horizon_end, "D")),
             baselines={"weighted_pipeline": self._weighted_pipeline(open_now, stages, day),
                        "naive": self._naive(complete[-1], origin)},
@@ -289,24 +298,15 @@ class _Context:
         return {part: value * scale for part, value in self._won(open_then, start, end).items()}
 
 
-def _scenario(snapshot: Snapshot, market: float, new_pipeline: bool, rate_uncertainty: bool) -> Scenario:
+def _scenario(snapshot: Snapshot, market: float, new_pipeline: bool) -> Scenario:
     """The scenario ``forecast run`` would simulate at the origin: the horizon as its period, the learned
-    amounts, the market correlation, and the new pipeline (``new_pipeline``) fitted by then.
-
-    ``rate_uncertainty``: draw the open deals' rates from the fit's posteriors (the ``rate_uncertainty``
-    scenario key), refused while the engine has no such key.
-    """
+    amounts, the market correlation, and the new pipeline (``new_pipeline``) fitted by then."""
     learned, origin = snapshot.learned, snapshot.origin
     settings: dict[str, Any] = {
         "period": {"start": origin.day, "end": origin.horizon_end}, "pipeline": {"path": "history"},
         "amount": {"sigma": learned.sigma, "haircut": learned.haircut}, "correlation": {"market": market},
         "new_pipeline": learned.new_pipeline["new_pipeline"] if new_pipeline else None,
     }  # fmt: skip
-    if rate_uncertainty:
-        if "rate_uncertainty" not in Scenario.model_fields:
-            raise PipelineError("model.rate_uncertainty: this version's simulation cannot draw rates from "
-                                "their posteriors; set it to false")  # fmt: skip
-        settings["rate_uncertainty"] = True
     return Scenario.model_validate(settings)
 
 
@@ -331,8 +331,14 @@ def forecast_samples(
 ) -> dict[str, np.ndarray]:
     """The origin's forecast of each part, as trials (the new pipeline is left out without ``new``)."""
     with_new = "new" in parts or "total" in parts
-    scenario = _scenario(snapshot, market, with_new, spec.model.rate_uncertainty)
-    forecast = simulate(scenario, _deals(history, snapshot), trials=trials, seed=_seed(spec, snapshot.origin))
+    scenario = _scenario(snapshot, market, with_new)
+    deals = _deals(history, snapshot)
+    model = None
+    if snapshot.rate_deals is not None:  # the deals' rates are their age cells', drawn per trial
+        model = dataclasses.replace(
+            deal_model(scenario, deals), rate_cell=snapshot.rate_cell, rate_deals=snapshot.rate_deals
+        )
+    forecast = simulate(scenario, deals, trials=trials, seed=_seed(spec, snapshot.origin), model=model)
     total, new = forecast.trials.revenue, forecast.trials.new_pipeline
     samples = {"open": total - new, "new": new, "total": total}
     return {part: samples[part] for part in parts}
@@ -408,9 +414,6 @@ class Replay:
 def replay(spec: BacktestSpec, history: History) -> Replay:
     """The origins' snapshots; origins that cannot be scored are listed with the reason."""
     context = _Context(spec, history)
-    if spec.model.half_life_days is not None:
-        raise PipelineError("model.half_life_days: this version's win-by-age fit cannot weigh outcomes by "
-                            "recency; leave it out")  # fmt: skip
     snapshots, skipped = [], []
     for origin in origin_candidates(spec, history):
         snapshot = context.snapshot(origin)

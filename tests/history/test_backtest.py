@@ -502,15 +502,20 @@ def test_model_switches(small):
     assert by_stage["summary"]["open"]["mean_crps"] != by_age["summary"]["open"]["mean_crps"]
     assert by_stage["summary"]["new"] == by_age["summary"]["new"]  # the switch is the open deals' rates only
     assert {fit["correlation"] for fit in by_age["fitted"]} == {0.0}
-    for switch, message in (
-        ({"rate_uncertainty": True}, "model.rate_uncertainty: this version's simulation cannot draw rates"),
-        (
-            {"half_life_days": 90.0},
-            "model.half_life_days: this version's win-by-age fit cannot weigh outcomes",
-        ),
-    ):
-        with pytest.raises(Exception, match=message):
-            backtest(_with(small.spec, **switch), small.folder, small.history)
+    uncertain = backtest(
+        _with(small.spec, correlation=0.0, rate_uncertainty=True), small.folder, small.history
+    )
+    known, drawn = (
+        [row for row in result["origins"] if row["part"] == "open"] for result in (by_age, uncertain)
+    )
+    assert len(known) == len(drawn) > 0
+    width = [[row["p90"] - row["p10"] for row in rows] for rows in (known, drawn)]
+    assert np.mean(width[1]) > 1.02 * np.mean(width[0])  # rates drawn per trial: a wider forecast
+    for a, b in zip(known, drawn, strict=True):  # around the same mean (the draws' mean is the rate)
+        assert b["mean"] == pytest.approx(a["mean"], rel=0.03)
+    recent = backtest(_with(small.spec, correlation=0.0, half_life_days=30.0), small.folder, small.history)
+    assert recent["summary"]["open"]["mean_crps"] != by_age["summary"]["open"]["mean_crps"]
+    assert recent["summary"]["new"] == by_age["summary"]["new"]  # recency weighs the age fit only
 
 
 @pytest.mark.parametrize(
@@ -523,7 +528,6 @@ def test_model_switches(small):
         ("periods: 2017-Q2\n", [], "not found"),
         ("", ["--origins", "fortnightly"], "expected weekly, monthly, quarterly or a step in days"),
         ("", ["--horizon-days", "0"], "--horizon-days"),
-        ("model: {rate_uncertainty: true}\n", [], "not found"),  # the file is read first
     ],
 )
 def test_bad_backtest_files_and_options(tmp_path, text, args, error):
