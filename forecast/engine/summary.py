@@ -194,6 +194,15 @@ def correlation_effect(forecast: Forecast) -> dict[str, Any] | None:
     }
 
 
+def rate_uncertainty(forecast: Forecast) -> dict[str, int] | None:
+    """How many deals, in how many rate cells, have their rate drawn per trial from its evidence
+    (None when every rate is known): said once beside the results, since it widens them."""
+    drawn = forecast.model.rate_deals > 0
+    if not drawn.any():
+        return None
+    return {"deals": int(drawn.sum()), "cells": int(np.unique(forecast.model.rate_cell[drawn]).size)}
+
+
 def summarize(forecast: Forecast) -> dict[str, Any]:
     """The result of ``forecast run --json`` for one scenario; it reads the forecast and never simulates."""
     scenario = forecast.scenario
@@ -258,6 +267,7 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
         ),
         "breakdown": breakdown(forecast),
         "correlation": correlation_effect(forecast),
+        "rate_uncertainty": rate_uncertainty(forecast),
         "p_all_targets": p_all,
         "p_all_targets_stderr": p_all_stderr,
     }

@@ -98,9 +98,18 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 
 def summary_note(summary: dict[str, Any]) -> str:
-    return (
+    """The trials and seed; with rates drawn from their evidence, how many, and the setting that stops it."""
+    note = (
         f"{summary['trials']:,} trials, seed {summary['seed']}; +- is one Monte Carlo standard error (points)"
     )
+    drawn = summary.get("rate_uncertainty")
+    if drawn:
+        cells = f"{drawn['cells']} rate{'s' if drawn['cells'] > 1 else ''}"
+        note += (
+            f"\nwin rates uncertain: {cells} of {drawn['deals']:,} deals drawn per trial from their evidence "
+            "(rate_uncertainty: false treats them as known)"
+        )
+    return note
 
 
 class _Console(Console):

@@ -271,6 +271,7 @@ def test_run_certain_scenario_json(tmp_path):
         "judgement": None,
         "breakdown": {},
         "correlation": None,
+        "rate_uncertainty": None,
         "slipped_revenue": {"mean": 0.0},
         "new_logos": {"mean": 2.0},
         "targets": [

@@ -260,3 +260,22 @@ def test_shipped_configs_without_uncertainty_are_bit_identical_to_before(name):
         assert _digest(switched_off, deals, plan) == BEFORE[f"{name}:{plan}"], plan
     switched_on = switched_off.model_copy(update={"rate_uncertainty": None})
     assert _digest(switched_on, deals, "base") != BEFORE[f"{name}:base"]  # the evidence is read
+
+
+def test_the_summary_says_when_rates_are_drawn():
+    """Rates drawn from evidence widen a forecast: the summary counts the deals and cells drawn, the
+    terminal note says so once with the setting that stops it, and known rates add nothing."""
+    from forecast.engine.summary import summarize
+    from forecast.reporting.terminal import summary_note
+
+    stages = [_stage("Proposal", 7, 13), _stage("Negotiation", 12, 8), "{name: Commit, win_rate: 0.9}"]
+    deals = make_deals(np.ones(6), stage_index=np.array([0, 0, 1, 1, 1, 2]))
+    drawn = summarize(simulate(make_scenario(f"stages: [{', '.join(stages)}]\n"), deals, trials=1_000))
+    assert drawn["rate_uncertainty"] == {"deals": 5, "cells": 2}
+    assert summary_note(drawn).endswith(
+        "win rates uncertain: 2 rates of 5 deals drawn per trial from their evidence "
+        "(rate_uncertainty: false treats them as known)"
+    )
+    off = make_scenario(f"stages: [{', '.join(stages)}]\nrate_uncertainty: false\n")
+    known = summarize(simulate(off, deals, trials=1_000))
+    assert known["rate_uncertainty"] is None and "uncertain" not in summary_note(known)
