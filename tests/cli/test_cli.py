@@ -1045,16 +1045,16 @@ def test_a_backtest_or_funnel_file_where_a_scenario_is_expected_says_so(command,
 def test_validate_checks_funnel_plans_and_backtest_files_as_what_they_are(tmp_path):
     """The README's ``forecast validate configs/*.yaml``: a backtest file or funnel plan beside the
     scenarios is checked as what it is, not refused as a broken scenario."""
-    files = [str(path) for path in sorted(CONFIGS.glob("*.yaml"))] + [
-        str(CONFIGS / "funnel" / "textbook.yaml")
-    ]
-    result = CliRunner().invoke(cli, ["validate", *files])
+    (tmp_path / "deals.csv").write_text("deal_id,outcome,amount,created_date,close_date\n")
+    backtest = tmp_path / "past.yaml"
+    backtest.write_text("history: {path: deals.csv}\nperiods: 2017-Q2..2017-Q4\n")
+    scenarios = [str(path) for path in sorted(CONFIGS.glob("*.yaml")) if "\nperiod:" in path.read_text()]
+    result = CliRunner().invoke(cli, ["validate", *scenarios, str(FUNNEL), str(backtest)])
     assert result.exit_code == 0, result.output
-    assert "OK " + str(
-        (CONFIGS / "funnel" / "textbook.yaml").resolve()
-    ) + ": a funnel plan, quota 1,000,000" in (result.output)
-    assert f"OK {(CONFIGS / 'maven-backtest.yaml').resolve()}: a backtest file, periods 2017-Q2..2017-Q4" in (
-        result.output
+    assert f"OK {FUNNEL.resolve()}: a funnel plan, quota 1,000,000 through 3 stages" in result.output
+    assert (
+        f"OK {backtest.resolve()}: a backtest file, periods 2017-Q2..2017-Q4, its history files present"
+        in (result.output)
     )
     broken = tmp_path / "backtest.yaml"
     broken.write_text("history: {path: missing.csv}\nperiods: 2017-Q2\n")
