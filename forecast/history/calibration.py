@@ -215,9 +215,16 @@ def fragment(
     return out
 
 
-def _counts(estimate: dict[str, Any]) -> dict[str, int]:
+def _rests_on(estimate: dict[str, Any]) -> tuple[float, float]:
+    """The wins and deals a rate rests on: the recency-weighted ones where the fit weighed outcomes
+    (the counts as counted would overstate its evidence), else the counts."""
+    return estimate.get("weighted_wins", estimate["wins"]), estimate.get("weighted_deals", estimate["deals"])
+
+
+def _counts(estimate: dict[str, Any]) -> dict[str, float]:
     """The closed deals behind a uniform-prior rate, as a scenario's ``evidence`` (``beta_rate``'s counts)."""
-    return {"won": estimate["wins"], "lost": estimate["deals"] - estimate["wins"]}
+    wins, deals = _rests_on(estimate)
+    return {"won": _rounded(wins), "lost": _rounded(deals - wins)}
 
 
 def age_evidence(fit: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
@@ -225,7 +232,9 @@ def age_evidence(fit: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
     deals (uniform prior), an age x stage cell's deals plus the ``prior_strength`` it is shrunk with."""
     evidence: dict[str, list[dict[str, float]]] = {"default": [_counts(cell) for cell in fit["by_age"]]}
     for name, row in fit["stages"].items():
-        evidence[name] = [{"deals": _rounded(float(cell["deals"] + fit["prior_strength"]))} for cell in row]
+        evidence[name] = [
+            {"deals": _rounded(float(_rests_on(cell)[1] + fit["prior_strength"]))} for cell in row
+        ]
     return evidence
 
 

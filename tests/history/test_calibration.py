@@ -464,3 +464,23 @@ def test_recent_outcomes_weigh_more_in_the_stage_and_segment_rates(tmp_path):
     assert calibrate(load_history(tmp_path / "h.csv", spec), spec)["overall"]["win_rate"] == pytest.approx(
         0.5
     )
+
+
+def test_recency_weighted_rates_carry_the_weighted_evidence(tmp_path):
+    """With a half-life a rate rests on its weighted counts, so that is the evidence a scenario draws it
+    with: the counts as counted would claim more deals than the rate was estimated from."""
+    _, deals, stages = synthetic_files(tmp_path, quarters=12, seed=8)
+    spec = _with_stages(stages)
+    result = calibrate(load_history(deals, spec), spec, half_life_days=90.0)
+    out = fragment(result)
+    for stage, estimate in zip(out["stages"], result["stages"], strict=True):
+        wins, weighted = estimate["weighted_wins"], estimate["weighted_deals"]
+        assert weighted < estimate["deals"]  # the weights are below 1: evidence is lost, not invented
+        assert stage["evidence"]["won"] + stage["evidence"]["lost"] == pytest.approx(weighted, rel=1e-5)
+        assert stage["evidence"]["won"] == pytest.approx(wins, rel=1e-5, abs=1e-6)
+    fit = result["win_by_age"]
+    for cell, evidence in zip(fit["by_age"], out["win_by_age"]["evidence"]["default"], strict=True):
+        assert evidence["won"] + evidence["lost"] == pytest.approx(cell["weighted_deals"], rel=1e-5)
+    for name, row in fit["stages"].items():
+        for cell, evidence in zip(row, out["win_by_age"]["evidence"][name], strict=True):
+            assert evidence["deals"] == pytest.approx(cell["weighted_deals"] + spec.prior_strength, rel=1e-5)
