@@ -174,26 +174,8 @@ def simulate(
     metric_index = np.nonzero(membership.T)[1].astype(np.int64)
     metric_kind = np.array([kind for kind, _ in metrics], dtype=np.int64)
     draws = DealDraws.of(scenario, deals, model, seed, n_trials)
-    revenue = np.empty(n_trials)
-    slipped = np.empty(n_trials)
-    values = np.empty((len(metrics), n_trials))
-    simulate_pipeline(
-        draws.starts,
-        draws.win_threshold,
-        draws.land_threshold,
-        draws.value,
-        model.dated_inside,
-        draws.noise_base,
-        draws.noise_slope,
-        metric_start,
-        metric_index,
-        metric_kind,
-        draws.correlation,
-        0,
-        trial_block(n_trials, numba.get_num_threads()),
-        revenue,
-        slipped,
-        values,
+    revenue, slipped, values = _run_pipeline(
+        draws, model, (metric_start, metric_index, metric_kind), draws.correlation, n_trials
     )
     new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
     booked = scenario.booked_totals
@@ -242,26 +224,28 @@ def _independent_revenue(
     still drawn): what re-simulating without ``correlation`` gives, bit for bit, with no metrics
     to accumulate."""
     uncorrelated = scenario.model_copy(update={"correlation": Correlation()})
-    revenue = np.empty(n_trials)
-    simulate_pipeline(
-        draws.starts,
-        draws.win_threshold,
-        draws.land_threshold,
-        draws.value,
-        model.dated_inside,
-        draws.noise_base,
-        draws.noise_slope,
+    no_metrics = (
         np.zeros(len(deals) + 1, dtype=np.int64),
         np.zeros(0, dtype=np.int64),
         np.zeros(0, dtype=np.int64),
-        _shared_rates(uncorrelated, deals, model, seed, n_trials),
-        0,
-        trial_block(n_trials, numba.get_num_threads()),
-        revenue,
-        np.empty(n_trials),
-        np.empty((0, n_trials)),
     )
-    return revenue
+    factors = _shared_rates(uncorrelated, deals, model, seed, n_trials)
+    return _run_pipeline(draws, model, no_metrics, factors, n_trials)[0]
+
+
+def _run_pipeline(
+    draws: DealDraws, model: DealModel, metrics: tuple[np.ndarray, ...], factors, n_trials: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel over every trial: revenue, slipped revenue and each metric (CSR ``metrics``: start,
+    index, kind), on the ``factors`` given (the scenario's correlation, or none)."""
+    revenue, slipped = np.empty(n_trials), np.empty(n_trials)
+    values = np.empty((len(metrics[2]), n_trials))
+    simulate_pipeline(
+        draws.starts, draws.win_threshold, draws.land_threshold, draws.value, model.dated_inside,
+        draws.noise_base, draws.noise_slope, *metrics, factors, 0,
+        trial_block(n_trials, numba.get_num_threads()), revenue, slipped, values,
+    )  # fmt: skip
+    return revenue, slipped, values
 
 
 NEW_PIPELINE_KEY = "__new_pipeline__"  # the stream of deals not yet created
