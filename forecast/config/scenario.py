@@ -49,7 +49,9 @@ CANONICAL_COLUMNS = (
     "forecast_category",
     "push_count",
     "created_date",
+    "currency",
 )
+PRESETS = ("salesforce", "hubspot", "pipedrive", "dynamics", "zoho")
 DEFAULT_RATES = "default"  # win_by_age's row for stages without their own
 
 
@@ -68,6 +70,32 @@ class PipelineSource(Strict):
         default=None, description="strptime format of close_date when not ISO (e.g. '%m/%d/%Y')."
     )
     sheet: str | None = Field(default=None, description="Excel sheet name (default: the first).")
+    preset: Literal[PRESETS] | None = Field(
+        default=None, description="A CRM's standard export: its column names and stage vocabulary."
+    )
+    delimiter: str | None = Field(default=None, description="CSV field separator (default: detected).")
+    encoding: str | None = Field(
+        default=None, description="CSV text encoding, e.g. utf-8, cp1252 (default: detected)."
+    )
+    decimal: Literal[",", "."] | None = Field(
+        default=None, description="Decimal mark of the numbers (default: detected; ambiguous is an error)."
+    )
+    header_row: int | None = Field(
+        default=None, ge=1, description="File row of the column headers (default: found below title rows)."
+    )
+    values: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Canonical column -> export value -> canonical value, e.g. "
+        "{new_logo: {New Business: true, Existing Business: false}}.",
+    )
+    missing_amount: Literal["skip", "zero", "error"] = Field(
+        default="error", description="A row without an amount: skipped (reported), read as 0, or an error."
+    )
+    aggregate: Literal["sum", "none"] | None = Field(
+        default=None,
+        description="Rows sharing a deal id (line items): summed into one deal, or an error "
+        "(default: detected).",
+    )
 
     @field_validator("columns")
     @classmethod
@@ -111,15 +139,45 @@ class Evidence(Strict):
         return self.deals if self.deals is not None else self.won + self.lost + 2.0
 
 
+STAGE_STATUSES = ("open", "won", "lost")
+
+
 class Stage(Strict):
     name: str
-    win_rate: Probability
+    win_rate: Probability | None = Field(
+        default=None, description="Chance an open deal at this stage is won (closed stages: 1 or 0)."
+    )
+    status: Literal[STAGE_STATUSES] = Field(
+        default="open", description="won / lost: rows at this stage are closed deals, not open ones."
+    )
+    aliases: list[str] = Field(
+        default_factory=list, description="Other names of this stage in the export (e.g. CRM ids)."
+    )
     slip: Probability | None = Field(
         default=None, description="Chance a won deal dated in the period slips past it."
     )
     evidence: Evidence | None = Field(
         default=None, description="{won, lost} or {deals}: what the win rate was estimated from."
     )
+
+    @model_validator(mode="after")
+    def _rate_by_status(self) -> Stage:
+        """An open stage needs its win rate; a closed one has it: 1 for won, 0 for lost."""
+        if self.status == "open" and self.win_rate is None:
+            raise ValueError(f"stage {self.name!r}: give its win_rate (or status: won / lost)")
+        closed_rate = {"won": 1.0, "lost": 0.0}.get(self.status)
+        if closed_rate is not None:
+            if self.win_rate is not None and self.win_rate != closed_rate:
+                raise ValueError(
+                    f"stage {self.name!r} is {self.status}: its win_rate is {closed_rate:g}, "
+                    f"not {self.win_rate:g}"
+                )
+            self.win_rate = closed_rate
+        return self
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
 
 
 class Slip(Strict):
@@ -140,6 +198,19 @@ class AmountNoise(Strict):
         default=0.0, ge=0.0, le=3.0, description="Sigma of the mean-one lognormal multiplier."
     )
     haircut: float = Field(default=0.0, ge=0.0, lt=1.0, description="Expected discount on won amounts.")
+
+
+class Fx(Strict):
+    """Currency conversion: every amount in the output is in ``base``."""
+
+    base: str = Field(description="The output's currency code, e.g. EUR.")
+    rates: dict[str, Annotated[float, Field(gt=0.0)]] = Field(
+        default_factory=dict, description="Currency code -> value of one unit in the base currency."
+    )
+    table: str | None = Field(
+        default=None,
+        description="CSV of dated rates (date, currency, rate), relative to the scenario; the rate on as_of.",
+    )
 
 
 class Booked(Strict):
@@ -421,6 +492,7 @@ class Scenario(Strict):
         Discriminator(written_form),
     ] = Field(default=0.0, description="Revenue (or {revenue, new_logos}) already won.")
     stages: list[Stage] | None = None
+    fx: Fx | None = Field(default=None, description="Convert a currency column into one base currency.")
     slip: Slip = Field(default_factory=Slip)
     amount: AmountNoise = Field(default_factory=AmountNoise)
     targets: list[Target] = Field(default_factory=list)

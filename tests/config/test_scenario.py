@@ -173,7 +173,7 @@ def test_unknown_canonical_column_in_mapping():
     assert problems("period: 2026-Q3\npipeline:\n  path: x.csv\n  columns: {dealid: Id}\n") == [
         "scenario: pipeline.columns (line 4): unknown column 'dealid'; expected one of deal_id, amount, "
         "stage, close_date, probability, slip, owner, region, sector, product, new_logo, forecast_category, "
-        "push_count, created_date"
+        "push_count, created_date, currency"
     ]
 
 
@@ -489,6 +489,7 @@ def test_json_schema_covers_every_key():
         "WinByAge",
         "SegmentRates",
         "Evidence",
+        "Fx",
     )
     assert set(schema["$defs"]) == set(nested)
     for name in nested:
