@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -31,6 +33,28 @@ def _at_most_max_total(value: float) -> float:
 
 Total = Annotated[float, Field(ge=0.0), AfterValidator(_at_most_max_total)]  # a target or quota
 FilterValue = str | int | float | bool
+
+
+def _iso_date(value: Any) -> Any:
+    """A scenario date: YAML's own date, or text ``YYYY-MM-DD`` (a time part, as CRMs write
+    timestamps, is dropped); anything else is refused with the form expected, never guessed."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 10 and text[10] in " T":
+            text = text[:10]
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            try:
+                return dt.date.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"{text!r} is not a calendar date") from None
+    raise ValueError(f"{value!r} is not a date; expected YYYY-MM-DD (e.g. 2026-10-15)")
+
+
+ScenarioDate = Annotated[dt.date, BeforeValidator(_iso_date, json_schema_input_type=str)]
 
 
 def _one_filter_value(value: Any) -> Any:

@@ -12,14 +12,14 @@ from pydantic import (
     model_validator,
 )
 
-from forecast.config.base import Strict
+from forecast.config.base import ScenarioDate, Strict
 
 
 class PeriodRange(Strict):
     """An explicit forecast period; both ends are inside it."""
 
-    start: dt.date
-    end: dt.date
+    start: ScenarioDate
+    end: ScenarioDate
 
     @model_validator(mode="after")
     def _ordered(self) -> PeriodRange:
@@ -79,7 +79,12 @@ def day_bounds(periods: list[PeriodRange]) -> list[tuple[np.datetime64, np.datet
 
 
 def _year_as_text(period: Any) -> Any:
-    """YAML reads ``period: 2026`` as a number."""
+    """YAML reads ``period: 2026`` as a number; a single date names no period, and says so."""
+    if isinstance(period, dt.date):
+        raise ValueError(
+            f"{period.isoformat()} is a date, not a period; expected a quarter (2026-Q3), a month "
+            "(2026-07), a year (2026) or {start: YYYY-MM-DD, end: YYYY-MM-DD}"
+        )
     return str(period) if isinstance(period, int) and not isinstance(period, bool) else period
 
 

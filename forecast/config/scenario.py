@@ -20,6 +20,7 @@ from pydantic import (
 
 from forecast.config.base import (
     Probability,
+    ScenarioDate,
     Simulation,
     Strict,
     Total,
@@ -442,7 +443,7 @@ class DealTemplate(Strict):
         default=0.0, ge=0.0, le=3.0, description="Lognormal sigma of sizes across the added deals."
     )
     win_rate: Probability | None = Field(default=None, description="Default: the stage's win rate.")
-    close_date: dt.date | None = Field(default=None, description="Default: the period's last day.")
+    close_date: ScenarioDate | None = Field(default=None, description="Default: the period's last day.")
     new_logo: bool = Field(default=True, description="New pipeline is new business unless told otherwise.")
 
 
@@ -482,7 +483,7 @@ class Scenario(Strict):
         Annotated[PeriodText, Tag("scalar")] | Annotated[PeriodRange, Tag("mapping")],
         Discriminator(written_form),
     ] = Field(description="2026-Q3, 2026-07, 2026, or {start, end}.")
-    as_of: dt.date | None = Field(
+    as_of: ScenarioDate | None = Field(
         default=None, description="Date of the pipeline snapshot (default: period start)."
     )
     pipeline: PipelineSource

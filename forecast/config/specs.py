@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -11,7 +10,7 @@ from pydantic import (
     model_validator,
 )
 
-from forecast.config.base import MAX_TRIALS, Simulation, Strict, only_known, stage_key
+from forecast.config.base import MAX_TRIALS, ScenarioDate, Simulation, Strict, only_known, stage_key
 from forecast.config.periods import parse_period, quarter_name, quarters_between
 from forecast.config.scenario import MAX_LATENT, AgeBuckets, ConversionStage
 
@@ -63,7 +62,7 @@ class BacktestHistory(Strict):
     stage_history: StageHistorySource | None = Field(
         default=None, description="Stage changes: each open deal's stage at a period start."
     )
-    as_of: dt.date | None = Field(
+    as_of: ScenarioDate | None = Field(
         default=None,
         description="The day the export was taken (default: its last creation or close date): outcomes "
         "after it are unknown.",

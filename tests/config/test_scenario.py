@@ -347,6 +347,44 @@ def test_an_impossible_date_names_the_key_and_line(text, message):
     assert problems(text) == [f"scenario: {message}"]
 
 
+@pytest.mark.parametrize(
+    ("written", "day"),
+    [
+        ("2026-07-15", dt.date(2026, 7, 15)),
+        ("'2026-07-15'", dt.date(2026, 7, 15)),
+        ("2026-07-15T10:30:00", dt.date(2026, 7, 15)),  # a CRM timestamp: the day is what counts
+        ("'2026-07-15 10:30'", dt.date(2026, 7, 15)),
+    ],
+)
+def test_scenario_dates_are_iso_dates_with_or_without_a_time(written, day):
+    assert parse_scenario(BASE + f"as_of: {written}\n").as_of == day
+    period = f"pipeline: {{path: deals.csv}}\nperiod: {{start: 2026-07-01, end: {written}}}\n"
+    assert parse_scenario(period).period.end == day
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("15/07/2026", "'15/07/2026'"),
+        ("2026-7-5", "'2026-7-5'"),
+        ("20260715", "20260715"),
+        ("'July 15'", "'July 15'"),
+    ],
+)
+def test_a_date_in_another_form_is_refused_with_the_form_expected(written, shown):
+    expected = f"{shown} is not a date; expected YYYY-MM-DD (e.g. 2026-10-15)"
+    assert problems(BASE + f"as_of: {written}\n") == [f"scenario: as_of (line 3): {expected}"]
+    plan = BASE + f"plans:\n  late:\n    add_deals:\n      - {{count: 1, close_date: {written}}}\n"
+    assert problems(plan) == [f"scenario: plans.late.add_deals[0].close_date (line 6): {expected}"]
+
+
+def test_a_single_date_is_not_a_period():
+    assert problems("pipeline: {path: deals.csv}\nperiod: 2026-07-01\n") == [
+        "scenario: period (line 2): 2026-07-01 is a date, not a period; expected a quarter (2026-Q3), "
+        "a month (2026-07), a year (2026) or {start: YYYY-MM-DD, end: YYYY-MM-DD}"
+    ]
+
+
 def test_calibration_fragment_errors_name_the_fragment(tmp_path):
     scenario = tmp_path / "q3.yaml"
     scenario.write_text("period: 2026-Q3\npipeline: {path: deals.csv}\ncalibration: rates.yaml\n")
