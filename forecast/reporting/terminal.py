@@ -746,3 +746,29 @@ class BatchProgress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def init_lines(starter: Any) -> list[str]:
+    """``forecast init``: the columns and stages it recognised, what it decided and what it could not."""
+    lines = [f"{starter.export}: {len(starter.stages)} stages, columns recognised:"]
+    lines += [
+        f"  {name:<18} <- {header!r} ({starter.column_reasons[name]})"
+        for name, header in starter.columns.items()
+    ]
+    if starter.unused:
+        lines.append(f"  not used: {', '.join(repr(header) for header in starter.unused)}")
+    width = max(len(stage.name) for stage in starter.stages)
+    lines.append("stages:")
+    for stage in starter.stages:
+        amount = "booked by run" if stage.amount is None else money(stage.amount)
+        rate = stage.status if stage.win_rate is None else f"win rate {stage.win_rate:g} ({stage.reason})"
+        lines.append(f"  {stage.name:<{width}}  {stage.deals:>5} deals  {amount:>14}  {rate}")
+    if starter.decided:
+        lines.append("decided:")
+        lines += [f"  {line}" for line in starter.decided]
+    if starter.undecided:
+        lines.append("not decided (edit the scenario):")
+        lines += [f"  {line}" for line in starter.undecided]
+    if starter.output is not None:
+        lines.append(f"wrote {starter.output}; next: forecast run {starter.output}")
+    return lines
