@@ -204,6 +204,15 @@ def _closed_status(name: str, preset: str | None) -> str:
     return "open"
 
 
+def _preset_rank(name: str, preset: str | None) -> int:
+    """The stage's place in the preset's pipeline (0 when the preset does not list it)."""
+    key = header_key(name)
+    for rank, stage in enumerate(CRM_PRESETS[preset].stages if preset else ()):
+        if key in {header_key(stage.name), *(header_key(alias) for alias in stage.aliases)}:
+            return rank
+    return 0
+
+
 def _preset_rate(name: str, preset: str | None) -> float | None:
     key = header_key(name)
     for stage in CRM_PRESETS[preset].stages if preset else ():
@@ -471,7 +480,9 @@ def _stages_found(
             )
         rate = min(max(round(rate, 4), 0.0), 1.0)
         found.append(StageFound(name, int(at_stage.sum()), amount, status, rate, reason))
-    return found
+    order = {"open": 0, "won": 1, "lost": 2}
+    return sorted(found, key=lambda stage: (order[stage.status], _preset_rank(stage.name, preset),
+                                            stage.win_rate or 0.0))  # fmt: skip
 
 
 def _settings_text(mapping: dict[str, str], settings: dict[str, Any]) -> str:

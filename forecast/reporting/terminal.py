@@ -750,7 +750,7 @@ class BatchProgress:
 
 def init_lines(starter: Any) -> list[str]:
     """``forecast init``: the columns and stages it recognised, what it decided and what it could not."""
-    lines = [f"{starter.export}: {len(starter.stages)} stages, columns recognised:"]
+    lines = [f"{starter.export}: columns recognised:"]
     lines += [
         f"  {name:<18} <- {header!r} ({starter.column_reasons[name]})"
         for name, header in starter.columns.items()
@@ -762,7 +762,8 @@ def init_lines(starter: Any) -> list[str]:
     for stage in starter.stages:
         amount = "booked by run" if stage.amount is None else money(stage.amount)
         rate = stage.status if stage.win_rate is None else f"win rate {stage.win_rate:g} ({stage.reason})"
-        lines.append(f"  {stage.name:<{width}}  {stage.deals:>5} deals  {amount:>14}  {rate}")
+        deals = f"{stage.deals:>5} deal{'s' if stage.deals != 1 else ' '}"
+        lines.append(f"  {stage.name:<{width}}  {deals}  {amount:>14}  {rate}")
     if starter.decided:
         lines.append("decided:")
         lines += [f"  {line}" for line in starter.decided]
