@@ -12,14 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from forecast.cli.commands import cli
+from tests.fixtures.capabilities import needs
 from tests.fixtures.make_exports import AS_OF, PERIOD, SHAPES, TRUTH_KEYS, write_export
 
-# What each export needs beyond init itself (issue 14 is built on three branches):
-#   dialect: detected delimiter, encoding, decimal mark, currency and % signs, title rows, footers
-#   closed:  won/lost stages (booked, not open), pipeline.values, missing_amount, aggregate, fx
-# A test whose needs have not all landed is expected to fail; once they land it must pass
-# (strict xfail), so add the name here when the branch is merged.
-LANDED: set[str] = set()
+# What each export needs beyond init itself (see tests/fixtures/capabilities.py):
+# every shape but plain_open has won and lost rows (closed).
 NEEDS = {
     "french_cp1252": {"dialect", "closed"},
     "french_utf8_bom": {"dialect", "closed"},
@@ -34,9 +31,7 @@ TRIALS = 2000
 
 
 def _needs(name: str):
-    missing = NEEDS[name] - LANDED
-    marks = [pytest.mark.xfail(strict=True, reason=f"needs {', '.join(sorted(missing))}")] if missing else []
-    return pytest.param(name, marks=marks, id=name)
+    return pytest.param(name, marks=needs(*NEEDS[name]), id=name)
 
 
 def invoke(*args: str):

@@ -1,0 +1,147 @@
+"""``forecast init``'s decisions: columns by preset or usual English and French names, stages and
+their win rates with the reason, closed stages, dates, probability scale, currencies, values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from forecast.config.loading import load_scenario
+from forecast.errors import OutputError, PipelineError
+from forecast.inputs.starter import detect_preset, header_key, survey_export, write_scenario
+from tests.fixtures.capabilities import needs
+
+FRENCH = (
+    "Référence,Nom de l'affaire,Montant,Date de clôture,Étape,Probabilité,Propriétaire\n"
+    "F1,Acme,1000,30/11/2026,Proposition,40,Hélène\n"
+    "F2,Beta,2000,15/12/2026,Proposition,60,Loïc\n"
+    "F3,Gamma,500,01/11/2026,Découverte,10,Hélène\n"
+    "F4,Delta,700,13/10/2026,Gagné,100,Loïc\n"
+    "F5,Eps,300,20/10/2026,Perdu,0,Loïc\n"
+)
+
+
+def survey(tmp_path, text: str, name: str = "deals.csv", **options):
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    return survey_export(tmp_path / name, "2026-Q4", **options)
+
+
+def test_header_key_ignores_accents_case_and_punctuation():
+    assert header_key(" Date de  Clôture ") == header_key("date de cloture")
+    assert header_key("Probabilité (%)") == "probabilite"
+
+
+def test_french_headers_and_dates_are_recognised(tmp_path):
+    starter = survey(tmp_path, FRENCH)
+    assert starter.columns == {
+        "deal_id": "Référence",
+        "amount": "Montant",
+        "stage": "Étape",
+        "close_date": "Date de clôture",
+        "probability": "Probabilité",
+        "owner": "Propriétaire",
+    }
+    assert set(starter.column_reasons.values()) == {"usual name"}
+    assert starter.unused == ["Nom de l'affaire"]
+    assert starter.settings == {"probability_scale": "percent", "date_format": "%d/%m/%Y"}
+    assert "date_format: '%d/%m/%Y' (every close date fits it, and no other)" in starter.decided
+
+
+def test_win_rates_are_the_mean_probability_of_each_stage_and_closed_stages_are_marked(tmp_path):
+    stages = {stage.name: stage for stage in survey(tmp_path, FRENCH).stages}
+    assert [name for name in stages] == ["Découverte", "Proposition", "Gagné", "Perdu"]
+    assert (stages["Proposition"].win_rate, stages["Proposition"].reason) == (
+        0.5,
+        "mean of its 2 probabilities",
+    )
+    assert (stages["Proposition"].deals, stages["Proposition"].amount) == (2, 3000.0)
+    assert (stages["Gagné"].status, stages["Gagné"].win_rate, stages["Perdu"].status) == ("won", None, "lost")
+
+
+def test_without_probabilities_the_preset_default_then_the_generic_ladder(tmp_path):
+    salesforce = (
+        "Opportunity ID,Amount,Close Date,Stage\n"
+        "A,100,2026-11-01,Needs Analysis\nB,100,2026-11-01,Closed Won\nC,100,2026-11-01,Custom Stage\n"
+    )
+    starter = survey(tmp_path, salesforce)
+    assert starter.preset == "salesforce"
+    rates = {stage.name: (stage.win_rate, stage.reason) for stage in starter.stages}
+    assert rates["Needs Analysis"] == (0.2, "salesforce default")
+    assert rates["Custom Stage"][1].startswith("generic default")
+    assert any("'Custom Stage'" in line and "generic default" in line for line in starter.undecided)
+
+
+def test_dates_that_fit_two_formats_are_refused_naming_the_option(tmp_path):
+    text = "Deal ID,Amount,Close Date,Stage\nA,100,03/11/2026,Open\nB,100,12/10/2026,Open\n"
+    with pytest.raises(PipelineError, match="fits '%d/%m/%Y' and '%m/%d/%Y'; say which with --date-format"):
+        survey(tmp_path, text)
+    starter = survey(tmp_path, text, date_format="%m/%d/%Y")
+    assert starter.settings["date_format"] == "%m/%d/%Y"
+
+
+def test_a_missing_required_column_is_named_with_the_option(tmp_path):
+    with pytest.raises(PipelineError) as raised:
+        survey(tmp_path, "Deal ID,Value in k,Close Date,Stage\nA,1,2026-11-01,Open\n")
+    assert raised.value.problems[0].endswith(
+        "no column recognised as amount; name it with --column amount=HEADER"
+    )
+    starter = survey(tmp_path, "Deal ID,Value in k,Close Date,Stage\nA,1,2026-11-01,Open\n",
+                     columns={"amount": "Value in k"})  # fmt: skip
+    assert (starter.columns["amount"], starter.column_reasons["amount"]) == ("Value in k", "--column")
+
+
+@pytest.mark.parametrize(
+    ("headers", "preset"),
+    [
+        (["Opportunity ID", "Amount", "Close Date", "Stage", "Probability (%)"], "salesforce"),
+        (["Record ID", "Deal Name", "Deal Stage", "Amount", "Close Date", "Deal owner"], "hubspot"),
+        (["Deal - ID", "Deal - Value", "Deal - Stage", "Deal - Expected close date"], "pipedrive"),
+        (["Topic", "Est. Revenue", "Est. Close Date", "Pipeline Phase", "Probability"], "dynamics"),
+        (["Record Id", "Amount", "Closing Date", "Stage", "Deal Owner"], "zoho"),
+        (["Deal ID", "Amount", "Close Date", "Stage"], None),
+    ],
+)
+def test_the_preset_is_detected_by_its_headers(headers, preset):
+    assert detect_preset(headers) == preset
+
+
+def test_several_currencies_need_their_rates(tmp_path):
+    text = (
+        "Deal ID,Amount,Close Date,Stage,Currency\nA,100,2026-11-01,Open,EUR\nB,100,2026-11-01,Open,USD\n" * 1
+    )
+    text += "C,50,2026-11-01,Open,eur\n"
+    with pytest.raises(PipelineError, match=r"amounts in EUR \(2 rows\), USD \(1 rows\).*--rate USD=RATE"):
+        survey(tmp_path, text)
+    starter = survey(tmp_path, text, rates={"usd": 0.9})
+    assert starter.fx == {"base": "EUR", "rates": {"USD": 0.9}}
+    starter = survey(tmp_path, text, rates={"EUR": 1.1}, base="USD")
+    assert starter.fx == {"base": "USD", "rates": {"EUR": 1.1}}
+
+
+@needs("closed")  # pipeline.values
+def test_a_type_column_becomes_new_logo_only_when_its_values_say_so(tmp_path):
+    text = "Deal ID,Amount,Close Date,Stage,Type\nA,1,2026-11-01,Open,New Business\nB,1,2026-11-01,Open,{}\n"
+    starter = survey(tmp_path, text.format("Existing Business"))
+    assert starter.settings["values"] == {"new_logo": {"Existing Business": False, "New Business": True}}
+    starter = survey(tmp_path, text.format("Partner"))
+    assert "new_logo" not in starter.columns
+    assert any("'Type'" in line and "pipeline.values.new_logo" in line for line in starter.undecided)
+
+
+def test_the_scenario_written_loads_and_is_not_overwritten_without_force(tmp_path):
+    starter = survey(tmp_path, "Deal ID,Amount,Close Date,Stage,Probability\nA,100,2026-11-01,Open,0.3\n",
+                     as_of=dt.date(2026, 10, 15))  # fmt: skip
+    output = tmp_path / "out" / "q4.yaml"
+    output.parent.mkdir()
+    write_scenario(starter, output)
+    scenario = load_scenario(output)
+    assert scenario.pipeline_path.resolve() == (tmp_path / "deals.csv").resolve()
+    assert scenario.pipeline.path == "../deals.csv"
+    assert (scenario.as_of, scenario.stages[0].win_rate) == (dt.date(2026, 10, 15), 0.3)
+    with pytest.raises(OutputError, match="already exists; give --force"):
+        write_scenario(starter, output)
+    output.write_text("old")
+    write_scenario(starter, output, force=True)
+    assert output.read_text().startswith("# Written by `forecast init`")
+    assert sorted(path.name for path in output.parent.iterdir()) == ["q4.yaml"]  # no temporary file left
