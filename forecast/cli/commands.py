@@ -190,12 +190,11 @@ def init(export, period, as_of, output, preset, columns, date_format, rates, bas
 
     Example: forecast init deals.csv --period 2026-Q4 -o q4.yaml
     """
-    from forecast.inputs.starter import survey_export, write_scenario
+    from forecast.inputs.starter import check_new_output, survey_export, write_scenario
     from forecast.reporting.terminal import init_lines
 
     output = Path(output)
-    if output.exists() and not force:
-        raise OptionError(f"{output}: already exists; give --force to replace it, or another -o")
+    check_new_output(output, force)
     starter = survey_export(
         export,
         period,

@@ -231,9 +231,21 @@ CLOSED_STAGE_NAMES: dict[str, tuple[str, ...]] = {
              "abandonnée", "annulé", "closed-lost to competition"),
 }  # fmt: skip
 
-# Win rates init states for open stages it finds without a probability column or a preset:
-# the generic ladder, by the stage's rank among the open stages (first = earliest).
-GENERIC_LADDER = (0.1, 0.2, 0.4, 0.6, 0.8)
+# Win rates init states for an open stage without probabilities in the export and unknown to the
+# preset: a generic ladder by the stage's usual names (English and French), compared like column
+# names; a stage not listed gets the ladder's lowest rung, and init says it could not decide it.
+GENERIC_LADDER: dict[float, tuple[str, ...]] = {
+    0.1: ("prospect", "prospecting", "prospection", "lead", "new", "nouveau", "discovery", "découverte",
+          "identification", "identified", "contact", "premier contact"),
+    0.2: ("qualification", "qualified", "qualifié", "qualifiée", "qualify", "needs analysis",
+          "analyse des besoins", "demo", "démo", "presentation", "présentation"),
+    0.4: ("proposal", "proposition", "quote", "devis", "offre", "offer", "proposal made",
+          "proposition commerciale", "solution"),
+    0.6: ("negotiation", "négociation", "negociation", "negotiating", "en négociation", "shortlist"),
+    0.8: ("commit", "closing", "contract", "contrat", "contract sent", "contrat envoyé", "verbal",
+          "accord verbal", "engagement", "bon de commande"),
+}  # fmt: skip
+UNKNOWN_STAGE_RATE = 0.1
 
 # new_logo cell values init maps when it finds them in a type column.
 NEW_LOGO_VALUES: dict[str, bool] = {

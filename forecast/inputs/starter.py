@@ -33,6 +33,8 @@ from forecast.config.presets import (
     GENERIC_LADDER,
     LINE_AMOUNT_NAMES,
     NEW_LOGO_VALUES,
+    UNKNOWN_STAGE_RATE,
+    PresetStage,
 )
 from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
 from forecast.errors import OutputError, PipelineError
@@ -57,6 +59,7 @@ class StageFound:
     status: str
     win_rate: float | None
     reason: str
+    label: str | None = None  # the preset's name for it, when the export writes another (an id)
 
 
 @dataclass
@@ -192,33 +195,24 @@ def _date_format(cells: list[Any]) -> tuple[str | None, list[str]]:
     return (fitting[0] if len(fitting) == 1 else None), fitting
 
 
+def _named_in(name: str, names: tuple[str, ...]) -> bool:
+    return header_key(name) in {header_key(known) for known in names}
+
+
+def _preset_stage(name: str, preset: str | None) -> tuple[int, PresetStage] | None:
+    """The preset's stage called ``name`` (by its label or an alias) and its place in the pipeline."""
+    for rank, stage in enumerate(CRM_PRESETS[preset].stages if preset else ()):
+        if _named_in(name, (stage.name, *stage.aliases)):
+            return rank, stage
+    return None
+
+
 def _closed_status(name: str, preset: str | None) -> str:
     """'won', 'lost' or 'open' for a stage name: the preset's stage, else the usual closed names."""
-    key = header_key(name)
-    for stage in CRM_PRESETS[preset].stages if preset else ():
-        if key in {header_key(stage.name), *(header_key(alias) for alias in stage.aliases)}:
-            return stage.status
-    for status, names in CLOSED_STAGE_NAMES.items():
-        if key in {header_key(known) for known in names}:
-            return status
-    return "open"
-
-
-def _preset_rank(name: str, preset: str | None) -> int:
-    """The stage's place in the preset's pipeline (0 when the preset does not list it)."""
-    key = header_key(name)
-    for rank, stage in enumerate(CRM_PRESETS[preset].stages if preset else ()):
-        if key in {header_key(stage.name), *(header_key(alias) for alias in stage.aliases)}:
-            return rank
-    return 0
-
-
-def _preset_rate(name: str, preset: str | None) -> float | None:
-    key = header_key(name)
-    for stage in CRM_PRESETS[preset].stages if preset else ():
-        if key in {header_key(stage.name), *(header_key(alias) for alias in stage.aliases)}:
-            return stage.win_rate
-    return None
+    known = _preset_stage(name, preset)
+    if known is not None:
+        return known[1].status
+    return next((status for status, names in CLOSED_STAGE_NAMES.items() if _named_in(name, names)), "open")
 
 
 def _currencies(cells: list[str]) -> Counter:
@@ -391,7 +385,7 @@ def survey_export(
 
     found = _stages_found(ordered, statuses, by_stage, deals, preset)
     for stage in found:
-        if stage.status == "open" and stage.reason.startswith("generic"):
+        if stage.status == "open" and "generic" in stage.reason:
             undecided.append(
                 f"stage {stage.name!r}: no probability in the export; "
                 f"win rate {stage.win_rate:g} is a generic default, edit it"
@@ -450,39 +444,40 @@ def _stages_found(
     ordered: list[str], statuses: dict[str, str], by_stage: dict[str, set], deals, preset: str | None
 ) -> list[StageFound]:
     """Each stage's deals and amount, and its win rate with the reason: the mean probability of its
-    deals in the export, else the preset's default, else the generic ladder by its open rank."""
+    deals in the export, else the preset's default, else the generic ladder by its name."""
     read = deals.attributes.get("stage", np.array([], dtype=object))
     keys = np.array([stage_key(name) for name in read], dtype=object)
-    open_names = [name for name in ordered if statuses[name] == "open"]
     found = []
     for name in ordered:
         status = statuses[name]
         at_stage = keys == stage_key(name)
+        known = _preset_stage(name, preset)
+        label = known[1].name if known is not None and known[1].name != name else None
         if status != "open":
-            found.append(StageFound(name, len(by_stage[name]), None, status, None, f"closed {status}"))
+            found.append(StageFound(name, len(by_stage[name]), None, status, None, f"closed {status}", label))
             continue
         amount = float(deals.amount[at_stage].sum())
         probabilities = deals.probability[at_stage]
         probabilities = probabilities[~np.isnan(probabilities)]
-        rank = open_names.index(name)
         if probabilities.size:
             rate = float(np.mean(probabilities))
             reason = f"mean of its {probabilities.size} probabilit{'ies' if probabilities.size > 1 else 'y'}"
-        elif _preset_rate(name, preset) is not None:
-            rate, reason = _preset_rate(name, preset), f"{preset} default"
+        elif known is not None and known[1].win_rate is not None:
+            rate, reason = known[1].win_rate, f"{preset} default"
         else:
-            step = min(
-                len(GENERIC_LADDER) - 1, round(rank * (len(GENERIC_LADDER) - 1) / max(len(open_names) - 1, 1))
-            )
-            rate, reason = (
-                GENERIC_LADDER[step],
-                f"generic default (open stage {rank + 1} of {len(open_names)})",
-            )
+            rate = next((rung for rung, names in GENERIC_LADDER.items() if _named_in(name, names)), None)
+            reason = "generic default for its name"
+            if rate is None:
+                rate, reason = UNKNOWN_STAGE_RATE, "unknown stage: the generic ladder's lowest rate"
         rate = min(max(round(rate, 4), 0.0), 1.0)
-        found.append(StageFound(name, int(at_stage.sum()), amount, status, rate, reason))
+        found.append(StageFound(name, int(at_stage.sum()), amount, status, rate, reason, label))
     order = {"open": 0, "won": 1, "lost": 2}
-    return sorted(found, key=lambda stage: (order[stage.status], _preset_rank(stage.name, preset),
-                                            stage.win_rate or 0.0))  # fmt: skip
+
+    def place(stage: StageFound) -> tuple:
+        known = _preset_stage(stage.name, preset)
+        return order[stage.status], known[0] if known is not None else 0, stage.win_rate or 0.0
+
+    return sorted(found, key=place)
 
 
 def _settings_text(mapping: dict[str, str], settings: dict[str, Any]) -> str:
@@ -536,7 +531,10 @@ def scenario_text(starter: Starter, output: Path) -> str:
             lines += [f"    {_text(code)}: {rate:g}" for code, rate in starter.fx["rates"].items()]
     lines.append("stages:  # as the export names them")
     for stage in starter.stages:
-        lines.append(f"  - name: {_text(stage.name)}  # {stage.deals} deal{'s' if stage.deals != 1 else ''}")
+        label = f"{stage.label}, " if stage.label else ""
+        lines.append(
+            f"  - name: {_text(stage.name)}  # {label}{stage.deals} deal{'s' if stage.deals != 1 else ''}"
+        )
         if stage.status == "open":
             lines.append(f"    win_rate: {stage.win_rate:g}  # {stage.reason}")
         else:
@@ -548,14 +546,20 @@ def scenario_text(starter: Starter, output: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_new_output(output: Path, force: bool) -> None:
+    """Refuse to replace an existing scenario unless ``force`` (checked before any work, and again
+    when writing)."""
+    if Path(output).exists() and not force:
+        raise OutputError(f"{output}: already exists; give --force to replace it, or another -o")
+
+
 def write_scenario(starter: Starter, output: Path, force: bool = False) -> Starter:
     """Write the scenario atomically after reading it back as ``forecast run`` will.
 
     An existing ``output`` is kept unless ``force``.
     """
     output = Path(output)
-    if output.exists() and not force:
-        raise OutputError(f"{output}: already exists; give --force to replace it, or another -o")
+    check_new_output(output, force)
     text = scenario_text(starter, output)
     scenario = parse_scenario(text, output.resolve())
     load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)

@@ -757,13 +757,14 @@ def init_lines(starter: Any) -> list[str]:
     ]
     if starter.unused:
         lines.append(f"  not used: {', '.join(repr(header) for header in starter.unused)}")
-    width = max(len(stage.name) for stage in starter.stages)
-    lines.append("stages:")
-    for stage in starter.stages:
+    names = [f"{stage.name} ({stage.label})" if stage.label else stage.name for stage in starter.stages]
+    width = max(len(name) for name in names)
+    lines.append("stages (deals, their amount as read, win rate):")
+    for name, stage in zip(names, starter.stages, strict=True):
         amount = "booked by run" if stage.amount is None else money(stage.amount)
         rate = stage.status if stage.win_rate is None else f"win rate {stage.win_rate:g} ({stage.reason})"
         deals = f"{stage.deals:>5} deal{'s' if stage.deals != 1 else ' '}"
-        lines.append(f"  {stage.name:<{width}}  {deals}  {amount:>14}  {rate}")
+        lines.append(f"  {name:<{width}}  {deals}  {amount:>14}  {rate}")
     if starter.decided:
         lines.append("decided:")
         lines += [f"  {line}" for line in starter.decided]

@@ -68,8 +68,12 @@ def test_without_probabilities_the_preset_default_then_the_generic_ladder(tmp_pa
     assert starter.preset == "salesforce"
     rates = {stage.name: (stage.win_rate, stage.reason) for stage in starter.stages}
     assert rates["Needs Analysis"] == (0.2, "salesforce default")
-    assert rates["Custom Stage"][1].startswith("generic default")
+    assert rates["Custom Stage"] == (0.1, "unknown stage: the generic ladder's lowest rate")
     assert any("'Custom Stage'" in line and "generic default" in line for line in starter.undecided)
+    generic = survey(tmp_path, "Deal ID,Amount,Close Date,Stage\nA,1,2026-11-01,Négociation\n", name="g.csv")
+    assert [(stage.win_rate, stage.reason) for stage in generic.stages] == [
+        (0.6, "generic default for its name")
+    ]
 
 
 def test_dates_that_fit_two_formats_are_refused_naming_the_option(tmp_path):
