@@ -37,7 +37,7 @@ from forecast.config.presets import (
     PresetStage,
 )
 from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
-from forecast.errors import OutputError, PipelineError
+from forecast.errors import OutputError, PipelineError, ScenarioError
 from forecast.inputs.cells import normalise
 from forecast.inputs.output import atomic_write
 from forecast.inputs.pipeline import load_deals
@@ -75,6 +75,7 @@ class Starter:
     unused: list[str]
     stages: list[StageFound]
     settings: dict[str, Any] = field(default_factory=dict)  # pipeline keys beyond path/columns
+    setting_reasons: dict[str, str] = field(default_factory=dict)
     fx: dict[str, Any] | None = None
     decided: list[str] = field(default_factory=list)
     undecided: list[str] = field(default_factory=list)
@@ -237,7 +238,12 @@ def survey_export(
     settings decided (each problem names the file, row and column, as ``forecast run`` would).
     """
     export = Path(export)
-    parse_period(period)
+    try:
+        span = parse_period(period)
+    except ValueError as error:
+        raise ScenarioError(str(error)) from None
+    if as_of is not None and not span.start <= as_of <= span.end:
+        raise ScenarioError(f"as_of {as_of} is outside the period {period} ({span.start}..{span.end})")
     table, first_row = read_table(export, sheet)
     headers = list(table)
     rows = filled_rows(table) if table else np.array([], dtype=np.int64)
@@ -258,6 +264,7 @@ def survey_export(
             + [f"{export}: columns are: {', '.join(headers) or 'none'}"]
         )
     settings: dict[str, Any] = {}
+    reasons_of: dict[str, str] = {}  # setting -> why
 
     ids = _cells(table, mapping["deal_id"], rows)
     repeated = len(set(ids)) < len(ids)
@@ -266,18 +273,18 @@ def survey_export(
         if line_amount is not None and reasons["amount"] != "--column":
             mapping["amount"], reasons["amount"] = line_amount, "line items' amounts, summed per deal"
         settings["aggregate"] = "sum"
-        decided.append(
-            f"aggregate: sum ({len(ids) - len(set(ids))} rows repeat a deal id: line items, "
-            f"{mapping['amount']!r} summed per deal)"
+        reasons_of["aggregate"] = (
+            f"{len(ids) - len(set(ids))} rows repeat a deal id: line items, "
+            f"{mapping['amount']!r} summed per deal"
         )
 
     amounts = _cells(table, mapping["amount"], rows)
     blank = sum(1 for cell in amounts if not cell)
     if blank:
         settings["missing_amount"] = "skip"
-        decided.append(
-            f"missing_amount: skip ({blank} row{'s' if blank > 1 else ''} without an amount left out; "
-            "set zero to count them as deals worth 0)"
+        reasons_of["missing_amount"] = (
+            f"{blank} row{'s' if blank > 1 else ''} without an amount left out; "
+            "zero counts them as deals worth 0"
         )
 
     if "probability" in mapping:
@@ -287,7 +294,7 @@ def survey_export(
             del mapping["probability"]
         else:
             settings["probability_scale"] = scale
-            decided.append(f"probability_scale: {scale} ({why})")
+            reasons_of["probability_scale"] = why
 
     if date_format is None:
         date_format, fitting = _date_format(_raw(table, mapping["close_date"], rows))
@@ -306,9 +313,10 @@ def survey_export(
                 "give it with --date-format (e.g. '%d/%m/%Y')"
             )
         if date_format is not None:
-            decided.append(f"date_format: {date_format!r} (every close date fits it, and no other)")
+            reasons_of["date_format"] = "every close date fits it, and no other"
     if date_format is not None:
         settings["date_format"] = date_format
+        reasons_of.setdefault("date_format", "--date-format")
     if "created_date" in mapping:
         created = _raw(table, mapping["created_date"], rows)
         created_format, _ = _date_format(created)
@@ -394,6 +402,7 @@ def survey_export(
         undecided.append(
             "no stage recognised as won: closed won deals, if any, count as open (mark them status: won)"
         )
+    decided += [f"{key}: {_setting_text(key, settings[key])} ({why})" for key, why in reasons_of.items()]
     used = set(mapping.values())
     return Starter(
         export=export,
@@ -405,6 +414,7 @@ def survey_export(
         unused=[header for header in headers if header not in used],
         stages=found,
         settings=settings,
+        setting_reasons=reasons_of,
         fx=fx,
         decided=decided,
         undecided=undecided,
@@ -486,6 +496,11 @@ def _settings_text(mapping: dict[str, str], settings: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _setting_text(key: str, value: Any) -> str:
+    """A pipeline setting as the scenario writes it: the date format quoted (it holds %)."""
+    return _text(value) if key == "date_format" else str(value)
+
+
 def _text(value: Any) -> str:
     """A YAML scalar: JSON strings and numbers are valid YAML."""
     if isinstance(value, bool):
@@ -520,7 +535,8 @@ def scenario_text(starter: Starter, output: Path) -> str:
                 lines.append(f"    {column}:")
                 lines += [f"      {_text(text)}: {_text(flag)}" for text, flag in mapping.items()]
         else:
-            lines.append(f"  {key}: {_text(value) if key == 'date_format' else value}")
+            why = starter.setting_reasons.get(key)
+            lines.append(f"  {key}: {_setting_text(key, value)}" + (f"  # {why}" if why else ""))
     if starter.fx is not None:
         lines += [
             "fx:  # every amount in the output is in the base currency",

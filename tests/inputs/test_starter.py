@@ -45,7 +45,7 @@ def test_french_headers_and_dates_are_recognised(tmp_path):
     assert set(starter.column_reasons.values()) == {"usual name"}
     assert starter.unused == ["Nom de l'affaire"]
     assert starter.settings == {"probability_scale": "percent", "date_format": "%d/%m/%Y"}
-    assert "date_format: '%d/%m/%Y' (every close date fits it, and no other)" in starter.decided
+    assert 'date_format: "%d/%m/%Y" (every close date fits it, and no other)' in starter.decided
 
 
 def test_win_rates_are_the_mean_probability_of_each_stage_and_closed_stages_are_marked(tmp_path):
