@@ -2,13 +2,8 @@
 ``pipeline.preset`` data), and the usual English and French column and stage names that
 ``forecast init`` recognises. Data only; ``forecast.inputs.presets`` applies a preset to a table.
 
-Sources (checked on the CRMs' own documentation where it says so, else marked as defaults to
-verify): Salesforce's OpportunityStage object (``Probability (%)`` label, forecast categories) and
-its ten default stages; HubSpot's default sales pipeline (stage ids and probabilities); Zoho's
-default deal stages; Dynamics 365's opportunity table (Topic, Est. Revenue, Est. Close Date,
-Probability, Pipeline Phase, Status). Pipedrive's default pipeline probabilities and Zoho's and
-Salesforce's per-stage percentages are the shipped defaults as commonly documented: edit them to
-your org's.
+The defaults are the CRMs' shipped ones; the README's Presets section says which were checked
+against the CRMs' documentation and which were not.
 """
 
 from __future__ import annotations
