@@ -188,7 +188,8 @@ SALESFORCE_FORECAST_CATEGORIES = ("Pipeline", "Best Case", "Commit", "Closed", "
 # itself; compared ignoring case, accents, spaces and punctuation (``forecast init``).
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "deal_id": ("id", "deal id", "opportunity id", "record id", "reference", "référence", "ref",
-                "id affaire", "id opportunité", "numéro", "n°"),
+                "id affaire", "id opportunité", "numéro", "n°", "n° affaire", "no affaire",
+                "numéro d'affaire", "n° d'affaire"),
     "amount": ("amount", "value", "deal value", "revenue", "montant", "montant ht", "valeur",
                "chiffre d'affaires", "ca"),
     "close_date": ("close date", "closing date", "expected close date", "date de clôture",

@@ -38,7 +38,7 @@ from forecast.config.presets import (
 )
 from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
 from forecast.errors import OutputError, PipelineError, ScenarioError
-from forecast.inputs.cells import normalise
+from forecast.inputs.cells import normalise, parse_date
 from forecast.inputs.output import atomic_write
 from forecast.inputs.pipeline import load_deals
 from forecast.inputs.presets import preset_columns
@@ -172,27 +172,23 @@ def _probability_scale(header: str, cells: list[Any]) -> tuple[str | None, str]:
     return "fraction", "every value lies in 0-1"
 
 
-def _date_format(cells: list[Any]) -> tuple[str | None, list[str]]:
-    """The strptime format every date cell fits (None: ISO dates or spreadsheet dates), and the
-    formats that fit when several do (an ambiguity init does not settle)."""
-    texts = [normalise(cell) for cell in cells if not isinstance(cell, dt.date) and normalise(cell)]
-    if not texts:
-        return None, []
-
-    def fits(form: str | None) -> bool:
-        for text in texts:
+def _fits(cells: list[Any], date_format: str | None) -> bool:
+    """Every filled cell reads as a date with ``date_format`` (None: ISO), as ``load_deals`` reads it."""
+    for cell in cells:
+        if normalise(cell):
             try:
-                if form is None:
-                    dt.date.fromisoformat(text[:10])
-                else:
-                    dt.datetime.strptime(text, form)
+                parse_date(cell, date_format)
             except ValueError:
                 return False
-        return True
+    return True
 
-    if fits(None):
+
+def _date_format(cells: list[Any]) -> tuple[str | None, list[str]]:
+    """The format of the date cells: None when they read as they are (ISO or spreadsheet dates),
+    else the one usual format they all fit; and every format that fits (several: ambiguous)."""
+    if _fits(cells, None):
         return None, []
-    fitting = [form for form in DATE_FORMATS if fits(form)]
+    fitting = [form for form in DATE_FORMATS if _fits(cells, form)]
     return (fitting[0] if len(fitting) == 1 else None), fitting
 
 
@@ -303,11 +299,7 @@ def survey_export(
                 f"{export}: column {mapping['close_date']!r} (close_date): every date fits "
                 f"{' and '.join(repr(form) for form in fitting)}; say which with --date-format"
             )
-        if (
-            not fitting
-            and date_format is None
-            and not _iso_or_dates(_raw(table, mapping["close_date"], rows))
-        ):
+        if not fitting and not _fits(_raw(table, mapping["close_date"], rows), None):
             raise PipelineError(
                 f"{export}: column {mapping['close_date']!r} (close_date): the dates fit no usual format; "
                 "give it with --date-format (e.g. '%d/%m/%Y')"
@@ -317,14 +309,11 @@ def survey_export(
     if date_format is not None:
         settings["date_format"] = date_format
         reasons_of.setdefault("date_format", "--date-format")
-    if "created_date" in mapping:
-        created = _raw(table, mapping["created_date"], rows)
-        created_format, _ = _date_format(created)
-        if (created_format or date_format) != date_format and not _iso_or_dates(created):
-            undecided.append(
-                f"created dates ({mapping['created_date']!r}) are not written like close dates: not used"
-            )
-            del mapping["created_date"]
+    if "created_date" in mapping and not _fits(_raw(table, mapping["created_date"], rows), date_format):
+        undecided.append(
+            f"created dates ({mapping['created_date']!r}) are not written like close dates: not used"
+        )
+        del mapping["created_date"]
 
     values: dict[str, dict[str, Any]] = {}
     if "new_logo" in mapping:
@@ -419,18 +408,6 @@ def survey_export(
         decided=decided,
         undecided=undecided,
     )
-
-
-def _iso_or_dates(cells: list[Any]) -> bool:
-    """Every filled cell is a spreadsheet date or an ISO date."""
-    for cell in cells:
-        if isinstance(cell, dt.date) or not normalise(cell):
-            continue
-        try:
-            dt.date.fromisoformat(normalise(cell)[:10])
-        except ValueError:
-            return False
-    return True
 
 
 def _fx(export: Path, header: str, counts: Counter, rates: dict[str, float], base: str | None) -> dict:
