@@ -42,7 +42,7 @@ from forecast.inputs.cells import normalise, parse_date
 from forecast.inputs.output import atomic_write
 from forecast.inputs.pipeline import load_deals
 from forecast.inputs.presets import preset_columns
-from forecast.inputs.tables import filled_rows, read_table
+from forecast.inputs.tables import filled_rows, match_columns, read_table
 
 REQUIRED = ("deal_id", "amount", "close_date", "stage")
 DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y")
@@ -310,10 +310,14 @@ def survey_export(
         settings["date_format"] = date_format
         reasons_of.setdefault("date_format", "--date-format")
     if "created_date" in mapping and not _fits(_raw(table, mapping["created_date"], rows), date_format):
-        undecided.append(
-            f"created dates ({mapping['created_date']!r}) are not written like close dates: not used"
-        )
-        del mapping["created_date"]
+        header = mapping.pop("created_date")
+        if match_columns(table, ("created_date",), {})["created_date"] == header:  # read by its name anyway
+            raise PipelineError(
+                f"{export}: column {header!r} (created_date) is not written like the close dates "
+                f"({date_format or 'YYYY-MM-DD'}), and both are read with pipeline.date_format: "
+                "rename the column to leave it out, or write its dates like the close dates"
+            )
+        undecided.append(f"created dates ({header!r}) are not written like close dates: not used")
 
     values: dict[str, dict[str, Any]] = {}
     if "new_logo" in mapping:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from forecast.config.loading import parse_scenario
 from forecast.config.presets import CRM_PRESETS
@@ -125,3 +127,20 @@ def test_the_readme_has_a_table_for_every_preset(name):
         assert all(f"`{header}`" in row for header in headers), (canonical, row)
     for stage in preset.stages:
         assert f"| {stage.name} |" in table, stage.name
+
+
+@given(
+    explicit=st.dictionaries(
+        st.sampled_from(sorted(CRM_PRESETS["salesforce"].columns)),
+        st.sampled_from([*SALESFORCE_HEADERS, "Custom A", "Custom B"]),
+    ),
+    headers=st.lists(st.sampled_from([*SALESFORCE_HEADERS, "Custom A", "Custom B"]), unique=True),
+)
+def test_explicit_columns_always_win_and_no_header_is_mapped_twice_by_the_preset(explicit, headers):
+    filled = with_preset(PipelineSource(path="d.csv", preset="salesforce", columns=explicit), headers)
+    assert {name: filled.columns[name] for name in explicit} == explicit
+    added = {name: header for name, header in filled.columns.items() if name not in explicit}
+    assert set(added.values()).isdisjoint(explicit.values())
+    assert len(set(added.values())) == len(added)
+    assert added == {name: header for name, header in preset_columns("salesforce", headers).items()
+                     if name not in explicit and header not in explicit.values()}  # fmt: skip

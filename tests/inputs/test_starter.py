@@ -149,3 +149,35 @@ def test_the_scenario_written_loads_and_is_not_overwritten_without_force(tmp_pat
     write_scenario(starter, output, force=True)
     assert output.read_text().startswith("# Written by `forecast init`")
     assert sorted(path.name for path in output.parent.iterdir()) == ["q4.yaml"]  # no temporary file left
+
+
+def test_created_dates_written_otherwise_than_close_dates_are_left_out(tmp_path):
+    text = "Deal ID,Amount,Close Date,Stage,Date de création\nA,1,30/11/2026,Open,2026-06-01\n"
+    starter = survey(tmp_path, text)
+    assert "created_date" not in starter.columns
+    assert (
+        "created dates ('Date de création') are not written like close dates: not used" in starter.undecided
+    )
+    assert "created_date" in survey(tmp_path, text.replace("2026-06-01", "01/06/2026")).columns
+    with pytest.raises(PipelineError, match=r"'Created Date' \(created_date\) is not written like the close"):
+        survey(tmp_path, text.replace("Date de création", "Created Date"))
+
+
+@needs("closed")  # aggregate: sum
+def test_line_items_are_summed_from_the_line_amounts(tmp_path):
+    text = (
+        "Opportunity ID,Stage,Close Date,Amount,Product Name,Total Price\n"
+        "A,Prospecting,2026-11-01,300,P1,100\nA,Prospecting,2026-11-01,300,P2,200\n"
+        "B,Prospecting,2026-11-01,50,P1,50\n"
+    )
+    starter = survey(tmp_path, text)
+    assert (starter.columns["amount"], starter.settings["aggregate"]) == ("Total Price", "sum")
+    assert (starter.stages[0].deals, starter.stages[0].amount) == (2, 350.0)
+
+
+@needs("closed")  # missing_amount: skip
+def test_blank_amounts_are_skipped_and_counted(tmp_path):
+    text = "Deal ID,Amount,Close Date,Stage\nA,,2026-11-01,Open\nB,5,2026-11-01,Open\n"
+    starter = survey(tmp_path, text)
+    assert starter.settings["missing_amount"] == "skip"
+    assert (starter.stages[0].deals, starter.stages[0].amount) == (1, 5.0)
