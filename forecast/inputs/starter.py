@@ -259,7 +259,7 @@ def survey_export(
             ]
             + [f"{export}: columns are: {', '.join(headers) or 'none'}"]
         )
-    settings: dict[str, Any] = {}
+    settings: dict[str, Any] = {} if sheet is None else {"sheet": sheet}
     reasons_of: dict[str, str] = {}  # setting -> why
 
     ids = _cells(table, mapping["deal_id"], rows)
@@ -478,8 +478,9 @@ def _settings_text(mapping: dict[str, str], settings: dict[str, Any]) -> str:
 
 
 def _setting_text(key: str, value: Any) -> str:
-    """A pipeline setting as the scenario writes it: the date format quoted (it holds %)."""
-    return _text(value) if key == "date_format" else str(value)
+    """A pipeline setting as the scenario writes it: texts of the user's quoted (a date format
+    holds %, a sheet name anything)."""
+    return _text(value) if key in ("date_format", "sheet") else str(value)
 
 
 def _text(value: Any) -> str:

@@ -181,3 +181,20 @@ def test_blank_amounts_are_skipped_and_counted(tmp_path):
     starter = survey(tmp_path, text)
     assert starter.settings["missing_amount"] == "skip"
     assert (starter.stages[0].deals, starter.stages[0].amount) == (1, 5.0)
+
+
+def test_an_excel_sheet_named_is_the_one_the_scenario_reads(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["notes"])
+    sheet = book.create_sheet("Deals # Q4")
+    sheet.append(["Deal ID", "Amount", "Close Date", "Stage", "Probability"])
+    sheet.append(["A", 1200.5, dt.datetime(2026, 11, 30), "Proposal", 0.4])
+    book.save(tmp_path / "deals.xlsx")
+    starter = survey_export(tmp_path / "deals.xlsx", "2026-Q4", sheet="Deals # Q4")
+    write_scenario(starter, tmp_path / "q4.yaml")
+    scenario = load_scenario(tmp_path / "q4.yaml")
+    assert scenario.pipeline.sheet == "Deals # Q4"
+    assert scenario.pipeline.date_format is None  # Excel dates are dates
+    assert [(stage.name, stage.win_rate) for stage in scenario.stages] == [("Proposal", 0.4)]
