@@ -45,6 +45,7 @@ from forecast.inputs.presets import preset_columns
 from forecast.inputs.tables import filled_rows, match_columns, read_table
 
 REQUIRED = ("deal_id", "amount", "close_date", "stage")
+BOOLEAN_CELLS = {"true", "false", "t", "f", "yes", "no", "y", "n", "1", "0", "oui", "non"}
 DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y")
 PLACEHOLDER_RATE = 0.5  # the open stages' rate while the export is read to measure them
 
@@ -240,12 +241,14 @@ def survey_export(
         raise ScenarioError(str(error)) from None
     if as_of is not None and not span.start <= as_of <= span.end:
         raise ScenarioError(f"as_of {as_of} is outside the period {period} ({span.start}..{span.end})")
-    table, first_row = read_table(export, sheet)
+    table, _ = read_table(export, sheet)
     headers = list(table)
     rows = filled_rows(table) if table else np.array([], dtype=np.int64)
     decided: list[str] = []
     undecided: list[str] = []
-    if preset is None:
+    if preset is not None:
+        decided.append(f"preset: {preset} ({CRM_PRESETS[preset].crm}; --preset)")
+    else:
         preset = detect_preset(headers)
         if preset is not None:
             decided.append(f"preset: {preset} ({CRM_PRESETS[preset].crm}: its standard headers are there)")
@@ -261,111 +264,32 @@ def survey_export(
         )
     settings: dict[str, Any] = {} if sheet is None else {"sheet": sheet}
     reasons_of: dict[str, str] = {}  # setting -> why
-
-    ids = _cells(table, mapping["deal_id"], rows)
-    repeated = len(set(ids)) < len(ids)
-    if repeated:
-        line_amount = _named(headers, LINE_AMOUNT_NAMES)
-        if line_amount is not None and reasons["amount"] != "--column":
-            mapping["amount"], reasons["amount"] = line_amount, "line items' amounts, summed per deal"
-        settings["aggregate"] = "sum"
-        reasons_of["aggregate"] = (
-            f"{len(ids) - len(set(ids))} rows repeat a deal id: line items, "
-            f"{mapping['amount']!r} summed per deal"
-        )
-
-    amounts = _cells(table, mapping["amount"], rows)
-    blank = sum(1 for cell in amounts if not cell)
-    if blank:
-        settings["missing_amount"] = "skip"
-        reasons_of["missing_amount"] = (
-            f"{blank} row{'s' if blank > 1 else ''} without an amount left out; "
-            "zero counts them as deals worth 0"
-        )
-
-    if "probability" in mapping:
-        scale, why = _probability_scale(mapping["probability"], _raw(table, mapping["probability"], rows))
-        if scale is None:
-            undecided.append(f"probability column {mapping['probability']!r} is empty: not used")
-            del mapping["probability"]
-        else:
-            settings["probability_scale"] = scale
-            reasons_of["probability_scale"] = why
-
-    if date_format is None:
-        date_format, fitting = _date_format(_raw(table, mapping["close_date"], rows))
-        if len(fitting) > 1:
-            raise PipelineError(
-                f"{export}: column {mapping['close_date']!r} (close_date): every date fits "
-                f"{' and '.join(repr(form) for form in fitting)}; say which with --date-format"
-            )
-        if not fitting and not _fits(_raw(table, mapping["close_date"], rows), None):
-            raise PipelineError(
-                f"{export}: column {mapping['close_date']!r} (close_date): the dates fit no usual format; "
-                "give it with --date-format (e.g. '%d/%m/%Y')"
-            )
-        if date_format is not None:
-            reasons_of["date_format"] = "every close date fits it, and no other"
     if date_format is not None:
-        settings["date_format"] = date_format
-        reasons_of.setdefault("date_format", "--date-format")
-    if "created_date" in mapping and not _fits(_raw(table, mapping["created_date"], rows), date_format):
-        header = mapping.pop("created_date")
-        if match_columns(table, ("created_date",), {})["created_date"] == header:  # read by its name anyway
-            raise PipelineError(
-                f"{export}: column {header!r} (created_date) is not written like the close dates "
-                f"({date_format or 'YYYY-MM-DD'}), and both are read with pipeline.date_format: "
-                "rename the column to leave it out, or write its dates like the close dates"
-            )
-        undecided.append(f"created dates ({header!r}) are not written like close dates: not used")
-
-    values: dict[str, dict[str, Any]] = {}
-    if "new_logo" in mapping:
-        kinds = sorted({cell for cell in _cells(table, mapping["new_logo"], rows) if cell})
-        booleans = {"true", "false", "yes", "no", "1", "0", "oui", "non"}
-        if all(header_key(kind) in booleans for kind in kinds):
-            pass
-        elif all(header_key(kind) in {header_key(known) for known in NEW_LOGO_VALUES} for kind in kinds):
-            known = {header_key(text): flag for text, flag in NEW_LOGO_VALUES.items()}
-            values["new_logo"] = {kind: known[header_key(kind)] for kind in kinds}
-            decided.append(
-                f"new_logo from {mapping['new_logo']!r}: "
-                + ", ".join(f"{kind} -> {str(flag).lower()}" for kind, flag in values["new_logo"].items())
-            )
-        else:
-            undecided.append(
-                f"column {mapping['new_logo']!r} ({', '.join(kinds[:5])}) does not say new_logo: not used; "
-                "map its values with pipeline.values.new_logo"
-            )
-            del mapping["new_logo"]
-    if values:
-        settings["values"] = values
+        reasons_of["date_format"] = "--date-format"
+    ids = _cells(table, mapping["deal_id"], rows)
+    _amount_settings(table, rows, ids, mapping, reasons, settings, reasons_of)
+    _probability_settings(table, rows, mapping, settings, reasons_of, undecided)
+    _date_settings(export, table, rows, mapping, date_format, settings, reasons_of, undecided)
+    _new_logo_values(table, rows, mapping, settings, decided, undecided)
 
     fx = None
-    if "currency" in mapping:
-        fx = _fx(
-            export,
-            mapping["currency"],
-            _currencies(_cells(table, mapping["currency"], rows)),
-            rates or {},
-            base,
-        )
+    currencies = _currencies(_cells(table, mapping["currency"], rows)) if "currency" in mapping else None
+    if currencies == Counter():
+        undecided.append(f"currency column {mapping.pop('currency')!r} is empty: not used")
+    elif currencies:
+        fx = _fx(export, mapping["currency"], currencies, rates or {}, base)
+        given = ", ".join(f"{code} {rate:g}" for code, rate in fx["rates"].items())
         decided.append(
-            f"fx: base {fx['base']}"
-            + (
-                f", rates {', '.join(f'{code} {rate:g}' for code, rate in fx['rates'].items())} (given)"
-                if fx["rates"]
-                else " (the only currency)"
-            )  # fmt: skip
+            f"fx: base {fx['base']}" + (f", rates {given} (given)" if given else " (the only currency)")
         )
 
-    names = _cells(table, mapping["stage"], rows)
-    by_stage: dict[str, set] = {}
-    for name, deal in zip(names, ids, strict=True):
+    by_stage: dict[str, set] = {}  # stage key -> its deal ids
+    spelled: dict[str, str] = {}  # stage key -> the export's first spelling
+    for name, deal in zip(_cells(table, mapping["stage"], rows), ids, strict=True):
         if name:
-            by_stage.setdefault(name, set()).add(deal)
-    first = {stage_key(name): name for name in reversed(list(by_stage))}
-    ordered = [first[key] for key in dict.fromkeys(stage_key(name) for name in by_stage)]
+            spelled.setdefault(stage_key(name), name)
+            by_stage.setdefault(stage_key(name), set()).add(deal)
+    ordered = list(spelled.values())
     statuses = {name: _closed_status(name, preset) for name in ordered}
     stages = [
         Stage(
@@ -414,9 +338,93 @@ def survey_export(
     )
 
 
+def _amount_settings(table, rows, ids, mapping, reasons, settings, reasons_of) -> None:
+    """Line items (deal ids that repeat): their line amounts summed; blank amounts: skipped."""
+    if len(set(ids)) < len(ids):
+        line_amount = _named(list(table), LINE_AMOUNT_NAMES)
+        if line_amount is not None and reasons["amount"] != "--column":
+            mapping["amount"], reasons["amount"] = line_amount, "line items' amounts, summed per deal"
+        settings["aggregate"] = "sum"
+        reasons_of["aggregate"] = (
+            f"{len(ids) - len(set(ids))} rows repeat a deal id: line items, "
+            f"{mapping['amount']!r} summed per deal"
+        )
+    blank = sum(1 for cell in _cells(table, mapping["amount"], rows) if not cell)
+    if blank:
+        settings["missing_amount"] = "skip"
+        reasons_of["missing_amount"] = (
+            f"{blank} row{'s' if blank > 1 else ''} without an amount left out; "
+            "zero counts them as deals worth 0"
+        )
+
+
+def _probability_settings(table, rows, mapping, settings, reasons_of, undecided) -> None:
+    """The probability column's scale, or the column left out when it is empty."""
+    if "probability" not in mapping:
+        return
+    scale, why = _probability_scale(mapping["probability"], _raw(table, mapping["probability"], rows))
+    if scale is None:
+        undecided.append(f"probability column {mapping.pop('probability')!r} is empty: not used")
+    else:
+        settings["probability_scale"], reasons_of["probability_scale"] = scale, why
+
+
+def _date_settings(export, table, rows, mapping, date_format, settings, reasons_of, undecided) -> None:
+    """The close dates' format (refused when several fit, or none), and the created dates kept
+    only when they read with it."""
+    close = _raw(table, mapping["close_date"], rows)
+    if date_format is None:
+        date_format, fitting = _date_format(close)
+        where = f"{export}: column {mapping['close_date']!r} (close_date)"
+        if len(fitting) > 1:
+            raise PipelineError(
+                f"{where}: every date fits {' and '.join(repr(form) for form in fitting)}; "
+                "say which with --date-format"
+            )
+        if not fitting and not _fits(close, None):
+            raise PipelineError(
+                f"{where}: the dates fit no usual format; give it with --date-format (e.g. '%d/%m/%Y')"
+            )
+        if date_format is not None:
+            reasons_of["date_format"] = "every close date fits it, and no other"
+    if date_format is not None:
+        settings["date_format"] = date_format
+    if "created_date" in mapping and not _fits(_raw(table, mapping["created_date"], rows), date_format):
+        header = mapping.pop("created_date")
+        if match_columns(table, ("created_date",), {})["created_date"] == header:  # read by its name anyway
+            raise PipelineError(
+                f"{export}: column {header!r} (created_date) is not written like the close dates "
+                f"({date_format or 'YYYY-MM-DD'}), and both are read with pipeline.date_format: "
+                "rename the column to leave it out, or write its dates like the close dates"
+            )
+        undecided.append(f"created dates ({header!r}) are not written like close dates: not used")
+
+
+def _new_logo_values(table, rows, mapping, settings, decided, undecided) -> None:
+    """A type column as new_logo: true/false cells as they are, known values mapped in
+    ``pipeline.values``, anything else left out."""
+    if "new_logo" not in mapping:
+        return
+    kinds = sorted({cell for cell in _cells(table, mapping["new_logo"], rows) if cell})
+    known = {header_key(text): flag for text, flag in NEW_LOGO_VALUES.items()}
+    if all(header_key(kind) in BOOLEAN_CELLS for kind in kinds):
+        return
+    if all(header_key(kind) in known for kind in kinds):
+        settings["values"] = {"new_logo": {kind: known[header_key(kind)] for kind in kinds}}
+        decided.append(
+            f"new_logo from {mapping['new_logo']!r}: "
+            + ", ".join(f"{kind} -> {str(known[header_key(kind)]).lower()}" for kind in kinds)
+        )
+        return
+    undecided.append(
+        f"column {mapping.pop('new_logo')!r} ({', '.join(kinds[:5])}) does not say new_logo: not used; "
+        "map its values with pipeline.values.new_logo"
+    )
+
+
 def _fx(export: Path, header: str, counts: Counter, rates: dict[str, float], base: str | None) -> dict:
     """The fx block: the base (given, else the most common currency) and a rate for every other."""
-    base = (base or (counts.most_common(1)[0][0] if counts else "")).upper()
+    base = (base or counts.most_common(1)[0][0]).upper()
     others = sorted(code for code in counts if code != base)
     given = {code.upper(): rate for code, rate in rates.items()}
     lacking = [code for code in others if code not in given]
@@ -445,7 +453,8 @@ def _stages_found(
         known = _preset_stage(name, preset)
         label = known[1].name if known is not None and known[1].name != name else None
         if status != "open":
-            found.append(StageFound(name, len(by_stage[name]), None, status, None, f"closed {status}", label))
+            deals_at = len(by_stage[stage_key(name)])
+            found.append(StageFound(name, deals_at, None, status, None, f"closed {status}", label))
             continue
         amount = float(deals.amount[at_stage].sum())
         probabilities = deals.probability[at_stage]
