@@ -188,7 +188,7 @@ def init(export, period, as_of, output, preset, columns, date_format, rates, bas
     """Write a first scenario for a CRM EXPORT: its columns, stages and win rates recognised,
     each decision stated; what init could not decide is listed. Then edit it and run it.
 
-    Example: forecast init deals.csv --period 2026-Q4 -o q4.yaml
+    Example: forecast init configs/example_pipeline.csv --period 2026-Q4 --as-of 2026-10-15 -o q4.yaml
     """
     from forecast.inputs.starter import check_new_output, survey_export, write_scenario
     from forecast.reporting.terminal import init_lines
