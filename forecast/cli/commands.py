@@ -6,6 +6,7 @@ in ``forecast.cli.main``, the shared options in ``forecast.cli.options``."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import click
 
 from forecast.cli.main import EXIT_FAILED, cli
 from forecast.cli.options import json_option, seed_option, simulation_options, threads_option, trials_option
+from forecast.config.scenario import PRESETS
 from forecast.errors import ForecastError, NotAScenarioError, OptionError, ScenarioError
 
 
@@ -147,6 +149,64 @@ def validate(files) -> None:
     for scenario, deals in scenarios:
         _say(validation_lines(hygiene(scenario, deals)))
     _say(other_file_lines(checked))
+
+
+def _rates(values: tuple[str, ...]) -> dict[str, float]:
+    """'CODE=RATE' options -> {code: rate > 0}."""
+    rates = {}
+    for code, text in _mapping(values, "--rate").items():
+        try:
+            rate = float(text)
+        except ValueError:
+            rate = math.nan
+        if not rate > 0 or math.isinf(rate):
+            raise OptionError(
+                f"--rate {code}={text}: expected a number > 0 (one {code} in the base currency)"
+            )
+        rates[code] = rate
+    return rates
+
+
+@cli.command()
+@click.argument("export", type=click.Path(dir_okay=False))
+@click.option("--period", required=True, help="Period to forecast: 2026-Q4, 2026-11 or 2026.")
+@click.option(
+    "--as-of", type=click.DateTime(["%Y-%m-%d"]), help="Date of the export (default: period start)."
+)
+@click.option("-o", "--output", default="scenario.yaml", show_default=True, type=click.Path(dir_okay=False),
+              help="Scenario file to write.")  # fmt: skip
+@click.option(
+    "--preset", type=click.Choice(PRESETS), help="The CRM the export comes from (default: detected)."
+)
+@click.option("--column", "columns", multiple=True, help="CANONICAL=HEADER, e.g. amount='Montant HT'.")
+@click.option("--date-format", help="strptime format of the dates when init cannot tell (e.g. '%d/%m/%Y').")
+@click.option("--rate", "rates", multiple=True, help="CODE=RATE: one unit of CODE in the base currency.")
+@click.option("--base", help="Base currency of the output (default: the export's most common).")
+@click.option("--sheet", help="Excel sheet (default: the first).")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def init(export, period, as_of, output, preset, columns, date_format, rates, base, sheet, force) -> None:
+    """Write a first scenario for a CRM EXPORT: its columns, stages and win rates recognised,
+    each decision stated; what init could not decide is listed. Then edit it and run it.
+
+    Example: forecast init configs/example_pipeline.csv --period 2026-Q4 --as-of 2026-10-15 -o q4.yaml
+    """
+    from forecast.inputs.starter import check_new_output, survey_export, write_scenario
+    from forecast.reporting.terminal import init_lines
+
+    output = Path(output)
+    check_new_output(output, force)
+    starter = survey_export(
+        export,
+        period,
+        as_of=as_of.date() if as_of else None,
+        preset=preset,
+        columns=_mapping(columns, "--column"),
+        date_format=date_format,
+        rates=_rates(rates),
+        base=base,
+        sheet=sheet,
+    )
+    _say(init_lines(write_scenario(starter, output, force=force)))
 
 
 @cli.command()

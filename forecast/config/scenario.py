@@ -30,6 +30,7 @@ from forecast.config.base import (
     written_form,
 )
 from forecast.config.periods import PeriodRange, PeriodText, parse_period, period_range_of
+from forecast.config.presets import CRM_PRESETS
 
 BASE_PLAN = "base"
 QUARTER_DAYS = 91.31  # 365.25 / 4: the period win_by_age rates are measured over
@@ -52,7 +53,7 @@ CANONICAL_COLUMNS = (
     "created_date",
     "currency",
 )
-PRESETS = ("salesforce", "hubspot", "pipedrive", "dynamics", "zoho")
+PRESETS = tuple(CRM_PRESETS)
 DEFAULT_RATES = "default"  # win_by_age's row for stages without their own
 
 
@@ -559,6 +560,18 @@ class Scenario(Strict):
             if key in keys[:position]:
                 raise ValueError(f"stage {stages[position].name!r} is listed twice (names ignore case)")
         return stages
+
+    @model_validator(mode="after")
+    def _stages_from_preset(self) -> Scenario:
+        """A preset's default stages stand in when the scenario lists none (listed stages win whole)."""
+        if self.stages is None and self.pipeline.preset is not None:
+            self.stages = [
+                Stage(
+                    name=stage.name, win_rate=stage.win_rate, status=stage.status, aliases=list(stage.aliases)
+                )
+                for stage in CRM_PRESETS[self.pipeline.preset].stages
+            ]
+        return self
 
     @field_validator("rate_uncertainty")
     @classmethod

@@ -23,6 +23,7 @@ from forecast.inputs.cells import (
     parse_probability,
 )
 from forecast.inputs.deals import Deals, wanted_values
+from forecast.inputs.presets import with_preset
 from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
 
 REQUIRED = ("deal_id", "amount", "close_date")
@@ -54,6 +55,7 @@ def _map_columns(table: dict[str, list], source: PipelineSource, path: Path) -> 
 def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -> Deals:
     """Read, map, filter and check the pipeline; raise ``PipelineError`` listing every bad row."""
     table, first_row = read_table(path, source.sheet)
+    source = with_preset(source, list(table))
     mapping = _map_columns(table, source, path)
     required = REQUIRED + (("stage",) if stages is not None else ())
     require_columns(path, table, {name: mapping.get(name) for name in required}, "pipeline.columns.{name}")

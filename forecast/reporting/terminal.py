@@ -746,3 +746,31 @@ class BatchProgress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def init_lines(starter: Any) -> list[str]:
+    """``forecast init``: the columns and stages it recognised, what it decided and what it could not."""
+    lines = [f"{starter.export}: columns recognised:"]
+    lines += [
+        f"  {name:<18} <- {header!r} ({starter.column_reasons[name]})"
+        for name, header in starter.columns.items()
+    ]
+    if starter.unused:
+        lines.append(f"  not used: {', '.join(repr(header) for header in starter.unused)}")
+    names = [f"{stage.name} ({stage.label})" if stage.label else stage.name for stage in starter.stages]
+    width = max(len(name) for name in names)
+    lines.append("stages (deals, their amount as read, win rate):")
+    for name, stage in zip(names, starter.stages, strict=True):
+        amount = "booked by run" if stage.amount is None else money(stage.amount)
+        rate = stage.status if stage.win_rate is None else f"win rate {stage.win_rate:g} ({stage.reason})"
+        deals = f"{stage.deals:>5} deal{'s' if stage.deals != 1 else ' '}"
+        lines.append(f"  {name:<{width}}  {deals}  {amount:>14}  {rate}")
+    if starter.decided:
+        lines.append("decided:")
+        lines += [f"  {line}" for line in starter.decided]
+    if starter.undecided:
+        lines.append("not decided (edit the scenario):")
+        lines += [f"  {line}" for line in starter.undecided]
+    if starter.output is not None:
+        lines.append(f"wrote {starter.output}; next: forecast run {starter.output}")
+    return lines

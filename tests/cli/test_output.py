@@ -172,8 +172,10 @@ def test_backtest_takes_a_seed(tmp_path):
 
 
 def test_the_commands_that_do_not_simulate():
-    assert sorted(set(cli.commands) - set(SIMULATING)) == ["schema", "validate"]
-    assert all(not any("--threads" in p.opts for p in cli.commands[c].params) for c in ("schema", "validate"))
+    assert sorted(set(cli.commands) - set(SIMULATING)) == ["init", "schema", "validate"]
+    assert all(
+        not any("--threads" in p.opts for p in cli.commands[c].params) for c in ("init", "schema", "validate")
+    )
 
 
 @pytest.mark.parametrize("command", ["compare", "drivers", "territories", "backtest"])
