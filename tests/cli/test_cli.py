@@ -428,8 +428,8 @@ BAD_INPUT = [
         CERTAIN_DEALS.replace("2026-10-02", "02/10/2026"),
         CERTAIN_SCENARIO,
         [
-            "{deals}: row 3, column 'close_date' (close_date): '02/10/2026' is not a date; "
-            "expected YYYY-MM-DD, or set pipeline.date_format (e.g. '%m/%d/%Y')"
+            "{deals}: row 3, column 'close_date' (close_date): '02/10/2026' could be day-first or "
+            "month-first; expected YYYY-MM-DD, or set pipeline.date_format ('%d/%m/%Y' or '%m/%d/%Y')"
         ],
         id="unparsable date",
     ),
