@@ -304,7 +304,7 @@ def test_calibrate_reads_dates_in_the_format_given_or_proven(tmp_path):
 
     def write(day: int) -> None:
         rows = [
-            f"D{i},{'Won' if i % 3 else 'Lost'},100,{(i % 12) + 1:02d}/{day}/2020,12/20/2020"
+            f"D{i},{'Won' if i % 3 else 'Lost'},100,{(i % 12) + 1:02d}/{day}/2020,12/{day}/2020"
             for i in range(30)
         ]
         (tmp_path / "h.csv").write_text(
