@@ -15,6 +15,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -24,29 +25,20 @@ import pyarrow.compute as pc
 from forecast.errors import PipelineError
 from forecast.inputs.cells import parse_bool, parse_date
 
-_SPACE = r"[ \t\x{00a0}\x{202f}]"
 _GROUP = r"[ \x{00a0}\x{202f}'\x{2019}]"  # thousands marks that are never a decimal mark
-_CURRENCY = r"[A-Z]{3}|[$€£¥₹]"
-_SPLIT = rf"^(?P<before>(?:{_CURRENCY})?){_SPACE}*(?P<core>.*?){_SPACE}*(?P<percent>%?){_SPACE}*(?P<after>(?:{_CURRENCY})?)$"  # noqa: E501
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
-_LEAD = r"^[-+]?[1-9]\d{0,2}"
+_AROUND = "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "".join(_SYMBOLS) + " \t\u00a0\u202f%"  # trimmed off a number
+_MARKS = r"[^A-Z$€£¥₹%]"  # what is left of a cell when its currency and % sign are taken
+_LEAD = r"[-+]?[1-9]\d{0,2}"
 _READS = {
-    ".": [
-        r"^[-+]?\d+$",
-        r"^[-+]?\d*\.\d+$",
-        r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$",
-        _LEAD + r"(,\d{3})+(\.\d+)?$",
-        _LEAD + rf"({_GROUP}\d{{3}})+(\.\d+)?$",
-    ],
-    ",": [
-        r"^[-+]?\d+$",
-        r"^[-+]?\d*,\d+$",
-        r"^[-+]?(\d+,?\d*|,\d+)[eE][-+]?\d+$",
-        _LEAD + r"(\.\d{3})+(,\d+)?$",
-        _LEAD + rf"({_GROUP}\d{{3}})+(,\d+)?$",
-    ],
-}
+    ".": [r"[-+]?\d+", r"[-+]?\d*\.\d+", r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+",
+          _LEAD + r"(,\d{3})+(\.\d+)?", _LEAD + rf"({_GROUP}\d{{3}})+(\.\d+)?"],
+    ",": [r"[-+]?\d+", r"[-+]?\d*,\d+", r"[-+]?(\d+,?\d*|,\d+)[eE][-+]?\d+",
+          _LEAD + r"(\.\d{3})+(,\d+)?", _LEAD + rf"({_GROUP}\d{{3}})+(,\d+)?"],
+}  # fmt: skip
+_READS_ONE = {mark: "^(?:" + "|".join(patterns) + ")$" for mark, patterns in _READS.items()}
 _DROP = {".": rf"[,{_GROUP[1:-1]}]", ",": rf"[.{_GROUP[1:-1]}]"}
+_PLAIN = r"[^0-9.,+\-eE]"  # a cell without any of these is a bare number (or not one at all)
 
 
 @dataclass
@@ -60,13 +52,14 @@ class Numbers:
     currency: np.ndarray  # str objects: ISO code ('USD' for $), '' where none
     reads: dict[str, np.ndarray]  # decimal mark -> bool: the cell is a number under it
     typed: np.ndarray | None  # float64 of cells already numbers (Excel, Parquet), NaN elsewhere
+    bare: bool  # no cell holds anything but digits, signs, '.', ',' and exponents
 
     @property
     def marked(self) -> np.ndarray:
         """Cells whose value depends on the decimal mark: they read one way only."""
         return self.reads["."] ^ self.reads[","]
 
-    @property
+    @cached_property
     def two_ways(self) -> np.ndarray:
         """Cells that read under both marks to different numbers (``1,500``, ``1.500``)."""
         has_mark = pc.match_substring_regex(self.core, r"[.,]").to_numpy(zero_copy_only=False)
@@ -74,22 +67,29 @@ class Numbers:
 
 
 def split_numbers(cells: pa.Array, typed: np.ndarray | None = None) -> Numbers:
-    """Take a column of number cells apart (see ``Numbers``)."""
-    parts = pc.extract_regex(cells, _SPLIT)
-    core = parts.field("core")
-    before, after = parts.field("before"), parts.field("after")
-    currency = pc.if_else(pc.equal(before, ""), after, before).to_numpy(zero_copy_only=False)
-    if any(symbol in currency for symbol in _SYMBOLS):
-        currency = np.array([_SYMBOLS.get(code, code) for code in currency], dtype=object)
-    text = typed is None or np.isnan(typed)
-    reads = {}
-    for mark, patterns in _READS.items():
-        matched = np.zeros(len(cells), dtype=bool)
-        for pattern in patterns:
-            matched |= pc.match_substring_regex(core, pattern).to_numpy(zero_copy_only=False)
-        reads[mark] = matched & text
-    percent = pc.equal(parts.field("percent"), "%").to_numpy(zero_copy_only=False)
-    return Numbers(cells, core, percent, currency, reads, typed)
+    """Take a column of number cells apart (see ``Numbers``): the currency (a symbol or three
+    capitals) and % sign at either end come off; anything else is part of the number."""
+    n = len(cells)
+    core, percent, currency = cells, np.zeros(n, dtype=bool), np.full(n, "", dtype=object)
+    bare = not pc.any(pc.match_substring_regex(cells, _PLAIN)).as_py()
+    if not bare:
+        core = pc.utf8_trim(cells, characters=_AROUND)
+        marks = pc.replace_substring_regex(cells, _MARKS, "")
+        percent = pc.match_substring(marks, "%").to_numpy(zero_copy_only=False)
+        codes = pc.replace_substring(marks, "%", "")
+        for symbol, code in _SYMBOLS.items():
+            codes = pc.replace_substring(codes, symbol, code)
+        currency = codes.to_numpy(zero_copy_only=False)
+        # a currency inside the number, or two of them: the core keeps something that does not read
+        odd = ~pc.match_substring_regex(codes, r"^([A-Z]{3})?$").to_numpy(zero_copy_only=False)
+        if odd.any():
+            core = pc.if_else(pa.array(odd), cells, core)
+    text = np.ones(n, dtype=bool) if typed is None else np.isnan(typed)
+    reads = {
+        mark: pc.match_substring_regex(core, pattern).to_numpy(zero_copy_only=False) & text
+        for mark, pattern in _READS_ONE.items()
+    }
+    return Numbers(cells, core, percent, currency, reads, typed, bare)
 
 
 def decide_decimal(
@@ -130,7 +130,10 @@ def _values(numbers: Numbers, decimal: str | None) -> tuple[np.ndarray, np.ndarr
     """Each cell's number under ``decimal`` (None: no cell needs it), and which cells read."""
     mark = decimal or "."
     valid = numbers.reads[mark] & (decimal is not None or ~numbers.two_ways)
-    cleaned = pc.replace_substring_regex(numbers.core, _DROP[mark], "")
+    if numbers.bare:  # only the other mark can be a thousands mark
+        cleaned = pc.replace_substring(numbers.core, _other(mark), "")
+    else:
+        cleaned = pc.replace_substring_regex(numbers.core, _DROP[mark], "")
     if mark == ",":
         cleaned = pc.replace_substring(cleaned, ",", ".")
     cleaned = pc.if_else(pa.array(valid), cleaned, "0")
@@ -163,7 +166,7 @@ def amounts(
     values, valid = _values(numbers, decimal)
     empty = pc.equal(numbers.cells, "").to_numpy(zero_copy_only=False)
     problems = {}
-    for position in np.flatnonzero(~valid | numbers.percent | (values < 0)):
+    for position in np.flatnonzero((~valid & (~empty | (blank == "error"))) | numbers.percent | (values < 0)):
         if empty[position]:
             if blank == "error":
                 problems[position] = "is empty; expected a number >= 0"

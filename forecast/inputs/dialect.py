@@ -93,21 +93,19 @@ def decode(data: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
 def head_records(text: str, delimiter: str, limit: int = HEAD_RECORDS) -> list[tuple[int, list[str]]]:
     """The first ``limit`` records of CSV ``text`` with the offset where each starts (quotes kept
     together, so a quoted line break stays in its record)."""
-    offsets, lines = [], []
-    position = 0
-    for match in re.finditer(r"[^\r\n]*(?:\r\n|\n|\r|$)", text[: 1 << 20]):
-        if not match.group():
-            break
-        lines.append(match.group())
-        offsets.append(position)
-        position += len(match.group())
+    offsets: list[int] = []
     consumed = 0
 
     def feed():
         nonlocal consumed
-        for line in lines:
+        position = 0
+        for match in re.finditer(r"[^\r\n]*(?:\r\n|\n|\r|$)", text):
+            if not match.group():
+                return
+            offsets.append(position)
+            position += len(match.group())
             consumed += 1
-            yield line
+            yield match.group()
 
     records = []
     reader = csv.reader(feed(), delimiter=delimiter)

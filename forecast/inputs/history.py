@@ -161,7 +161,7 @@ def load_history(path: Path, spec: HistorySpec) -> History:
             report(order, name, found, need)
     deal_id = text("deal_id")
     if "deal_id" in required:
-        found = deal_id_problems(deal_id, table.rows, path, column["deal_id"])
+        found = deal_id_problems(table.columns[column["deal_id"]], table.rows, path, column["deal_id"])
         problems += [((position, 5), message) for position, message in found.items()]
     if problems:
         raise PipelineError([message for _, message in sorted(problems, key=lambda item: item[0])])

@@ -112,9 +112,7 @@ def _parse_columns(
             for position, message in found.items()
         )
 
-    for position, message in deal_id_problems(
-        table.text(mapping["deal_id"]), rows, path, mapping["deal_id"]
-    ).items():
+    for position, message in deal_id_problems(cells["deal_id"], rows, path, mapping["deal_id"]).items():
         problems.append(((position, 0), message))
     numbers = {
         name: parse.split_numbers(cells[name], table.numbers.get(mapping[name]))
@@ -209,7 +207,7 @@ def _deals(table: Table, mapping: dict[str, str], parsed: dict[str, np.ndarray],
         if name not in attributes and name not in mapping.values():
             attributes[name] = table.text(name)
     return Deals(
-        deal_id=table.text(mapping["deal_id"]),
+        deal_id=table.text(mapping["deal_id"], few=False),
         amount=parsed["amount"],
         close_date=parsed["close_date"],
         probability=parsed["probability"],

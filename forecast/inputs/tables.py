@@ -4,6 +4,7 @@ required columns and deal ids that name one deal."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,9 +52,16 @@ class Table:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def text(self, header: str) -> np.ndarray:
-        """A column's cells as an array of str objects."""
-        return self.columns[header].to_numpy(zero_copy_only=False)
+    def text(self, header: str, few: bool = True) -> np.ndarray:
+        """A column's cells as an array of str objects; ``few``: cells that repeat share one object
+        (much faster for a column of few values, such as a stage or region)."""
+        cells = self.columns[header]
+        if few:
+            encoded = pc.dictionary_encode(cells)
+            if len(encoded.dictionary) <= len(cells) // 4:
+                distinct = np.array(encoded.dictionary.to_pylist(), dtype=object)
+                return distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+        return cells.to_numpy(zero_copy_only=False)
 
 
 def read_table(
@@ -90,7 +98,8 @@ def read_table(
 def _read_csv(path: Path, names: set[str], dialect: dict) -> Table:
     import pyarrow.csv as pacsv
 
-    text, encoding = decode(path.read_bytes(), path, dialect.get("encoding"))
+    data = path.read_bytes()
+    text, encoding = decode(data, path, dialect.get("encoding"))
     delimiter = dialect.get("delimiter") or ("\t" if path.suffix.lower() == ".tsv" else None)
     layout = find_layout(text, path, names, delimiter, dialect.get("header_row"))
     reading = Reading(
@@ -100,8 +109,11 @@ def _read_csv(path: Path, names: set[str], dialect: dict) -> Table:
     header = head_records(text[layout.offset :], layout.delimiter, 1)
     width = len(header[0][1]) if header else 0
     end, footer_rows, texty = footer_start(text, layout.delimiter, width)
-    body = text[layout.offset : end].encode("utf-8")
-    if not body.strip():
+    if encoding == "utf-8":  # the file's own bytes: no copy re-encoded
+        body = data[len(text[: layout.offset].encode()) : len(data) - len(text[end:].encode())]
+    else:
+        body = text[layout.offset : end].encode("utf-8")
+    if not re.search(rb"\S", body[:65536]) and not body.strip():
         return Table({}, np.zeros(0, np.int64), reading)
     parse = pacsv.ParseOptions(delimiter=layout.delimiter, ignore_empty_lines=False)
     headers = pacsv.open_csv(pa.py_buffer(body), parse_options=parse).schema.names
@@ -268,17 +280,22 @@ def require_columns(path: Path, table: Table, headers: dict[str, str | None], hi
         )
 
 
-def deal_id_problems(deal_ids: np.ndarray, rows: np.ndarray, path: Path, header: str) -> dict[int, str]:
+def deal_id_problems(deal_ids: pa.Array, rows: np.ndarray, path: Path, header: str) -> dict[int, str]:
     """Position -> problem of each empty or repeated deal id (``rows``: their file rows).
 
     A deal id must name one deal: the random numbers, plans and joins follow it.
     """
-    _, first, inverse = np.unique(deal_ids.astype(str), return_index=True, return_inverse=True)
-    firsts = first[inverse.reshape(-1)]
+    encoded = pc.dictionary_encode(deal_ids)
+    empty = pc.equal(deal_ids, "").to_numpy(zero_copy_only=False)
+    if len(encoded.dictionary) == len(deal_ids) and not empty.any():
+        return {}
+    index = encoded.indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(index, return_index=True)
+    firsts = first[index]
     problems = {}
-    for position in np.flatnonzero((deal_ids == "") | (firsts != np.arange(len(deal_ids)))):
+    for position in np.flatnonzero(empty | (firsts != np.arange(len(index)))):
         where = f"{path}: row {rows[position]}, column {header!r} (deal_id)"
-        deal = deal_ids[position]
+        deal = deal_ids[int(position)].as_py()
         problems[int(position)] = (
             f"{where}: is empty" if not deal else f"{where}: {deal!r} duplicates row {rows[firsts[position]]}"
         )
