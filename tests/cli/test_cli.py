@@ -898,7 +898,7 @@ def test_validate_certain_scenario(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         f"OK {scenario}: 3 open deals, period 2026-10-01..2026-12-31\n"
-        "  read deals.csv: utf-8, delimiter ',', decimal '.', header on row 1\n"
+        "  read deals.csv: utf-8, delimiter ',', header on row 1\n"  # whole amounts: no decimal mark
         "warning: 1 deal is overdue at 2026-10-15 (counted in the period; update their close dates): "
         "D2 (2026-10-02)\n"
     )
