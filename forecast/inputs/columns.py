@@ -30,11 +30,17 @@ _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
 _AROUND = "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "".join(_SYMBOLS) + " \t\u00a0\u202f%"  # trimmed off a number
 _MARKS = r"[^A-Z$€£¥₹%]"  # what is left of a cell when its currency and % sign are taken
 _LEAD = r"[-+]?[1-9]\d{0,2}"
+_GROUPS = (" ", r"\x{00a0}", r"\x{202f}", "'", r"\x{2019}")
+
+
+def _grouped(thousands: tuple[str, ...], decimal: str) -> list[str]:
+    """Numbers grouped in threes by one of the ``thousands`` marks (one mark per number)."""
+    return [_LEAD + rf"({mark}\d{{3}})+({decimal}\d+)?" for mark in thousands]
+
+
 _READS = {
-    ".": [r"[-+]?\d+", r"[-+]?\d*\.\d+", r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+",
-          _LEAD + r"(,\d{3})+(\.\d+)?", _LEAD + rf"({_GROUP}\d{{3}})+(\.\d+)?"],
-    ",": [r"[-+]?\d+", r"[-+]?\d*,\d+", r"[-+]?(\d+,?\d*|,\d+)[eE][-+]?\d+",
-          _LEAD + r"(\.\d{3})+(,\d+)?", _LEAD + rf"({_GROUP}\d{{3}})+(,\d+)?"],
+    ".": [r"[-+]?\d+", r"[-+]?\d*\.\d+", r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", *_grouped((",", *_GROUPS), r"\.")],
+    ",": [r"[-+]?\d+", r"[-+]?\d*,\d+", r"[-+]?(\d+,?\d*|,\d+)[eE][-+]?\d+", *_grouped((r"\.", *_GROUPS), ",")],
 }  # fmt: skip
 _READS_ONE = {mark: "^(?:" + "|".join(patterns) + ")$" for mark, patterns in _READS.items()}
 _DROP = {".": rf"[,{_GROUP[1:-1]}]", ",": rf"[.{_GROUP[1:-1]}]"}
