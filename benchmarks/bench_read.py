@@ -4,7 +4,8 @@
 The script writes its own file: ``--deals`` rows (300,000 by default, about 48 MB) shaped like the
 shipped example export (``configs/example_pipeline.csv``: 13 columns, amounts with two decimals,
 ISO dates, a percent probability column, some blank), with a fixed seed. Times are the best of
-``--repeats``; ``validate`` runs in a fresh subprocess (start-up included). Ratios are against
+``--repeats``; ``validate`` runs in a fresh subprocess (start-up included, and timed alone: the
+imports it needs, numba and pydantic among them). Ratios are against
 pyarrow's reader, since absolute times on a shared machine vary from one run to the next. Run from
 the repository root: ``python benchmarks/bench_read.py``.
 """
@@ -22,6 +23,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+STARTUP = (
+    "forecast.cli.commands",
+    "forecast.config.loading",
+    "forecast.engine.checks",
+    "forecast.inputs.pipeline",
+    "forecast.analyses.hygiene",
+    "forecast.reporting.terminal",
+)
+IMPORTS = [sys.executable, "-c", "import " + ", ".join(STARTUP)]
 STAGES = ("Qualified", "Proposal", "Negotiation")
 SCENARIO = """period: 2026-Q4
 as_of: 2026-10-15
@@ -107,6 +117,9 @@ def main() -> int:
         command = best(
             args.repeats, lambda: subprocess.run(validate, env=env, check=True, capture_output=True)
         )
+        imports = best(
+            args.repeats, lambda: subprocess.run(IMPORTS, env=env, check=True, capture_output=True)
+        )
         deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
     assert len(deals) == args.deals, len(deals)
     print(f"{args.deals:,} deals, {size:.1f} MB, best of {args.repeats}\n")
@@ -116,6 +129,7 @@ def main() -> int:
         ("pyarrow.csv.read_csv (types inferred)", arrow),
         ("load_deals", loaded),
         ("forecast validate (subprocess)", command),
+        ("start-up alone: the imports validate needs (subprocess)", imports),
     ):
         print(f"| {name} | {seconds:.2f} | {seconds / arrow:.1f} |")
     return 0

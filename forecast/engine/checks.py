@@ -144,7 +144,7 @@ def _value_problems(deals: Deals, values: dict[str, np.ndarray]) -> list[str]:
     ]
     ids = values["deal_id"]
     distinct = set(ids)
-    if len(distinct) < len(ids) or any(not deal.strip() for deal in distinct):  # else every id is fine
+    if len(distinct) < len(ids) or not all(map(str.strip, distinct)):  # else every id is fine
         seen: dict[str, int] = {}
         for index, deal in enumerate(ids):
             if deal.strip() == "":

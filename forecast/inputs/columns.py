@@ -38,9 +38,12 @@ def _grouped(thousands: tuple[str, ...], decimal: str) -> list[str]:
     return [_LEAD + rf"({mark}\d{{3}})+({decimal}\d+)?" for mark in thousands]
 
 
+_SIGN = r"[-+]?"
 _READS = {
-    ".": [r"[-+]?\d+", r"[-+]?\d*\.\d+", r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", *_grouped((",", *_GROUPS), r"\.")],
-    ",": [r"[-+]?\d+", r"[-+]?\d*,\d+", r"[-+]?(\d+,?\d*|,\d+)[eE][-+]?\d+", *_grouped((r"\.", *_GROUPS), ",")],
+    ".": [_SIGN + r"\d+", _SIGN + r"\d*\.\d+", _SIGN + r"(\d+\.?\d*|\.\d+)[eE][-+]?\d+",
+          *_grouped((",", *_GROUPS), r"\.")],
+    ",": [_SIGN + r"\d+", _SIGN + r"\d*,\d+", _SIGN + r"(\d+,?\d*|,\d+)[eE][-+]?\d+",
+          *_grouped((r"\.", *_GROUPS), ",")],
 }  # fmt: skip
 _READS_ONE = {mark: "^(?:" + "|".join(patterns) + ")$" for mark, patterns in _READS.items()}
 _DROP = {".": rf"[,{_GROUP[1:-1]}]", ",": rf"[.{_GROUP[1:-1]}]"}

@@ -106,7 +106,7 @@ def _read_csv(path: Path, names: set[str], dialect: dict) -> Table:
         path, "csv", encoding=encoding, delimiter=layout.delimiter, header_row=layout.header + 1
     )
     reading.skip("title", range(1, layout.header + 1))
-    header = head_records(text[layout.offset :], layout.delimiter, 1)
+    header = head_records(text[layout.offset : layout.offset + (1 << 16)], layout.delimiter, 1)
     width = len(header[0][1]) if header else 0
     end, footer_rows, texty = footer_start(text, layout.delimiter, width)
     if encoding == "utf-8":  # the file's own bytes: no copy re-encoded
@@ -116,7 +116,7 @@ def _read_csv(path: Path, names: set[str], dialect: dict) -> Table:
     if not re.search(rb"\S", body[:65536]) and not body.strip():
         return Table({}, np.zeros(0, np.int64), reading)
     parse = pacsv.ParseOptions(delimiter=layout.delimiter, ignore_empty_lines=False)
-    headers = pacsv.open_csv(pa.py_buffer(body), parse_options=parse).schema.names
+    headers = header[0][1]
     convert = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in headers},
         strings_can_be_null=False,
