@@ -16,9 +16,10 @@ from forecast.errors import PipelineError
 DELIMITERS = (",", ";", "\t", "|")
 HEAD_RECORDS = 60  # records looked at to find the delimiter and the header row
 TAIL_CHARS = 65536  # the end of a CSV looked at for footers
-_TOTAL = re.compile(
-    r"^(grand\s+|sous[\s-]|sub[\s-]?)?tota(l|ux|ls)(\s+g[ée]n[ée]ral)?\b.*$|^somme$", re.IGNORECASE
+TOTAL_LABEL = (  # Python and RE2 (pyarrow.compute) read it alike
+    r"(?i)^(?:(?:grand\s+|sub-?|sous-)?(?:totals?|totaux)(?:\s+g[ée]n[ée]ral)?(?:\s*\([^)]*\))?\s*:?|somme)$"
 )
+_TOTAL = re.compile(TOTAL_LABEL)
 _NAME = re.compile(r"[\s\-]+")
 
 

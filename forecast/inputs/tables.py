@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from forecast.errors import PipelineError
 from forecast.inputs.cells import normalise
 from forecast.inputs.dialect import (
+    TOTAL_LABEL,
     Reading,
     canonical_name,
     decode,
@@ -26,8 +27,6 @@ from forecast.inputs.dialect import (
     is_total_label,
     lone_text,
 )
-
-_TOTAL_PATTERN = r"(?i)^((grand\s+|sous[\s-]|sub[\s-]?)?tota(l|ux|ls)(\s+g[ée]n[ée]ral)?\b.*|somme)$"
 
 
 @dataclass
@@ -242,7 +241,7 @@ def _data_rows(table: Table) -> Table:
     for values in table.columns.values():
         first = values if first is None else pc.if_else(pc.equal(first, ""), values, first)
     blank = pc.equal(first, "").to_numpy(zero_copy_only=False)
-    total = pc.match_substring_regex(first, _TOTAL_PATTERN).to_numpy(zero_copy_only=False)
+    total = pc.match_substring_regex(first, TOTAL_LABEL).to_numpy(zero_copy_only=False)
     drop = blank | total
     if not drop.any():
         return table

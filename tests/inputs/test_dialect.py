@@ -276,9 +276,10 @@ def test_xlsx_with_a_title_row_and_a_totals_row(tmp_path):
 def test_blank_and_total_rows_inside_the_data_are_skipped_and_reported(tmp_path):
     (tmp_path / "d.csv").write_text(
         "deal_id,amount,stage,close_date\nA,1,Proposition,2026-11-01\n\n,,,\nSubtotal,1,,\nB,2,Proposition,2026-11-02\n"
+        "Total SA,3,Proposition,2026-11-03\n"  # a customer's name, not a total
     )
     deals = load(tmp_path, "d.csv")
-    assert (deals.deal_id.tolist(), deals.rows.tolist()) == (["A", "B"], [2, 6])
+    assert (deals.deal_id.tolist(), deals.rows.tolist()) == (["A", "B", "Total SA"], [2, 6, 7])
     assert deals.reading.skipped == {"blank": [3, 4], "total": [5]}
 
 
