@@ -25,12 +25,11 @@ import pyarrow.compute as pc
 from forecast.errors import PipelineError
 from forecast.inputs.cells import parse_bool, parse_date
 
-_GROUP = r"[ \x{00a0}\x{202f}'\x{2019}]"  # thousands marks that are never a decimal mark
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
 _AROUND = "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "".join(_SYMBOLS) + " \t\u00a0\u202f%"  # trimmed off a number
 _MARKS = r"[^A-Z$€£¥₹%]"  # what is left of a cell when its currency and % sign are taken
 _LEAD = r"[-+]?[1-9]\d{0,2}"
-_GROUPS = (" ", r"\x{00a0}", r"\x{202f}", "'", r"\x{2019}")
+_GROUPS = (" ", r"\x{00a0}", r"\x{202f}", "'", r"\x{2019}")  # thousands marks never a decimal mark
 
 
 def _grouped(thousands: tuple[str, ...], decimal: str) -> list[str]:
@@ -46,7 +45,7 @@ _READS = {
           *_grouped((r"\.", *_GROUPS), ",")],
 }  # fmt: skip
 _READS_ONE = {mark: "^(?:" + "|".join(patterns) + ")$" for mark, patterns in _READS.items()}
-_DROP = {".": rf"[,{_GROUP[1:-1]}]", ",": rf"[.{_GROUP[1:-1]}]"}
+_DROP = {".": rf"[,{''.join(_GROUPS)}]", ",": rf"[.{''.join(_GROUPS)}]"}
 _PLAIN = r"[^0-9.,+\-eE]"  # a cell without any of these is a bare number (or not one at all)
 
 
@@ -62,11 +61,6 @@ class Numbers:
     reads: dict[str, np.ndarray]  # decimal mark -> bool: the cell is a number under it
     typed: np.ndarray | None  # float64 of cells already numbers (Excel, Parquet), NaN elsewhere
     bare: bool  # no cell holds anything but digits, signs, '.', ',' and exponents
-
-    @property
-    def marked(self) -> np.ndarray:
-        """Cells whose value depends on the decimal mark: they read one way only."""
-        return self.reads["."] ^ self.reads[","]
 
     @cached_property
     def two_ways(self) -> np.ndarray:
