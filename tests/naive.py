@@ -469,3 +469,51 @@ def backtest_baselines(history, origin, horizon_days: int | None = None, min_dea
         scale = ((horizon_end - origin).days + 1) / ((window_end - window_start).days + 1)
         naive = {part: value * scale for part, value in parts(window_start, window_end).items()}
     return {"actual": parts(origin, horizon_end), "weighted_pipeline": weighted, "naive": naive}
+
+
+NUMBER_GROUPS = (" ", "\u00a0", "\u202f", "'", "\u2019")  # thousands marks that are never decimal
+CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+
+
+def number_cell(text: str, decimal: str) -> tuple[float, bool, str] | None:
+    """A number cell read with ``decimal`` as its mark, the obvious way: (value, percent sign,
+    currency), or None when it is not a number (exponents left out)."""
+    spaces = " \t\u00a0\u202f"
+    text = text.strip(spaces)
+    currency = ""
+    for symbol, code in CURRENCY_SYMBOLS.items():
+        if text.startswith(symbol) or text.endswith(symbol):
+            currency, text = code, text.removeprefix(symbol).removesuffix(symbol).strip(spaces)
+            break
+    else:
+        if len(text) > 3 and text[:3].isascii() and text[:3].isupper() and text[:3].isalpha():
+            currency, text = text[:3], text[3:].strip(spaces)
+        elif len(text) > 3 and text[-3:].isascii() and text[-3:].isupper() and text[-3:].isalpha():
+            currency, text = text[-3:], text[:-3].strip(spaces)
+    percent = text.endswith("%")
+    text = text.removesuffix("%").strip(spaces)
+    sign = ""
+    if text and text[0] in "+-":
+        sign, text = text[0], text[1:]
+    whole, mark, fraction = text.partition(decimal)
+    if mark and (not fraction.isdigit() or not fraction.isascii()):
+        return None
+    digits = whole
+    if whole:
+        separators = {char for char in whole if not char.isdigit()}
+        if separators:
+            if len(separators) > 1:
+                return None
+            (separator,) = separators
+            if separator not in (*NUMBER_GROUPS, "," if decimal == "." else "."):
+                return None
+            groups = whole.split(separator)
+            first_ok = 1 <= len(groups[0]) <= 3 and groups[0][0] != "0"
+            if not first_ok or any(len(group) != 3 for group in groups[1:]):
+                return None
+            digits = "".join(groups)
+        if not digits.isdigit() or not digits.isascii():
+            return None
+    elif not mark:
+        return None
+    return float(f"{sign}{digits or '0'}.{fraction or '0'}"), percent, currency

@@ -147,7 +147,7 @@ def validate(files) -> None:
     if problems:
         raise ForecastError(problems)
     for scenario, deals in scenarios:
-        _say(validation_lines(hygiene(scenario, deals)))
+        _say(validation_lines(hygiene(scenario, deals), reading=deals.reading))
     _say(other_file_lines(checked))
 
 

@@ -142,20 +142,23 @@ def _value_problems(deals: Deals, values: dict[str, np.ndarray]) -> list[str]:
         for name, mask in bad.items()
         for index in np.flatnonzero(mask)
     ]
-    seen: dict[str, int] = {}
-    for index, deal in enumerate(values["deal_id"]):
-        if deal.strip() == "":
-            found.append((index, f"{deal_label(deals, index)}: deal_id is empty; expected a unique id"))
-        elif deal in seen:
-            found.append(
-                (
-                    index,
-                    f"{deal_label(deals, index)}: deal_id duplicates {deal_label(deals, seen[deal])}; "
-                    "expected a unique id (a deal's random numbers follow its id)",
+    ids = values["deal_id"]
+    distinct = set(ids)
+    if len(distinct) < len(ids) or not all(map(str.strip, distinct)):  # else every id is fine
+        seen: dict[str, int] = {}
+        for index, deal in enumerate(ids):
+            if deal.strip() == "":
+                found.append((index, f"{deal_label(deals, index)}: deal_id is empty; expected a unique id"))
+            elif deal in seen:
+                found.append(
+                    (
+                        index,
+                        f"{deal_label(deals, index)}: deal_id duplicates {deal_label(deals, seen[deal])}; "
+                        "expected a unique id (a deal's random numbers follow its id)",
+                    )
                 )
-            )
-        else:
-            seen[deal] = index
+            else:
+                seen[deal] = index
     return [message for _, message in sorted(found, key=lambda item: item[0])]
 
 

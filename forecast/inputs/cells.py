@@ -1,13 +1,11 @@
-"""Cell parsers: one spreadsheet or CSV cell -> a number, probability, date, count or boolean."""
+"""Cell parsers: one spreadsheet or CSV cell -> its text, a date or a boolean (numbers are parsed a whole
+column at a time, in ``forecast.inputs.columns``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
 from typing import Any
 
-_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d*)?$")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0", ""}
 
@@ -25,41 +23,6 @@ def normalise(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value).strip()
-
-
-def parse_amount(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number")
-    if isinstance(value, int | float):
-        number = float(value)
-    else:
-        text = normalise(value)
-        if text == "":
-            raise ValueError("is empty; expected a number >= 0")
-        if _THOUSANDS.match(text):
-            text = text.replace(",", "")
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{number:g} is not a number >= 0")
-    return number
-
-
-def parse_probability(value: Any, percent: bool) -> float:
-    if value is None or (isinstance(value, str) and value.strip() == ""):
-        return math.nan
-    number = parse_amount(value)
-    limit = 100.0 if percent else 1.0
-    if number > limit:
-        scale = (
-            "0-100 (probability_scale: percent)"
-            if percent
-            else "0-1 (set probability_scale: percent for 0-100)"
-        )
-        raise ValueError(f"{number:g} is out of range; expected {scale}")
-    return number / limit
 
 
 def parse_date(value: Any, date_format: str | None, setting: str = "pipeline.date_format") -> dt.date:
@@ -81,15 +44,6 @@ def parse_date(value: Any, date_format: str | None, setting: str = "pipeline.dat
             f"format {date_format!r}" if date_format else f"YYYY-MM-DD, or set {setting} (e.g. '%m/%d/%Y')"
         )
         raise ValueError(f"{text!r} is not a date; expected {expected}") from None
-
-
-def parse_count(value: Any) -> int:
-    if value is None or normalise(value) == "":
-        return 0
-    number = parse_amount(value)
-    if not number.is_integer():
-        raise ValueError(f"{number:g} is not a whole number")
-    return int(number)
 
 
 def parse_bool(value: Any) -> bool:

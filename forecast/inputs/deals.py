@@ -12,6 +12,7 @@ from forecast.inputs.cells import normalise
 
 if TYPE_CHECKING:
     from forecast.config.scenario import Scenario
+    from forecast.inputs.dialect import Reading
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Deals:
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # normalised str values
     source: Path | None = None
     aliases: dict[str, str] = field(default_factory=dict)  # the export's header -> canonical name
+    reading: Reading | None = None  # how the file was read (encoding, delimiter, rows skipped)
     checked: Scenario | None = field(default=None, init=False, repr=False, compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -83,6 +85,7 @@ class Deals:
             attributes={name: values[mask] for name, values in self.attributes.items()},
             source=self.source,
             aliases=self.aliases,
+            reading=self.reading,
         )
 
     def concat(self, other: Deals) -> Deals:
@@ -97,6 +100,7 @@ class Deals:
             attributes={name: np.concatenate([column(self, name), column(other, name)]) for name in names},
             source=self.source,
             aliases={**other.aliases, **self.aliases},
+            reading=self.reading,
         )
 
 

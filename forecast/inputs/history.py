@@ -6,15 +6,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from forecast.config.specs import Prices, StageHistorySource
 from forecast.errors import PipelineError
-from forecast.inputs.cells import normalise, parse_amount, parse_date
+from forecast.inputs import columns as parse
+from forecast.inputs.cells import normalise
 from forecast.inputs.stage_history import StageHistory, load_stage_history
-from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
+from forecast.inputs.tables import Table, deal_id_problems, match_columns, read_table, require_columns
 
 HISTORY_COLUMNS = ("deal_id", "outcome", "amount", "won_amount", "created_date", "close_date",
                    "expected_close_date", "stage")  # fmt: skip
@@ -81,84 +82,125 @@ class History:
 
 
 def load_history(path: Path, spec: HistorySpec) -> History:
-    """Read and check a history table; every bad row is reported with its row and column."""
-    table, first_row = read_table(path, what="history")
+    """Read and check a history table; every bad row is reported with its row and column.
+
+    Read as the pipeline is (``read_table``): encoding, delimiter, title and footer rows, decimal mark.
+    """
     keys = (*spec.segments, *([spec.prices.key] if spec.prices else []))  # text columns read as they are
+    table = read_table(path, what="history", names=(*HISTORY_COLUMNS, *keys, *spec.columns.values()))
     column = match_columns(table, (*HISTORY_COLUMNS, *keys), spec.columns)
     required = [*spec.required, *(["deal_id"] if spec.stage_history else []), *keys]
     require_columns(path, table, {name: column[name] for name in required}, spec.hint)
     won_values, lost_values = {v.casefold() for v in spec.won}, {v.casefold() for v in spec.lost}
-    kept = filled_rows(table)
-    rows = len(kept)
-    won, decided = np.zeros(rows, bool), np.zeros(rows, bool)
-    amount, won_amount = np.full(rows, np.nan), np.full(rows, np.nan)
-    created, closed, expected = (np.full(rows, np.datetime64("NaT"), "datetime64[D]") for _ in range(3))
-    problems: list[str] = []
-
-    def cell(name: str, row: int) -> Any:
-        return normalise(table[column[name]][kept[row]]) if column[name] in table else ""
-
-    def parse(name: str, row: int, parser, *args) -> Any:
-        try:
-            return parser(table[column[name]][kept[row]], *args)
-        except ValueError as error:
-            problems.append(f"{path}: row {kept[row] + first_row}, column {column[name]!r} ({name}): {error}")
-            return None
-
-    def date(name: str, row: int) -> np.datetime64:
-        day = parse(name, row, parse_date, spec.date_format, spec.date_format_setting)
-        return np.datetime64("NaT") if day is None else np.datetime64(day, "D")
-
-    for row in range(rows):
-        outcome = cell("outcome", row).casefold()
-        is_closed = decided[row] = outcome in won_values | lost_values
-        if is_closed or cell("amount", row):
-            amount[row] = parse("amount", row, parse_amount) or 0.0
-        if is_closed:
-            won[row] = outcome in won_values
-            if column["close_date"] in table:
-                closed[row] = date("close_date", row)
-            if cell("won_amount", row):
-                won_amount[row] = parse("won_amount", row, parse_amount) or 0.0
-        for name, out in (("created_date", created), ("expected_close_date", expected)):
-            if cell(name, row):
-                out[row] = date(name, row)
-    deal_id = np.array([cell("deal_id", row) for row in range(rows)], dtype=object)
-    if "deal_id" in required:
-        file_rows = [int(row) + first_row for row in kept]
-        problems += deal_id_problems(list(deal_id), file_rows, path, column["deal_id"]).values()
-    if problems:
-        raise PipelineError(problems)
-    if not decided.any():
-        raise PipelineError(f"{path}: no closed deals (outcomes {sorted(won_values | lost_values)})")
+    rows = len(table)
+    problems: list[tuple[tuple[int, int], str]] = []
 
     def text(name: str) -> np.ndarray:
-        return np.array([cell(name, row) for row in range(rows)], dtype=object)
+        return table.text(column[name]) if column[name] in table else np.full(rows, "", dtype=object)
 
+    def filled(name: str) -> np.ndarray:
+        if column[name] not in table:
+            return np.zeros(rows, dtype=bool)
+        return pc.not_equal(table.columns[column[name]], "").to_numpy(zero_copy_only=False)
+
+    def report(order: int, name: str, found: dict, wanted: np.ndarray) -> None:
+        problems.extend(
+            (
+                (int(position), order),
+                f"{path}: row {table.rows[position]}, column {column[name]!r} ({name}): {message}",
+            )
+            for position, message in found.items()
+            if wanted[position]
+        )
+
+    outcome = np.array([value.casefold() for value in text("outcome")], dtype=object)
+    decided = np.isin(outcome, list(won_values | lost_values))
+    won = np.isin(outcome, list(won_values))
+    numbers = {
+        name: parse.split_numbers(table.columns[column[name]], table.numbers.get(column[name]))
+        for name in ("amount", "won_amount")
+        if column[name] in table
+    }
+    wanted = {"amount": decided | filled("amount"), "won_amount": decided & filled("won_amount")}
+    decimal = parse.decide_decimal(
+        [(name, split, wanted[name]) for name, split in numbers.items()],
+        lambda name, position: f"{path}: row {table.rows[position]}, column {column[name]!r} ({name}):",
+        None,
+    )
+    table.reading.decimal, table.reading.decimal_source = decimal, "detected"
+    amount, won_amount = np.full(rows, np.nan), np.full(rows, np.nan)
+    for order, (name, out) in enumerate((("amount", amount), ("won_amount", won_amount))):
+        if name in numbers:
+            values, found = parse.amounts(numbers[name], decimal, "detected")
+            out[wanted[name]] = np.where(np.isnan(values), 0.0, values)[wanted[name]]
+            report(order, name, found, wanted[name])
+    date_names = [
+        name for name in ("close_date", "created_date", "expected_close_date") if column[name] in table
+    ]
+    day_order = parse.date_order(
+        [table.columns[column[name]] for name in date_names],
+        spec.date_format,
+        lambda number, position: (
+            f"{path}: row {table.rows[position]}, column {column[date_names[number]]!r}:"
+        ),
+        spec.date_format_setting,
+    )
+    days = {}
+    for order, name in enumerate(("close_date", "created_date", "expected_close_date"), start=2):
+        days[name] = np.full(rows, np.datetime64("NaT"), "datetime64[D]")
+        if name in date_names:
+            values, found = parse.dates(
+                table.columns[column[name]],
+                spec.date_format,
+                day_order,
+                spec.date_format_setting,
+                blank=name != "close_date",
+            )
+            need = decided if name == "close_date" else filled(name)  # an open deal has no close date
+            days[name][need] = values[need]
+            report(order, name, found, need)
+    deal_id = text("deal_id")
+    if "deal_id" in required:
+        found = deal_id_problems(table.columns[column["deal_id"]], table.rows, path, column["deal_id"])
+        problems += [((position, 5), message) for position, message in found.items()]
+    if problems:
+        raise PipelineError([message for _, message in sorted(problems, key=lambda item: item[0])])
+    if not decided.any():
+        raise PipelineError(f"{path}: no closed deals (outcomes {sorted(won_values | lost_values)})")
     stages = None
     if spec.stage_history is not None:
         stages = load_stage_history(spec.stage_history, set(deal_id), path, spec.stage_hint)
     prices = list_prices(spec.prices, text(spec.prices.key)) if spec.prices else None
     return History(
-        deal_id=deal_id, won=won, amount=amount, won_amount=won_amount, created=created, closed=closed,
-        expected_close=expected, stage=text("stage"), segments={name: text(name) for name in spec.segments},
-        stage_history=stages, list_price=prices, decided=decided,
-    )  # fmt: skip
+        deal_id=deal_id,
+        won=won & decided,
+        amount=amount,
+        won_amount=won_amount,
+        created=days["created_date"],
+        closed=days["close_date"],
+        expected_close=days["expected_close_date"],
+        stage=text("stage"),
+        segments={name: text(name) for name in spec.segments},
+        stage_history=stages,
+        list_price=prices,
+        decided=decided,
+    )
 
 
 def list_prices(prices: Prices, keys: np.ndarray) -> np.ndarray:
     """Each deal's list price, joined on ``prices.key`` (NaN where the list lacks its value)."""
     path = Path(prices.path)
-    table, first_row = read_table(path, what="price list")
+    table: Table = read_table(path, what="price list", names=(prices.key, prices.price))
     missing = [name for name in (prices.key, prices.price) if name not in table]
     if missing:
         raise PipelineError([f"{path}: missing column {name!r}" for name in missing])
-    lookup, problems = {}, []
-    for row in filled_rows(table):
-        try:
-            lookup[normalise(table[prices.key][row])] = parse_amount(table[prices.price][row])
-        except ValueError as error:
-            problems.append(f"{path}: row {row + first_row}, column {prices.price!r}: {error}")
-    if problems:
-        raise PipelineError(problems)
+    numbers = parse.split_numbers(table.columns[prices.price], table.numbers.get(prices.price))
+    where = lambda name, position: f"{path}: row {table.rows[position]}, column {prices.price!r}:"  # noqa: E731
+    decimal = parse.decide_decimal([(prices.price, numbers, np.ones(len(table), bool))], where, None)
+    values, found = parse.amounts(numbers, decimal, "detected")
+    if found:
+        raise PipelineError(
+            [f"{where(prices.price, position)} {message}" for position, message in found.items()]
+        )
+    lookup = dict(zip(table.text(prices.key), values, strict=True))
     return np.array([lookup.get(normalise(prices.aliases.get(key, key)), np.nan) for key in keys])

@@ -4,41 +4,37 @@ each naming file, row and column."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from forecast.config.base import stage_key
 from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
 from forecast.errors import PipelineError
-from forecast.inputs.cells import (
-    normalise,
-    parse_amount,
-    parse_bool,
-    parse_count,
-    parse_date,
-    parse_probability,
-)
+from forecast.inputs import columns as parse
+from forecast.inputs.cells import normalise, parse_bool
 from forecast.inputs.deals import Deals, wanted_values
-from forecast.inputs.presets import with_preset
-from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
+from forecast.inputs.presets import header_names, with_preset
+from forecast.inputs.tables import Table, deal_id_problems, match_columns, read_table, require_columns
 
 REQUIRED = ("deal_id", "amount", "close_date")
 ATTRIBUTES = ("owner", "region", "sector", "product", "forecast_category")
 
 
-def _filter_text(value: Any, boolean: bool) -> str:
+NUMBERS = ("amount", "probability", "slip", "push_count")
+
+
+def _filter_text(value: str, boolean: bool) -> str:
     """A cell as ``pipeline.filter`` compares it; new_logo cells read as true/false, like ``Deals.column``."""
     if boolean:
         with contextlib.suppress(ValueError):  # the row check reports a bad cell if its row is kept
             return normalise(parse_bool(value))
-    return normalise(value)
+    return value
 
 
-def _map_columns(table: dict[str, list], source: PipelineSource, path: Path) -> dict[str, str]:
+def _map_columns(table: Table, source: PipelineSource, path: Path) -> dict[str, str]:
     """Canonical name -> the file's column: explicit mapping first, then a name match."""
     problems = [
         f"{path}: column {wanted!r} (pipeline.columns.{canonical}) is not in the file; "
@@ -53,112 +49,182 @@ def _map_columns(table: dict[str, list], source: PipelineSource, path: Path) -> 
 
 
 def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -> Deals:
-    """Read, map, filter and check the pipeline; raise ``PipelineError`` listing every bad row."""
-    table, first_row = read_table(path, source.sheet)
+    """Read, map, filter and check the pipeline; raise ``PipelineError`` listing every bad row.
+
+    In phases, each over whole columns: read the file, map its columns (the preset's under the
+    scenario's), filter its rows, parse the columns, check, build the ``Deals``.
+    """
+    names = (*CANONICAL_COLUMNS, *source.columns.values(), *source.filter, *header_names(source.preset))
+    dialect = {"delimiter": source.delimiter, "encoding": source.encoding, "header_row": source.header_row}
+    table = read_table(path, source.sheet, names=names, dialect=dialect)
     source = with_preset(source, list(table))
     mapping = _map_columns(table, source, path)
     required = REQUIRED + (("stage",) if stages is not None else ())
     require_columns(path, table, {name: mapping.get(name) for name in required}, "pipeline.columns.{name}")
-    raw = {canonical: table[name] for canonical, name in mapping.items()}
-    kept = filled_rows(table)
+    table = _filter_rows(table, source, mapping, path)
+    parsed, problems = _parse_columns(table, source, mapping, stages, path)
+    if problems:
+        raise PipelineError([message for _, message in sorted(problems, key=lambda item: item[0])])
+    return _deals(table, mapping, parsed, path)
+
+
+def _filter_rows(table: Table, source: PipelineSource, mapping: dict[str, str], path: Path) -> Table:
+    """The rows ``pipeline.filter`` keeps; none left is an error."""
+    keep = np.ones(len(table), dtype=bool)
     for name, wanted in source.filter.items():
-        values = raw.get(name, table.get(name))
-        if values is None:
+        header = mapping.get(name, name)
+        if header not in table:
             raise PipelineError(
                 f"{path}: pipeline.filter.{name}: no such column (columns are: {', '.join(table)})"
             )
         boolean = name == "new_logo" or name == mapping.get("new_logo")
-        texts = np.array([_filter_text(values[row], boolean) for row in kept], dtype=object)
-        kept = kept[np.isin(texts, wanted_values(wanted))]
-    if kept.size == 0:
+        distinct, index, _ = parse.by_value(
+            table.columns[header], lambda text, boolean=boolean: _filter_text(text, boolean), ""
+        )
+        keep &= np.isin(np.array(distinct, dtype=object), wanted_values(wanted))[index]
+    if not keep.any():
         what = " after pipeline.filter" if source.filter else ""
         raise PipelineError(f"{path}: the pipeline has no deals{what}")
+    if keep.all():
+        return table
+    mask = pa.array(keep)
+    return Table(
+        {name: values.filter(mask) for name, values in table.columns.items()},
+        table.rows[keep],
+        table.reading,
+        {name: values[keep] for name, values in table.numbers.items()},
+    )
 
-    stage_lookup = {stage_key(stage.name): i for i, stage in enumerate(stages or [])}
-    known = ", ".join(stage.name for stage in stages or [])
+
+def _parse_columns(
+    table: Table, source: PipelineSource, mapping: dict[str, str], stages: list[Stage] | None, path: Path
+) -> tuple[dict[str, np.ndarray], list[tuple[tuple[int, int], str]]]:
+    """Each mapped column parsed whole: canonical name -> array, and every problem keyed by
+    (position, column order) so they read row by row."""
+    rows = table.rows
+    cells = {name: table.columns[header] for name, header in mapping.items()}
+    problems: list[tuple[tuple[int, int], str]] = []
+
+    def where(name: str, position: int) -> str:
+        return f"{path}: row {rows[position]}, column {mapping[name]!r} ({name}):"
+
+    def report(order: int, name: str, found: dict) -> None:
+        problems.extend(
+            ((int(position), order), f"{where(name, position)} {message}")
+            for position, message in found.items()
+        )
+
+    for position, message in deal_id_problems(cells["deal_id"], rows, path, mapping["deal_id"]).items():
+        problems.append(((position, 0), message))
+    numbers = {
+        name: parse.split_numbers(cells[name], table.numbers.get(mapping[name]))
+        for name in NUMBERS
+        if name in cells
+    }
+    counted = np.ones(len(table), dtype=bool)
+    decimal = parse.decide_decimal(
+        [(name, split, counted) for name, split in numbers.items()], where, source.decimal
+    )
+    table.reading.decimal = decimal
+    table.reading.decimal_source = "pipeline.decimal" if source.decimal else "detected"
+    setting = "pipeline.decimal" if source.decimal else "detected"
     percent = source.probability_scale == "percent"
-    n = kept.size
-    deal_id = np.array([normalise(raw["deal_id"][row]) for row in kept], dtype=object)
-    rows = [int(row) + first_row for row in kept]
-    id_problems = deal_id_problems(list(deal_id), rows, path, mapping["deal_id"])
-    amount = np.zeros(n)
-    close_date = np.zeros(n, dtype="datetime64[D]")
-    probability = np.full(n, math.nan)
-    slip = np.full(n, math.nan)
-    stage_index = np.full(n, -1, dtype=np.int64)
-    new_logo = np.zeros(n, dtype=bool)
-    push_count = np.zeros(n, dtype=np.int64)
-    created = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    problems: list[str] = []
-
-    for out, row in enumerate(kept):
-        where = f"{path}: row {rows[out]}"
-
-        def check(column: str, parse, *args, row=row, where=where):
-            try:
-                return parse(raw[column][row], *args)
-            except ValueError as error:
-                problems.append(f"{where}, column {mapping[column]!r} ({column}): {error}")
-                return None
-
-        if out in id_problems:
-            problems.append(id_problems[out])
-        amount[out] = check("amount", parse_amount) or 0.0
-        closes = check("close_date", parse_date, source.date_format)
-        close_date[out] = np.datetime64(closes or dt.date(1970, 1, 1), "D")
-        parsed = check("probability", parse_probability, percent) if "probability" in raw else math.nan
-        probability[out] = math.nan if parsed is None else parsed
-        if "slip" in raw:  # the deal's own slip chance, on the probability's scale
-            parsed_slip = check("slip", parse_probability, percent)
-            slip[out] = math.nan if parsed_slip is None else parsed_slip
-        if "new_logo" in raw:
-            new_logo[out] = bool(check("new_logo", parse_bool))
-        if "push_count" in raw:
-            push_count[out] = check("push_count", parse_count) or 0
-        if "created_date" in raw and normalise(raw["created_date"][row]):
-            created[out] = check("created_date", parse_date, source.date_format) or np.datetime64("NaT")
-        if "stage" in raw and stages is not None:
-            name = normalise(raw["stage"][row])
-            index = stage_lookup.get(stage_key(name))
-            if index is None:
-                problems.append(
-                    f"{where}, column {mapping['stage']!r} (stage): "
-                    f"unknown stage {name!r}; stages are {known}"
-                )
-            else:
-                stage_index[out] = index
-        if stages is None and parsed is not None and math.isnan(parsed):
-            column = f", column {mapping['probability']!r} (probability)" if "probability" in raw else ""
-            problems.append(
-                f"{where}{column}: no probability and the scenario has no stages to fall back on; "
-                "expected a probability, or stages in the scenario"
+    n = len(table)
+    parsed: dict[str, np.ndarray] = {}
+    parsed["amount"], found = parse.amounts(numbers["amount"], decimal, setting)
+    report(1, "amount", found)
+    several = parse.currencies(numbers["amount"])
+    if len(several) > 1:
+        problems.append(
+            (
+                (-1, 0),
+                f"{path}: column {mapping['amount']!r} (amount): amounts in several currencies "
+                f"({', '.join(several)}) cannot be added up; convert them to one currency",
             )
-    if problems:
-        raise PipelineError(problems)
+        )
+    date_columns = [name for name in ("close_date", "created_date") if name in cells]
+    order = parse.date_order(
+        [cells[name] for name in date_columns],
+        source.date_format,
+        lambda column, position: where(date_columns[column], position),
+        "pipeline.date_format",
+    )
+    parsed["close_date"], found = parse.dates(
+        cells["close_date"], source.date_format, order, "pipeline.date_format"
+    )
+    report(2, "close_date", found)
+    for number, name in ((3, "probability"), (4, "slip")):
+        parsed[name] = np.full(n, np.nan)
+        if name in numbers:
+            parsed[name], found = parse.probabilities(numbers[name], decimal, setting, percent)
+            report(number, name, found)
+    parsed["new_logo"] = np.zeros(n, dtype=bool)
+    if "new_logo" in cells:
+        parsed["new_logo"], found = parse.booleans(cells["new_logo"])
+        report(5, "new_logo", found)
+    parsed["push_count"] = np.zeros(n, dtype=np.int64)
+    if "push_count" in numbers:
+        parsed["push_count"], found = parse.counts(numbers["push_count"], decimal, setting)
+        report(6, "push_count", found)
+    parsed["created"] = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    if "created_date" in cells:
+        parsed["created"], found = parse.dates(
+            cells["created_date"], source.date_format, order, "pipeline.date_format", blank=True
+        )
+        report(7, "created_date", found)
+    parsed["stage_index"] = np.full(n, -1, dtype=np.int64)
+    if "stage" in cells and stages is not None:
+        lookup = {stage_key(stage.name): i for i, stage in enumerate(stages)}
+        known = ", ".join(stage.name for stage in stages)
 
-    attributes = {}
-    for name in (*ATTRIBUTES, "stage"):
-        if name in raw:
-            attributes[name] = np.array([normalise(raw[name][row]) for row in kept], dtype=object)
-    for name, values in table.items():
+        def stage_index(name: str) -> int:
+            if stage_key(name) not in lookup:
+                raise ValueError(f"unknown stage {name!r}; stages are {known}")
+            return lookup[stage_key(name)]
+
+        distinct, index, found = parse.by_value(cells["stage"], stage_index, -1)
+        parsed["stage_index"] = np.array(distinct, dtype=np.int64)[index]
+        report(8, "stage", found)
+    if stages is None:
+        has = "probability" in cells
+        missing = np.isnan(parsed["probability"])
+        if has:
+            missing &= pc.equal(cells["probability"], "").to_numpy(zero_copy_only=False)
+        column = f", column {mapping['probability']!r} (probability)" if has else ""
+        for position in np.flatnonzero(missing):
+            problems.append(
+                (
+                    (int(position), 9),
+                    f"{path}: row {rows[position]}{column}: no probability and the scenario has no "
+                    "stages to fall back on; expected a probability, or stages in the scenario",
+                )
+            )
+    return parsed, problems
+
+
+def _deals(table: Table, mapping: dict[str, str], parsed: dict[str, np.ndarray], path: Path) -> Deals:
+    """The checked columns as ``Deals``; every column the mapping does not take kept as an attribute."""
+    attributes = {name: table.text(mapping[name]) for name in (*ATTRIBUTES, "stage") if name in mapping}
+    for name in table:
         if name not in attributes and name not in mapping.values():
-            attributes[name] = np.array([normalise(values[row]) for row in kept], dtype=object)
+            attributes[name] = table.text(name)
     return Deals(
-        deal_id=deal_id,
-        amount=amount,
-        close_date=close_date,
-        probability=probability,
-        stage_index=stage_index,
-        new_logo=new_logo,
-        slip=slip,
-        push_count=push_count,
-        created=created,
+        deal_id=table.text(mapping["deal_id"], few=False),
+        amount=parsed["amount"],
+        close_date=parsed["close_date"],
+        probability=parsed["probability"],
+        stage_index=parsed["stage_index"],
+        new_logo=parsed["new_logo"],
+        slip=parsed["slip"],
+        push_count=parsed["push_count"],
+        created=parsed["created"],
         attributes=attributes,
-        rows=kept.astype(np.int64) + first_row,
+        rows=table.rows,
         source=path,
         aliases={
             export: canonical
             for canonical, export in mapping.items()
             if export != canonical and (canonical in attributes or canonical in ("deal_id", "new_logo"))
         },
+        reading=table.reading,
     )

@@ -3,12 +3,21 @@ that the file has, its value mappings and its probability scale, under what the 
 
 from __future__ import annotations
 
-from forecast.config.presets import CRM_PRESETS
+from forecast.config.presets import COLUMN_NAMES, CRM_PRESETS
 from forecast.config.scenario import PipelineSource
 
 
 def _header_key(header: str) -> str:
     return " ".join(str(header).split()).casefold()
+
+
+def header_names(preset: str | None) -> tuple[str, ...]:
+    """Header names that mark a header row (below an export's title rows): the usual English and
+    French names of the canonical columns, and the preset's own."""
+    names = [name for group in COLUMN_NAMES.values() for name in group]
+    if preset is not None:
+        names += [name for group in CRM_PRESETS[preset].columns.values() for name in group]
+    return tuple(names)
 
 
 def preset_columns(preset: str, headers: list[str]) -> dict[str, str]:

@@ -14,8 +14,8 @@ import numpy as np
 from forecast.config.base import stage_key
 from forecast.config.specs import STAGE_HISTORY_COLUMNS, StageHistorySource
 from forecast.errors import PipelineError
-from forecast.inputs.cells import normalise, parse_date
-from forecast.inputs.tables import filled_rows, match_columns, read_table, require_columns
+from forecast.inputs.columns import date_order, dates
+from forecast.inputs.tables import match_columns, read_table, require_columns
 
 _DAY_OFFSET = 2**31  # days since 1970 shifted to be non-negative inside a (deal, day) sort key
 
@@ -69,35 +69,34 @@ def load_stage_history(
     """
     setting = "--date-format" if hint.startswith("--") else hint.split(".columns.")[0] + ".date_format"
     path = Path(source.path)
-    table, first_row = read_table(path, what="stage history")
+    table = read_table(path, what="stage history", names=(*STAGE_HISTORY_COLUMNS, *source.columns.values()))
     column = match_columns(table, STAGE_HISTORY_COLUMNS, source.columns)
     require_columns(path, table, column, hint)
-    cells = {name: table[header] for name, header in column.items()}
-    deal_id, stage, entered, problems = [], [], [], []
-    for row in filled_rows(table):
-        values = {name: normalise(cells[name][row]) for name in STAGE_HISTORY_COLUMNS}
-
-        def problem(name: str, message: str, row: int = row) -> None:
-            problems.append(f"{path}: row {row + first_row}, column {column[name]!r} ({name}): {message}")
-
-        if not values["deal_id"]:
-            problem("deal_id", "is empty")
-        elif values["deal_id"] not in known:
-            problem("deal_id", f"unknown deal id {values['deal_id']!r}: it is not in {history}")
-        if not values["stage"]:
-            problem("stage", "is empty")
-        try:
-            day = parse_date(cells["date"][row], source.date_format, setting)
-        except ValueError as error:
-            problem("date", str(error))
-            continue
-        deal_id.append(values["deal_id"])
-        stage.append(values["stage"])
-        entered.append(np.datetime64(day, "D"))
+    found = {name: {} for name in STAGE_HISTORY_COLUMNS}
+    deal_id, stage = table.text(column["deal_id"]), table.text(column["stage"])
+    for position in np.flatnonzero((deal_id == "") | ~np.isin(deal_id, list(known))):
+        found["deal_id"][position] = (
+            f"unknown deal id {deal_id[position]!r}: it is not in {history}"
+            if deal_id[position]
+            else "is empty"
+        )
+    for position in np.flatnonzero(stage == ""):
+        found["stage"][position] = "is empty"
+    order = date_order(
+        [table.columns[column["date"]]],
+        source.date_format,
+        lambda _, position: f"{path}: row {table.rows[position]}, column {column['date']!r}:",
+        setting,
+    )
+    entered, found["date"] = dates(table.columns[column["date"]], source.date_format, order, setting)
+    problems = [
+        f"{path}: row {table.rows[position]}, column {column[name]!r} ({name}): {message}"
+        for position in sorted({p for messages in found.values() for p in messages})
+        for name in STAGE_HISTORY_COLUMNS
+        if (message := found[name].get(position))
+    ]
+    keep = ~np.isnat(entered)
+    deal_id, stage, entered = deal_id[keep], stage[keep], entered[keep]
     if problems:
         raise PipelineError(problems)
-    return StageHistory(
-        np.array(deal_id, dtype=object),
-        np.array(stage, dtype=object),
-        np.array(entered, dtype="datetime64[D]"),
-    )
+    return StageHistory(deal_id, stage, entered)

@@ -39,10 +39,11 @@ from forecast.config.presets import (
 from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
 from forecast.errors import OutputError, PipelineError, ScenarioError
 from forecast.inputs.cells import normalise, parse_date
+from forecast.inputs.dialect import Reading
 from forecast.inputs.output import atomic_write
 from forecast.inputs.pipeline import load_deals
-from forecast.inputs.presets import preset_columns
-from forecast.inputs.tables import filled_rows, match_columns, read_table
+from forecast.inputs.presets import header_names, preset_columns
+from forecast.inputs.tables import Table, match_columns, read_table
 
 REQUIRED = ("deal_id", "amount", "close_date", "stage")
 BOOLEAN_CELLS = {"true", "false", "t", "f", "yes", "no", "y", "n", "1", "0", "oui", "non"}
@@ -81,6 +82,7 @@ class Starter:
     decided: list[str] = field(default_factory=list)
     undecided: list[str] = field(default_factory=list)
     output: Path | None = None
+    reading: Reading | None = None  # how the export was read: encoding, delimiter, skipped rows
 
 
 def header_key(text: Any) -> str:
@@ -140,6 +142,18 @@ def _recognise_columns(
         if name is not None:
             columns["deal_id"], reasons["deal_id"] = name, "deal names (no id column)"
     return columns, reasons
+
+
+def _cells_of(table: Table) -> dict[str, list]:
+    """Header -> the column's cells: typed numbers (Excel, Parquet) as they are, else the text."""
+    out = {}
+    for header in table:
+        text = table.text(header).tolist()
+        numbers = table.numbers.get(header)
+        if numbers is not None:
+            text = [text[i] if np.isnan(number) else float(number) for i, number in enumerate(numbers)]
+        out[header] = text
+    return out
 
 
 def _cells(table: dict[str, list], header: str, rows: np.ndarray) -> list[str]:
@@ -241,9 +255,10 @@ def survey_export(
         raise ScenarioError(str(error)) from None
     if as_of is not None and not span.start <= as_of <= span.end:
         raise ScenarioError(f"as_of {as_of} is outside the period {period} ({span.start}..{span.end})")
-    table, _ = read_table(export, sheet)
+    read = read_table(export, sheet, names=header_names(preset) + tuple(columns.values() if columns else ()))
+    table = _cells_of(read)
     headers = list(table)
-    rows = filled_rows(table) if table else np.array([], dtype=np.int64)
+    rows = np.arange(len(read), dtype=np.int64)  # title, blank, total and footer rows are gone
     decided: list[str] = []
     undecided: list[str] = []
     if preset is not None:
@@ -335,6 +350,7 @@ def survey_export(
         fx=fx,
         decided=decided,
         undecided=undecided,
+        reading=read.reading,
     )
 
 

@@ -16,6 +16,7 @@ from forecast.reporting.words import deals_sentence, described_columns, verdict
 
 if TYPE_CHECKING:
     from forecast.analyses.batch import BatchReport
+    from forecast.inputs.dialect import Reading
 
 
 def money(value: float | None) -> str:
@@ -472,12 +473,45 @@ def win_by_age_table(fit: dict[str, Any]) -> Table:
     return table
 
 
-def validation_lines(check: dict[str, Any], shown: int = 10) -> list[str]:
-    """``forecast validate``: one OK line per scenario, then its hygiene warnings."""
+def reading_line(reading: Reading) -> str:
+    """How a pipeline file was read, in one line: encoding, delimiter, decimal mark, header row, and
+    each kind of row skipped (``validate`` and ``init`` print it)."""
+    said = []
+    if reading.encoding:
+        said.append(reading.encoding)
+    if reading.delimiter:
+        said.append("delimiter " + ("tab" if reading.delimiter == "\t" else repr(reading.delimiter)))
+    if reading.decimal:
+        source = " (pipeline.decimal)" if reading.decimal_source == "pipeline.decimal" else ""
+        said.append(f"decimal {reading.decimal!r}{source}")
+    if reading.header_row:
+        said.append(f"header on row {reading.header_row}")
+    line = f"  read {reading.path.name}: {', '.join(said) or reading.kind}"
+    skipped = []
+    for reason, rows in reading.skipped.items():
+        many = "s" if len(rows) > 1 else ""
+        where = {
+            "title": " above the header",
+            "footer": f" after row {rows[0] - 1}",
+        }.get(reason, f" ({_rows(rows)})")
+        skipped.append(f"{len(rows)} {reason} row{many}{where}")
+    return line + (f"; skipped {', '.join(skipped)}" if skipped else "")
+
+
+def _rows(rows: list[int], shown: int = 3) -> str:
+    listed = ", ".join(str(row) for row in rows[:shown])
+    return ("row " if len(rows) == 1 else "rows ") + listed + (", ..." if len(rows) > shown else "")
+
+
+def validation_lines(check: dict[str, Any], shown: int = 10, reading: Reading | None = None) -> list[str]:
+    """``forecast validate``: one OK line per scenario, how its pipeline was read, then its hygiene
+    warnings."""
     period = check["period"]
     lines = [
         f"OK {check['source']}: {check['open_deals']} open deals, period {period['start']}..{period['end']}"
     ]
+    if reading is not None:
+        lines.append(reading_line(reading))
     for column, names in check["quota_names_without_deals"].items():
         lines.append(f"warning: quotas.{column} names {', '.join(names)}, who have no deals in the pipeline")
     overdue = check["overdue"]
@@ -750,7 +784,8 @@ class BatchProgress:
 
 def init_lines(starter: Any) -> list[str]:
     """``forecast init``: the columns and stages it recognised, what it decided and what it could not."""
-    lines = [f"{starter.export}: columns recognised:"]
+    lines = [reading_line(starter.reading).strip()] if starter.reading is not None else []
+    lines.append(f"{starter.export}: columns recognised:")
     lines += [
         f"  {name:<18} <- {header!r} ({starter.column_reasons[name]})"
         for name, header in starter.columns.items()

@@ -428,8 +428,8 @@ BAD_INPUT = [
         CERTAIN_DEALS.replace("2026-10-02", "02/10/2026"),
         CERTAIN_SCENARIO,
         [
-            "{deals}: row 3, column 'close_date' (close_date): '02/10/2026' is not a date; "
-            "expected YYYY-MM-DD, or set pipeline.date_format (e.g. '%m/%d/%Y')"
+            "{deals}: row 3, column 'close_date' (close_date): '02/10/2026' could be day-first or "
+            "month-first; expected YYYY-MM-DD, or set pipeline.date_format ('%d/%m/%Y' or '%m/%d/%Y')"
         ],
         id="unparsable date",
     ),
@@ -880,8 +880,9 @@ def test_compare_rejects_unknown_plans_and_bad_plans(tmp_path):
 def test_validate_example(example_json):
     result = invoke("validate", EXAMPLE)
     assert result.exit_code == 0, result.output
-    ok, warning = result.stdout.splitlines()
+    ok, read, warning = result.stdout.splitlines()
     assert ok == f"OK {EXAMPLE}: 200 open deals, period 2026-10-01..2026-12-31"
+    assert read == "  read example_pipeline.csv: utf-8, delimiter ',', decimal '.', header on row 1"
     overdue = example_json["overdue_deals"]
     assert overdue > 0
     assert warning.startswith(
@@ -897,6 +898,7 @@ def test_validate_certain_scenario(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         f"OK {scenario}: 3 open deals, period 2026-10-01..2026-12-31\n"
+        "  read deals.csv: utf-8, delimiter ',', header on row 1\n"  # whole amounts: no decimal mark
         "warning: 1 deal is overdue at 2026-10-15 (counted in the period; update their close dates): "
         "D2 (2026-10-02)\n"
     )

@@ -94,6 +94,7 @@ FRENCH = (
     "F5,Eps,300,20/10/2026,Perdu,0,Loïc\n"
 )
 FRENCH_OUTPUT = """\
+read deals.csv: utf-8, delimiter ',', header on row 1
 deals.csv: columns recognised:
   deal_id            <- 'Référence' (usual name)
   amount             <- 'Montant' (usual name)

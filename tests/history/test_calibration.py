@@ -297,23 +297,31 @@ def test_a_joined_history_needs_one_row_per_deal(tmp_path):
     ]
 
 
-def test_calibrate_reads_dates_in_the_format_given(tmp_path):
+def test_calibrate_reads_dates_in_the_format_given_or_proven(tmp_path):
     from click.testing import CliRunner
 
     from forecast.cli.commands import cli
 
-    rows = [f"D{i},{'Won' if i % 3 else 'Lost'},100,{(i % 12) + 1:02d}/15/2020,12/20/2020" for i in range(30)]
-    (tmp_path / "h.csv").write_text(
-        "deal_id,outcome,amount,created_date,close_date\n" + "\n".join(rows) + "\n"
-    )
+    def write(day: int) -> None:
+        rows = [
+            f"D{i},{'Won' if i % 3 else 'Lost'},100,{(i % 12) + 1:02d}/{day}/2020,12/{day}/2020"
+            for i in range(30)
+        ]
+        (tmp_path / "h.csv").write_text(
+            "deal_id,outcome,amount,created_date,close_date\n" + "\n".join(rows) + "\n"
+        )
+
     out = tmp_path / "cal.yaml"
+    write(day=5)  # every date reads day-first and month-first: an error, never a guess
     failed = CliRunner().invoke(cli, ["calibrate", str(tmp_path / "h.csv"), "--out", str(out)])
-    assert failed.exit_code == 2 and "or set --date-format (e.g." in failed.output and not out.exists()
-    result = CliRunner().invoke(
-        cli, ["calibrate", str(tmp_path / "h.csv"), "--out", str(out), "--date-format", "%m/%d/%Y", "--json"]
-    )
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["cycle_time"]["deals"] == 20  # every won deal's dates read
+    assert failed.exit_code == 2 and "or set --date-format ('%d/%m/%Y'" in failed.output and not out.exists()
+    write(day=15)  # a 15 in second place proves month-first, for every date column of the file
+    for given in ([], ["--date-format", "%m/%d/%Y"]):
+        result = CliRunner().invoke(
+            cli, ["calibrate", str(tmp_path / "h.csv"), "--out", str(out), *given, "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["cycle_time"]["deals"] == 20  # every won deal's dates read
 
 
 def test_cli_writes_the_fitted_new_pipeline_only_when_asked(tmp_path):

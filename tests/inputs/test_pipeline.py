@@ -31,6 +31,10 @@ STAGES = (
 HEADER = "Deal ID,Amount,Stage,Close Date,Probability,Region,New Logo\n"
 GOOD = "A,100,Proposal,2026-08-01,,EMEA,no\n"
 EXPECTED_DATE = "YYYY-MM-DD, or set pipeline.date_format (e.g. '%m/%d/%Y')"
+AMBIGUOUS_DATE = (
+    "could be day-first or month-first; expected YYYY-MM-DD, or set pipeline.date_format "
+    "('%d/%m/%Y' or '%m/%d/%Y')"
+)
 
 
 def load_file(folder: Path, name: str, pipeline: str = "", stages: str = STAGES) -> Deals:
@@ -300,7 +304,7 @@ def test_deal_without_probability_and_no_stages(tmp_path):
         ("B,abc,Proposal,2026-08-01,,EMEA,no", "column 'Amount' (amount): 'abc' is not a number"),
         ("B,-5,Proposal,2026-08-01,,EMEA,no", "column 'Amount' (amount): -5 is not a number >= 0"),
         ("B,,Proposal,2026-08-01,,EMEA,no", "column 'Amount' (amount): is empty; expected a number >= 0"),
-        ('B,"1,2",Proposal,2026-08-01,,EMEA,no', "column 'Amount' (amount): '1,2' is not a number"),
+        ('B,"1,2,3",Proposal,2026-08-01,,EMEA,no', "column 'Amount' (amount): '1,2,3' is not a number"),
         (
             "B,1,Lost,2026-08-01,,EMEA,no",
             "column 'Stage' (stage): unknown stage 'Lost'; stages are Qualified, Proposal, Negotiation",
@@ -320,7 +324,7 @@ def test_deal_without_probability_and_no_stages(tmp_path):
         ),
         (
             "B,1,Proposal,08/01/2026,,EMEA,no",
-            f"column 'Close Date' (close_date): '08/01/2026' is not a date; expected {EXPECTED_DATE}",
+            f"column 'Close Date' (close_date): '08/01/2026' {AMBIGUOUS_DATE}",
         ),
         ("A,1,Proposal,2026-08-01,,EMEA,no", "column 'Deal ID' (deal_id): 'A' duplicates row 2"),
         (",1,Proposal,2026-08-01,,EMEA,no", "column 'Deal ID' (deal_id): is empty"),
@@ -417,7 +421,7 @@ def test_iso_dates_with_or_without_a_time(tmp_path, cell):
     ("cell", "amount"),
     [
         ('"1,200.50"', 1200.5),
-        ('"12,000"', 12000.0),
+        ('"12,000.00"', 12000.0),
         ('"1,234,567.8"', 1234567.8),
         ("1200.5", 1200.5),
         ("0", 0.0),
