@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from forecast.config.scenario import Correlation, Scenario
+from forecast.engine.booked import Booked, booked
 from forecast.engine.checks import check, run_settings
 from forecast.engine.correlation import correlated, correlation_inputs
 from forecast.engine.kernels import (
@@ -32,7 +33,7 @@ class Trials:
     revenue: np.ndarray  # in-period revenue, booked and new pipeline included
     slipped: np.ndarray  # won revenue dated inside the period that slipped past it
     new_logos: np.ndarray  # new-logo wins in the period, booked included
-    targets: dict[str, np.ndarray]  # each target's metric value
+    targets: dict[str, np.ndarray]  # each target's metric value, its booked part included
     new_pipeline: np.ndarray  # revenue of deals not yet created at as_of (0 without new_pipeline)
     breakdown: dict[str, dict[str, np.ndarray]]  # column -> value -> its open deals' revenue
 
@@ -85,6 +86,7 @@ class Forecast:
     trials: Trials
     seed: int
     breakdown_deals: dict[str, dict[str, np.ndarray]]  # column -> value -> its deals (bool), as simulated
+    booked: Booked  # the scenario's booked and the export's won rows in the period
     independent_revenue: np.ndarray | None = None  # the same trials with independent deals (if asked)
 
     @property
@@ -178,19 +180,19 @@ def simulate(
         draws, model, (metric_start, metric_index, metric_kind), draws.correlation, n_trials
     )
     new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
-    booked = scenario.booked_totals
-    revenue += booked.revenue + new_revenue
+    already = booked(scenario, deals)
+    revenue += already.revenue + new_revenue
     independent_revenue = None
     if independent and correlated(scenario):
         independent_revenue = _independent_revenue(scenario, deals, model, draws, seed, n_trials)
-        independent_revenue += booked.revenue + new_revenue
-    new_logos = values[new_logo_slot] + booked.new_logos
+        independent_revenue += already.revenue + new_revenue
+    new_logos = values[new_logo_slot] + already.new_logos
     if scenario.new_pipeline is not None and scenario.new_pipeline.new_logo:
         new_logos += new_deals
     targets = {}
     for target in scenario.targets:
         if target.name in slot:
-            targets[target.name] = values[slot[target.name]]
+            targets[target.name] = values[slot[target.name]] + already.targets[target.name]
             if target.metric == "deals" and not target.where:
                 targets[target.name] = targets[target.name] + new_deals
         else:
@@ -213,6 +215,7 @@ def simulate(
         ),
         seed=seed,
         breakdown_deals=breakdown_deals,
+        booked=already,
         independent_revenue=independent_revenue,
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from forecast.engine.booked import row_rules
 from forecast.engine.correlation import correlated
 from forecast.engine.model import overdue_deals
 from forecast.engine.simulate import Forecast
@@ -209,7 +210,7 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
     deals = forecast.deals
     model = forecast.model
     trials = forecast.trials
-    booked = scenario.booked_totals
+    booked = forecast.booked
     period = scenario.period_range
     inside = model.dated_inside
     open_in_period = float(deals.amount[inside].sum())
@@ -248,6 +249,8 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
         "seed": forecast.seed,
         "booked": booked.revenue,
         "booked_new_logos": booked.new_logos,
+        "booked_deals": booked.deals,
+        "rows": row_rules(scenario, deals),
         "open_deals": len(deals),
         "open_pipeline": open_in_period,
         "weighted_pipeline": weighted,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,21 @@ from forecast.inputs.cells import normalise
 
 if TYPE_CHECKING:
     from forecast.config.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """What loading did with the export's rows besides keeping them as open deals, rule by rule
+    (``forecast validate`` lists them, ``run --json`` gives them); won rows are ``Deals.won``."""
+
+    lost: int = 0  # rows at a lost stage, left out
+    skipped: tuple[int, ...] = ()  # file rows without an amount, left out (missing_amount: skip)
+    zeroed: tuple[int, ...] = ()  # file rows without an amount, read as 0 (missing_amount: zero)
+    merged: int = 0  # line-item rows added into an earlier row of the same deal (aggregate)
+    converted: tuple[tuple[str, int], ...] = ()  # (currency, rows) converted into the base currency
+
+    def with_counts(self, **counts: Any) -> RowRules:
+        return replace(self, **counts)
 
 
 @dataclass
@@ -36,6 +51,8 @@ class Deals:
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # normalised str values
     source: Path | None = None
     aliases: dict[str, str] = field(default_factory=dict)  # the export's header -> canonical name
+    won: Deals | None = None  # the export's rows at a won stage, any close date (None: built in code)
+    rules: RowRules = field(default_factory=RowRules)
     checked: Scenario | None = field(default=None, init=False, repr=False, compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -76,6 +93,10 @@ class Deals:
             mask &= np.isin(self.column(name), wanted_values(wanted))
         return mask
 
+    def share(self, where: dict[str, Any]) -> np.ndarray:
+        """Each deal's share of its amount that counts for ``where``: 1 for a deal of one line."""
+        return np.ones(len(self))
+
     def subset(self, mask: np.ndarray) -> Deals:
         """The deals selected by a boolean mask or an index array."""
         return Deals(
@@ -83,6 +104,8 @@ class Deals:
             attributes={name: values[mask] for name, values in self.attributes.items()},
             source=self.source,
             aliases=self.aliases,
+            won=self.won,
+            rules=self.rules,
         )
 
     def concat(self, other: Deals) -> Deals:
@@ -97,6 +120,8 @@ class Deals:
             attributes={name: np.concatenate([column(self, name), column(other, name)]) for name in names},
             source=self.source,
             aliases={**other.aliases, **self.aliases},
+            won=self.won,
+            rules=self.rules,
         )
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from forecast.config.base import stage_key
 from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
 from forecast.errors import PipelineError
 from forecast.inputs.cells import (
@@ -22,6 +21,7 @@ from forecast.inputs.cells import (
     parse_date,
     parse_probability,
 )
+from forecast.inputs.closed import LOST, WON, StageVocabulary, split_closed
 from forecast.inputs.deals import Deals, wanted_values
 from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
 
@@ -72,8 +72,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         what = " after pipeline.filter" if source.filter else ""
         raise PipelineError(f"{path}: the pipeline has no deals{what}")
 
-    stage_lookup = {stage_key(stage.name): i for i, stage in enumerate(stages or [])}
-    known = ", ".join(stage.name for stage in stages or [])
+    vocabulary = StageVocabulary(stages)
     percent = source.probability_scale == "percent"
     n = kept.size
     deal_id = np.array([normalise(raw["deal_id"][row]) for row in kept], dtype=object)
@@ -115,17 +114,18 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
             push_count[out] = check("push_count", parse_count) or 0
         if "created_date" in raw and normalise(raw["created_date"][row]):
             created[out] = check("created_date", parse_date, source.date_format) or np.datetime64("NaT")
-        if "stage" in raw and stages is not None:
+        if "stage" in raw:  # closed stages are recognised with or without the scenario's stages
             name = normalise(raw["stage"][row])
-            index = stage_lookup.get(stage_key(name))
-            if index is None:
+            index = vocabulary.index(name)
+            if index is not None:
+                stage_index[out] = index
+            elif stages is not None:
                 problems.append(
                     f"{where}, column {mapping['stage']!r} (stage): "
-                    f"unknown stage {name!r}; stages are {known}"
+                    f"unknown stage {name!r}; stages are {vocabulary.known()}"
                 )
-            else:
-                stage_index[out] = index
-        if stages is None and parsed is not None and math.isnan(parsed):
+        closed = stage_index[out] in (WON, LOST)
+        if stages is None and not closed and parsed is not None and math.isnan(parsed):
             column = f", column {mapping['probability']!r} (probability)" if "probability" in raw else ""
             problems.append(
                 f"{where}{column}: no probability and the scenario has no stages to fall back on; "
@@ -141,7 +141,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     for name, values in table.items():
         if name not in attributes and name not in mapping.values():
             attributes[name] = np.array([normalise(values[row]) for row in kept], dtype=object)
-    return Deals(
+    deals = Deals(
         deal_id=deal_id,
         amount=amount,
         close_date=close_date,
@@ -160,3 +160,4 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
             if export != canonical and (canonical in attributes or canonical in ("deal_id", "new_logo"))
         },
     )
+    return split_closed(deals, vocabulary)

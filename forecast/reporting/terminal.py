@@ -102,6 +102,9 @@ def summary_note(summary: dict[str, Any]) -> str:
     note = (
         f"{summary['trials']:,} trials, seed {summary['seed']}; +- is one Monte Carlo standard error (points)"
     )
+    rules = row_rule_line(summary["rows"])
+    if rules:
+        note += f"\n{rules}"
     drawn = summary.get("rate_uncertainty")
     if drawn:
         cells = f"{drawn['cells']} rate{'s' if drawn['cells'] > 1 else ''}"
@@ -478,6 +481,9 @@ def validation_lines(check: dict[str, Any], shown: int = 10) -> list[str]:
     lines = [
         f"OK {check['source']}: {check['open_deals']} open deals, period {period['start']}..{period['end']}"
     ]
+    rules = row_rule_line(check["rows"], shown)
+    if rules:
+        lines.append(rules)
     for column, names in check["quota_names_without_deals"].items():
         lines.append(f"warning: quotas.{column} names {', '.join(names)}, who have no deals in the pipeline")
     overdue = check["overdue"]
@@ -490,6 +496,34 @@ def validation_lines(check: dict[str, Any], shown: int = 10) -> list[str]:
             f"(counted in the period; update their close dates): {', '.join(listed[:shown])}{more}"
         )
     return lines
+
+
+def _rows_listed(rows: list[int], shown: int) -> str:
+    more = f", ... {len(rows) - shown} more" if len(rows) > shown else ""
+    return ", ".join(str(row) for row in rows[:shown]) + more
+
+
+def row_rule_line(rules: dict[str, Any], shown: int = 10) -> str | None:
+    """How many rows each loading rule took, when any rule other than "open deal" took some."""
+    parts = [f"{rules['open']:,} open"]
+    if rules["won_in_period"]:
+        booked = money(rules["won_in_period_amount"])
+        parts.append(f"{rules['won_in_period']:,} won in the period -> booked ({booked})")
+    for key, what in (("won_before_period", "before"), ("won_after_period", "after")):
+        if rules[key]:
+            parts.append(f"{rules[key]:,} won {what} the period (ignored)")
+    if rules["lost"]:
+        parts.append(f"{rules['lost']:,} lost (ignored)")
+    for key, what in (("skipped_missing_amount", "skipped"), ("zero_missing_amount", "read as 0")):
+        if rules[key]:
+            parts.append(
+                f"{len(rules[key]):,} without an amount, {what} (rows {_rows_listed(rules[key], shown)})"
+            )
+    if rules["line_items_merged"]:
+        parts.append(f"{rules['line_items_merged']:,} line items merged into their deals")
+    for currency, count in rules["converted"].items():
+        parts.append(f"{count:,} converted from {currency}")
+    return None if len(parts) == 1 else "rows: " + ", ".join(parts)
 
 
 def other_file_lines(checks: list[dict[str, Any]]) -> list[str]:

@@ -261,6 +261,19 @@ def test_run_certain_scenario_json(tmp_path):
         "seed": 7,
         "booked": 1000.0,
         "booked_new_logos": 1,
+        "booked_deals": 0,
+        "rows": {
+            "open": 3,
+            "won_in_period": 0,
+            "won_in_period_amount": 0.0,
+            "won_before_period": 0,
+            "won_after_period": 0,
+            "lost": 0,
+            "skipped_missing_amount": [],
+            "zero_missing_amount": [],
+            "line_items_merged": 0,
+            "converted": {},
+        },  # fmt: skip
         "open_deals": 3,
         "open_pipeline": 7000.0,
         "weighted_pipeline": 5000.0,
@@ -458,13 +471,13 @@ BAD_INPUT = [
         id="trials too large",
     ),
     pytest.param(
-        CERTAIN_DEALS.replace("D1,5000,", "D1,lots,").replace("Lost,2026-10-02", "Won,2026-10-32"),
+        CERTAIN_DEALS.replace("D1,5000,", "D1,lots,").replace("Lost,2026-10-02", "Dormant,2026-10-32"),
         CERTAIN_SCENARIO,
         [
             "{deals}: row 2, column 'amount' (amount): 'lots' is not a number",
             "{deals}: row 3, column 'close_date' (close_date): '2026-10-32' is not a date; "
             "expected YYYY-MM-DD, or set pipeline.date_format (e.g. '%m/%d/%Y')",
-            "{deals}: row 3, column 'stage' (stage): unknown stage 'Won'; stages are Commit, Lost",
+            "{deals}: row 3, column 'stage' (stage): unknown stage 'Dormant'; stages are Commit, Lost",
         ],
         id="several problems, one line each",
     ),

@@ -302,8 +302,8 @@ def test_deal_without_probability_and_no_stages(tmp_path):
         ("B,,Proposal,2026-08-01,,EMEA,no", "column 'Amount' (amount): is empty; expected a number >= 0"),
         ('B,"1,2",Proposal,2026-08-01,,EMEA,no', "column 'Amount' (amount): '1,2' is not a number"),
         (
-            "B,1,Lost,2026-08-01,,EMEA,no",
-            "column 'Stage' (stage): unknown stage 'Lost'; stages are Qualified, Proposal, Negotiation",
+            "B,1,Dormant,2026-08-01,,EMEA,no",
+            "column 'Stage' (stage): unknown stage 'Dormant'; stages are Qualified, Proposal, Negotiation",
         ),
         (
             "B,1,Proposal,2026-08-01,1.5,EMEA,no",
