@@ -22,8 +22,9 @@ from forecast.inputs.cells import (
     parse_probability,
 )
 from forecast.inputs.closed import LOST, WON, StageVocabulary, split_closed
-from forecast.inputs.deals import Deals, wanted_values
+from forecast.inputs.deals import Deals, RowRules, wanted_values
 from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
+from forecast.inputs.values import map_values, missing_amounts
 
 REQUIRED = ("deal_id", "amount", "close_date")
 ATTRIBUTES = ("owner", "region", "sector", "product", "forecast_category")
@@ -57,7 +58,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     mapping = _map_columns(table, source, path)
     required = REQUIRED + (("stage",) if stages is not None else ())
     require_columns(path, table, {name: mapping.get(name) for name in required}, "pipeline.columns.{name}")
-    raw = {canonical: table[name] for canonical, name in mapping.items()}
+    raw = map_values({canonical: table[name] for canonical, name in mapping.items()}, source, path)
     kept = filled_rows(table)
     for name, wanted in source.filter.items():
         values = raw.get(name, table.get(name))
@@ -68,6 +69,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         boolean = name == "new_logo" or name == mapping.get("new_logo")
         texts = np.array([_filter_text(values[row], boolean) for row in kept], dtype=object)
         kept = kept[np.isin(texts, wanted_values(wanted))]
+    raw, kept, blanks = missing_amounts(raw, kept, first_row, source, path)
     if kept.size == 0:
         what = " after pipeline.filter" if source.filter else ""
         raise PipelineError(f"{path}: the pipeline has no deals{what}")
@@ -132,7 +134,7 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
                 "expected a probability, or stages in the scenario"
             )
     if problems:
-        raise PipelineError(problems)
+        raise PipelineError(problems + ([blanks["hint"]] if blanks["hint"] else []))
 
     attributes = {}
     for name in (*ATTRIBUTES, "stage"):
@@ -159,5 +161,6 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
             for canonical, export in mapping.items()
             if export != canonical and (canonical in attributes or canonical in ("deal_id", "new_logo"))
         },
+        rules=RowRules(skipped=blanks["skipped"], zeroed=blanks["zeroed"]),
     )
     return split_closed(deals, vocabulary)
