@@ -54,9 +54,9 @@ def parse_probability(value: Any, percent: bool) -> float:
     limit = 100.0 if percent else 1.0
     if number > limit:
         scale = (
-            "0-100 (probability_scale: percent)"
+            "0-100 (pipeline.probability_scale: percent)"
             if percent
-            else "0-1 (set probability_scale: percent for 0-100)"
+            else "0-1 (set pipeline.probability_scale: percent for 0-100)"
         )
         raise ValueError(f"{number:g} is out of range; expected {scale}")
     return number / limit

@@ -23,6 +23,7 @@ from forecast.inputs.cells import (
 )
 from forecast.inputs.closed import LOST, WON, StageVocabulary, split_closed
 from forecast.inputs.deals import Deals, RowRules, wanted_values
+from forecast.inputs.scale import scale_problems
 from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
 from forecast.inputs.values import map_values, missing_amounts
 
@@ -133,6 +134,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
                 f"{where}{column}: no probability and the scenario has no stages to fall back on; "
                 "expected a probability, or stages in the scenario"
             )
+    scaled = {name: values for name, values in (("probability", probability), ("slip", slip)) if name in raw}
+    problems += scale_problems(scaled, rows, mapping, source, path)
     if problems:
         raise PipelineError(problems + ([blanks["hint"]] if blanks["hint"] else []))
 

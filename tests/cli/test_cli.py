@@ -433,7 +433,7 @@ BAD_INPUT = [
         CERTAIN_SCENARIO,
         [
             "{deals}: row 2, column 'probability' (probability): 1.5 is out of range; "
-            "expected 0-1 (set probability_scale: percent for 0-100)"
+            "expected 0-1 (set pipeline.probability_scale: percent for 0-100)"
         ],
         id="probability out of range",
     ),

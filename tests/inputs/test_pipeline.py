@@ -290,7 +290,7 @@ def test_deal_without_probability_and_no_stages(tmp_path):
         f"{path}: row 3, column 'Probability' (probability): no probability and the scenario has no stages "
         "to fall back on; expected a probability, or stages in the scenario",
         f"{path}: row 4, column 'Probability' (probability): 2 is out of range; "
-        "expected 0-1 (set probability_scale: percent for 0-100)",
+        "expected 0-1 (set pipeline.probability_scale: percent for 0-100)",
     ]
 
 
@@ -307,7 +307,7 @@ def test_deal_without_probability_and_no_stages(tmp_path):
         (
             "B,1,Proposal,2026-08-01,1.5,EMEA,no",
             "column 'Probability' (probability): 1.5 is out of range; "
-            "expected 0-1 (set probability_scale: percent for 0-100)",
+            "expected 0-1 (set pipeline.probability_scale: percent for 0-100)",
         ),
         (
             "B,1,Proposal,2026-08-01,-0.1,EMEA,no",
@@ -338,7 +338,7 @@ def test_percent_probability_out_of_range(tmp_path):
     contents = HEADER + "A,1,Proposal,2026-08-01,150,EMEA,no\n"
     assert problems(tmp_path, contents, "  probability_scale: percent\n") == [
         f"{tmp_path / 'deals.csv'}: row 2, column 'Probability' (probability): 150 is out of range; "
-        "expected 0-100 (probability_scale: percent)"
+        "expected 0-100 (pipeline.probability_scale: percent)"
     ]
 
 
@@ -522,4 +522,4 @@ def test_a_slip_column_gives_deals_their_own_slip_on_the_probability_scale(tmp_p
     np.testing.assert_allclose(deal_model(scenario, deals).land_rate, [0.6, 0.8, 1.0])  # own, default, own
     bad = problems(tmp_path, contents.replace(",40\n", ",140\n"), "  probability_scale: percent\n")
     assert bad == [f"{tmp_path / 'deals.csv'}: row 2, column 'Slip' (slip): 140 is out of range; "
-                   "expected 0-100 (probability_scale: percent)"]  # fmt: skip
+                   "expected 0-100 (pipeline.probability_scale: percent)"]  # fmt: skip
