@@ -9,7 +9,7 @@ from typing import Any
 from forecast.config.loading import load_backtest, load_funnel
 from forecast.config.scenario import Scenario
 from forecast.engine.booked import row_rules
-from forecast.engine.model import overdue_deals
+from forecast.engine.model import overdue_deals, rate_overrides
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals, by_value
 
@@ -27,6 +27,7 @@ def hygiene(scenario: Scenario, deals: Deals) -> dict[str, Any]:
         "source": str(scenario.source),
         "open_deals": len(deals),
         "rows": row_rules(scenario, deals),
+        "rate_overrides": rate_overrides(scenario, deals),
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "as_of": scenario.snapshot_date.isoformat(),
         "quota_names_without_deals": {column: names for column, names in unknown.items() if names},

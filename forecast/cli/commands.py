@@ -116,7 +116,7 @@ def run(files, trials, seed, as_json, samples, by, plot) -> None:
 
             quota = forecast.scenario.quota
             click.echo(text_histogram(forecast.trials.revenue, None if quota is None else quota.at_least))
-        out.print(summary_note(summary))
+        out.print(summary_note(summary), soft_wrap=True)  # a setting named in a note is never cut
 
 
 @cli.command()

@@ -9,7 +9,7 @@ import numpy as np
 
 from forecast.engine.booked import row_rules
 from forecast.engine.correlation import correlated
-from forecast.engine.model import overdue_deals
+from forecast.engine.model import overdue_deals, rate_overrides
 from forecast.engine.simulate import Forecast
 from forecast.inputs.deals import by_value
 
@@ -251,6 +251,7 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
         "booked_new_logos": booked.new_logos,
         "booked_deals": booked.deals,
         "rows": row_rules(scenario, deals),
+        "rate_overrides": rate_overrides(scenario, deals),
         "open_deals": len(deals),
         "open_pipeline": open_in_period,
         "weighted_pipeline": weighted,

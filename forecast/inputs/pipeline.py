@@ -164,6 +164,12 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
             for canonical, export in mapping.items()
             if export != canonical and (canonical in attributes or canonical in ("deal_id", "new_logo"))
         },
-        rules=RowRules(skipped=blanks["skipped"], zeroed=blanks["zeroed"]),
+        rules=RowRules(
+            skipped=blanks["skipped"],
+            zeroed=blanks["zeroed"],
+            probability=(mapping["probability"], "probability" in source.columns)
+            if "probability" in raw
+            else None,
+        ),
     )
     return split_closed(deals, vocabulary)

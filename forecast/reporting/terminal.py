@@ -102,9 +102,9 @@ def summary_note(summary: dict[str, Any]) -> str:
     note = (
         f"{summary['trials']:,} trials, seed {summary['seed']}; +- is one Monte Carlo standard error (points)"
     )
-    rules = row_rule_line(summary["rows"])
-    if rules:
-        note += f"\n{rules}"
+    for line in (row_rule_line(summary["rows"]), override_line(summary["rate_overrides"])):
+        if line:
+            note += f"\n{line}"
     drawn = summary.get("rate_uncertainty")
     if drawn:
         cells = f"{drawn['cells']} rate{'s' if drawn['cells'] > 1 else ''}"
@@ -481,9 +481,9 @@ def validation_lines(check: dict[str, Any], shown: int = 10) -> list[str]:
     lines = [
         f"OK {check['source']}: {check['open_deals']} open deals, period {period['start']}..{period['end']}"
     ]
-    rules = row_rule_line(check["rows"], shown)
-    if rules:
-        lines.append(rules)
+    lines += [
+        line for line in (row_rule_line(check["rows"], shown), override_line(check["rate_overrides"])) if line
+    ]
     for column, names in check["quota_names_without_deals"].items():
         lines.append(f"warning: quotas.{column} names {', '.join(names)}, who have no deals in the pipeline")
     overdue = check["overdue"]
@@ -524,6 +524,21 @@ def row_rule_line(rules: dict[str, Any], shown: int = 10) -> str | None:
     for currency, count in rules["converted"].items():
         parts.append(f"{count:,} converted from {currency}")
     return None if len(parts) == 1 else "rows: " + ", ".join(parts)
+
+
+def override_line(overrides: dict[str, Any] | None) -> str | None:
+    """The deals whose probability column shadows the scenario's rates, and the setting that changes it."""
+    if overrides is None:
+        return None
+    shadowed = [
+        f"{what} of {overrides[key]:,} deal{'s' if overrides[key] > 1 else ''}"
+        for key, what in (("win_by_age", "the win_by_age rate"), ("stage_rates", "the stage win rate"))
+        if overrides[key]
+    ]
+    return (
+        f"note: column {overrides['column']!r} replaces {' and '.join(shadowed)}; "
+        f"to use the scenario's rates, {overrides['setting']}"
+    )
 
 
 def other_file_lines(checks: list[dict[str, Any]]) -> list[str]:

@@ -145,7 +145,11 @@ def test_run_table_shows_every_measure(example_json):
     assert result.stderr == ""
     title = result.stdout.splitlines()[0].rstrip()
     assert title == "Team Q4 2026  2026-10-01 .. 2026-12-31  (as of 2026-10-15)"
-    assert result.stdout.endswith("2,000 trials, seed 2026; +- is one Monte Carlo standard error (points)\n")
+    assert result.stdout.endswith(
+        "2,000 trials, seed 2026; +- is one Monte Carlo standard error (points)\n"
+        "note: column 'Probability (%)' replaces the stage win rate of 16 deals; "
+        "to use the scenario's rates, drop pipeline.columns.probability\n"
+    )
     rows = table_rows(result.stdout)
     assert list(rows) == [
         "booked",
@@ -262,6 +266,7 @@ def test_run_certain_scenario_json(tmp_path):
         "booked": 1000.0,
         "booked_new_logos": 1,
         "booked_deals": 0,
+        "rate_overrides": None,
         "rows": {
             "open": 3,
             "won_in_period": 0,
@@ -893,8 +898,12 @@ def test_compare_rejects_unknown_plans_and_bad_plans(tmp_path):
 def test_validate_example(example_json):
     result = invoke("validate", EXAMPLE)
     assert result.exit_code == 0, result.output
-    ok, warning = result.stdout.splitlines()
+    ok, note, warning = result.stdout.splitlines()
     assert ok == f"OK {EXAMPLE}: 200 open deals, period 2026-10-01..2026-12-31"
+    assert note == (
+        "note: column 'Probability (%)' replaces the stage win rate of 16 deals; "
+        "to use the scenario's rates, drop pipeline.columns.probability"
+    )
     overdue = example_json["overdue_deals"]
     assert overdue > 0
     assert warning.startswith(
