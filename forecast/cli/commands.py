@@ -24,13 +24,16 @@ def _load(paths: tuple[str, ...], others: list | None = None):
     from forecast.analyses.plans import reference_problems
     from forecast.config.loading import load_scenario
     from forecast.engine.checks import check
+    from forecast.inputs.fx import currency_rates
     from forecast.inputs.pipeline import load_deals
 
     loaded, problems = [], []
     for path in paths:
         try:
             scenario = load_scenario(path)
-            deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+            deals = load_deals(
+                scenario.pipeline, scenario.pipeline_path, scenario.stages, currency_rates(scenario)
+            )
             check(scenario, deals)
             problems += reference_problems(scenario, deals)
             loaded.append((scenario, deals))
@@ -379,6 +382,7 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
     """
     from forecast.analyses.changes import attribute_changes
     from forecast.config.loading import load_scenario
+    from forecast.inputs.fx import currency_rates
     from forecast.inputs.pipeline import load_deals
     from forecast.reporting.terminal import changes_table
 
@@ -386,7 +390,8 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
     snapshots, problems = [], []
     for path in (old, new):
         try:
-            snapshots.append(load_deals(scenario.pipeline, Path(path), scenario.stages))
+            fx = currency_rates(scenario)
+            snapshots.append(load_deals(scenario.pipeline, Path(path), scenario.stages, fx))
         except ForecastError as error:
             problems += error.problems
     if problems:

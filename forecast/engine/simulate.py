@@ -23,6 +23,7 @@ from forecast.engine.model import DealModel, deal_model, target_mask
 from forecast.engine.rng import deal_keys, noise_table, stream_starts, thresholds
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals, by_value
+from forecast.inputs.fx import currency_rates
 from forecast.inputs.pipeline import load_deals
 
 
@@ -272,5 +273,5 @@ def _new_pipeline(scenario: Scenario, n_trials: int, seed: int) -> tuple[np.ndar
 
 def load_and_simulate(scenario: Scenario, trials: int | None = None, seed: int | None = None) -> Forecast:
     """Load the scenario's pipeline and simulate it (``simulate`` checks the deals)."""
-    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages, currency_rates(scenario))
     return simulate(scenario, deals, trials=trials, seed=seed)

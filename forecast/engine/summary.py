@@ -245,6 +245,7 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
         "file": str(scenario.source) if scenario.source else None,
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "as_of": scenario.snapshot_date.isoformat(),
+        "currency": deals.rules.currency,  # every amount's currency (None: the export does not say)
         "trials": forecast.n_trials,
         "seed": forecast.seed,
         "booked": booked.revenue,

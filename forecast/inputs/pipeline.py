@@ -23,6 +23,7 @@ from forecast.inputs.cells import (
 )
 from forecast.inputs.closed import LOST, WON, StageVocabulary, split_closed
 from forecast.inputs.deals import Deals, RowRules, wanted_values
+from forecast.inputs.fx import CurrencyRates, convert
 from forecast.inputs.scale import scale_problems
 from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
 from forecast.inputs.values import map_values, missing_amounts
@@ -53,8 +54,13 @@ def _map_columns(table: dict[str, list], source: PipelineSource, path: Path) -> 
     return {canonical: header for canonical, header in matched.items() if header is not None}
 
 
-def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -> Deals:
-    """Read, map, filter and check the pipeline; raise ``PipelineError`` listing every bad row."""
+def load_deals(
+    source: PipelineSource, path: Path, stages: list[Stage] | None, fx: CurrencyRates | None = None
+) -> Deals:
+    """Read, map, filter and check the pipeline; raise ``PipelineError`` listing every bad row.
+
+    ``fx`` (``fx.currency_rates`` of the scenario) converts a currency column into the base currency.
+    """
     table, first_row = read_table(path, source.sheet)
     mapping = _map_columns(table, source, path)
     required = REQUIRED + (("stage",) if stages is not None else ())
@@ -134,6 +140,11 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
                 f"{where}{column}: no probability and the scenario has no stages to fall back on; "
                 "expected a probability, or stages in the scenario"
             )
+    currency_cells = [raw["currency"][row] for row in kept] if "currency" in raw else None
+    amount, currency, converted, fx_problems = convert(
+        amount, currency_cells, fx, rows, path, mapping.get("currency")
+    )
+    problems += fx_problems
     scaled = {name: values for name, values in (("probability", probability), ("slip", slip)) if name in raw}
     problems += scale_problems(scaled, rows, mapping, source, path)
     if problems:
@@ -167,6 +178,8 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
         rules=RowRules(
             skipped=blanks["skipped"],
             zeroed=blanks["zeroed"],
+            converted=converted,
+            currency=currency,
             probability=(mapping["probability"], "probability" in source.columns)
             if "probability" in raw
             else None,

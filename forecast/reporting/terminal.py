@@ -36,7 +36,10 @@ def target_value(metric: str, value: float) -> str:
 def summary_table(summary: dict[str, Any]) -> Table:
     """The ``forecast run`` table of one scenario."""
     period = summary["period"]
-    title = f"{summary['scenario']}  {period['start']} .. {period['end']}  (as of {summary['as_of']})"
+    currency = f"; amounts in {summary['currency']}" if summary.get("currency") else ""
+    title = (
+        f"{summary['scenario']}  {period['start']} .. {period['end']}  (as of {summary['as_of']}{currency})"
+    )
     table = _titled(title)
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -261,6 +261,7 @@ def test_run_certain_scenario_json(tmp_path):
         "file": str(scenario),
         "period": {"start": "2026-10-01", "end": "2026-12-31"},
         "as_of": "2026-10-15",
+        "currency": None,
         "trials": 500,
         "seed": 7,
         "booked": 1000.0,
