@@ -96,18 +96,32 @@ class Forecast:
 
 
 class _MetricSet:
-    """Metrics the kernel accumulates, each a (kind, deal mask); identical ones share a slot."""
+    """Metrics the kernel accumulates, each a (kind, deal mask, share of each deal's amount that counts);
+    identical ones share a slot."""
 
     def __init__(self) -> None:
-        self.metrics: list[tuple[int, np.ndarray]] = []
+        self.metrics: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._slots: dict[tuple[int, bytes], int] = {}
 
-    def slot(self, kind: int, mask: np.ndarray) -> int:
-        key = (kind, np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little"))
+    def slot(self, kind: int, mask: np.ndarray, share: np.ndarray | None = None) -> int:
+        share = np.ones(len(mask)) if share is None or kind == COUNT else np.asarray(share, np.float64)
+        key = (kind, np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little") + share[mask].tobytes())
         if key not in self._slots:
             self._slots[key] = len(self.metrics)
-            self.metrics.append((kind, mask))
+            self.metrics.append((kind, mask, share))
         return self._slots[key]
+
+    def csr(self, n_deals: int) -> tuple[np.ndarray, ...]:
+        """The kernel's metric arrays: start, index and share per membership (deal by deal), kind."""
+        membership = np.array([mask for _, mask, _ in self.metrics], bool).reshape(
+            -1, n_deals
+        )  # metrics x deals
+        shares = np.array([share for _, _, share in self.metrics], np.float64).reshape(-1, n_deals)
+        start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
+        index = np.nonzero(membership.T)[1].astype(np.int64)
+        share = np.ascontiguousarray(shares.T[membership.T], dtype=np.float64)
+        kind = np.array([kind for kind, _, _ in self.metrics], dtype=np.int64)
+        return start, index, share, kind
 
 
 def breakdown_columns(scenario: Scenario, by: tuple[str, ...] = (), aliases: dict | None = None) -> list[str]:
@@ -124,9 +138,8 @@ def _breakdown_groups(scenario: Scenario, deals: Deals, column: str) -> dict[str
             f"{scenario.label}: cannot break down by {column!r}: the pipeline has no such column "
             f"(columns: {', '.join(deals.attributes) or 'none'})"
         )
-    present = deals.column(column)
-    values = sorted(set(present) | set(by_value(scenario.quotas.get(column, {}))))
-    return {value: present == value for value in values}
+    values = sorted(set(deals.values_of(column)) | set(by_value(scenario.quotas.get(column, {}))))
+    return {value: deals.matching({column: value}) for value in values}
 
 
 def simulate(
@@ -158,7 +171,9 @@ def simulate(
     new_logo_slot = metric_set.slot(COUNT, deals.new_logo.copy())
     slot = {
         target.name: metric_set.slot(
-            REVENUE if target.metric == "revenue" else COUNT, target_mask(target, deals)
+            REVENUE if target.metric == "revenue" else COUNT,
+            target_mask(target, deals),
+            deals.share(target.where),
         )
         for target in scenario.targets
         if target.where or target.metric == "deals"
@@ -168,18 +183,15 @@ def simulate(
         for column in breakdown_columns(scenario, by, deals.aliases)
     }
     breakdown_slots = {
-        column: {value: metric_set.slot(REVENUE, mask) for value, mask in groups.items()}
+        column: {
+            value: metric_set.slot(REVENUE, mask, deals.share({column: value}))
+            for value, mask in groups.items()
+        }
         for column, groups in breakdown_deals.items()
     }
-    metrics = metric_set.metrics
-    membership = np.array([mask for _, mask in metrics])  # metrics x deals booleans (CSR below)
-    metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
-    metric_index = np.nonzero(membership.T)[1].astype(np.int64)
-    metric_kind = np.array([kind for kind, _ in metrics], dtype=np.int64)
+    metrics = metric_set.csr(len(deals))
     draws = DealDraws.of(scenario, deals, model, seed, n_trials)
-    revenue, slipped, values = _run_pipeline(
-        draws, model, (metric_start, metric_index, metric_kind), draws.correlation, n_trials
-    )
+    revenue, slipped, values = _run_pipeline(draws, model, metrics, draws.correlation, n_trials)
     new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
     already = booked(scenario, deals)
     revenue += already.revenue + new_revenue
@@ -228,11 +240,7 @@ def _independent_revenue(
     still drawn): what re-simulating without ``correlation`` gives, bit for bit, with no metrics
     to accumulate."""
     uncorrelated = scenario.model_copy(update={"correlation": Correlation()})
-    no_metrics = (
-        np.zeros(len(deals) + 1, dtype=np.int64),
-        np.zeros(0, dtype=np.int64),
-        np.zeros(0, dtype=np.int64),
-    )
+    no_metrics = _MetricSet().csr(len(deals))
     factors = _shared_rates(uncorrelated, deals, model, seed, n_trials)
     return _run_pipeline(draws, model, no_metrics, factors, n_trials)[0]
 
@@ -240,10 +248,10 @@ def _independent_revenue(
 def _run_pipeline(
     draws: DealDraws, model: DealModel, metrics: tuple[np.ndarray, ...], factors, n_trials: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The kernel over every trial: revenue, slipped revenue and each metric (CSR ``metrics``: start,
-    index, kind), on the ``factors`` given (the scenario's correlation, or none)."""
+    """The kernel over every trial: revenue, slipped revenue and each metric (``_MetricSet.csr``: start,
+    index, share, kind), on the ``factors`` given (the scenario's correlation, or none)."""
     revenue, slipped = np.empty(n_trials), np.empty(n_trials)
-    values = np.empty((len(metrics[2]), n_trials))
+    values = np.empty((len(metrics[3]), n_trials))
     simulate_pipeline(
         draws.starts, draws.win_threshold, draws.land_threshold, draws.value, model.dated_inside,
         draws.noise_base, draws.noise_slope, *metrics, factors, 0,
