@@ -88,5 +88,6 @@ def row_rules(scenario: Scenario, deals: Deals) -> dict[str, Any]:
         "skipped_missing_amount": list(rules.skipped),
         "zero_missing_amount": list(rules.zeroed),
         "line_items_merged": rules.merged,
+        "line_items": rules.aggregate,
         "converted": dict(rules.converted),
     }

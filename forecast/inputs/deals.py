@@ -23,6 +23,7 @@ class RowRules:
     skipped: tuple[int, ...] = ()  # file rows without an amount, left out (missing_amount: skip)
     zeroed: tuple[int, ...] = ()  # file rows without an amount, read as 0 (missing_amount: zero)
     merged: int = 0  # line-item rows added into an earlier row of the same deal (aggregate)
+    aggregate: str | None = None  # how line items were merged: 'sum' (pipeline.aggregate) or 'detected'
     converted: tuple[tuple[str, int], ...] = ()  # (currency, rows) converted into the base currency
     currency: str | None = None  # the amounts' currency: fx.base, or the export's one currency (None: unsaid)
     probability: tuple[str, bool] | None = None  # the export's probability column, and if mapped by name

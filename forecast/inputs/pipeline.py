@@ -24,6 +24,7 @@ from forecast.inputs.cells import (
 from forecast.inputs.closed import LOST, WON, StageVocabulary, split_closed
 from forecast.inputs.deals import Deals, RowRules, wanted_values
 from forecast.inputs.fx import CurrencyRates, convert
+from forecast.inputs.line_items import aggregate_lines, repeated_ids_wait, unresolved
 from forecast.inputs.scale import scale_problems
 from forecast.inputs.tables import deal_id_problems, filled_rows, match_columns, read_table, require_columns
 from forecast.inputs.values import map_values, missing_amounts
@@ -86,7 +87,9 @@ def load_deals(
     n = kept.size
     deal_id = np.array([normalise(raw["deal_id"][row]) for row in kept], dtype=object)
     rows = [int(row) + first_row for row in kept]
-    id_problems = deal_id_problems(list(deal_id), rows, path, mapping["deal_id"])
+    id_problems, waiting = repeated_ids_wait(
+        deal_id_problems(list(deal_id), rows, path, mapping["deal_id"]), deal_id, source
+    )
     amount = np.zeros(n)
     close_date = np.zeros(n, dtype="datetime64[D]")
     probability = np.full(n, math.nan)
@@ -148,7 +151,8 @@ def load_deals(
     scaled = {name: values for name, values in (("probability", probability), ("slip", slip)) if name in raw}
     problems += scale_problems(scaled, rows, mapping, source, path)
     if problems:
-        raise PipelineError(problems + ([blanks["hint"]] if blanks["hint"] else []))
+        hints = [blanks["hint"]] if blanks["hint"] else []
+        raise PipelineError(problems + unresolved(waiting, source, path) + hints)
 
     attributes = {}
     for name in (*ATTRIBUTES, "stage"):
@@ -185,4 +189,4 @@ def load_deals(
             else None,
         ),
     )
-    return split_closed(deals, vocabulary)
+    return split_closed(aggregate_lines(deals, source, mapping, path), vocabulary)

@@ -523,7 +523,10 @@ def row_rule_line(rules: dict[str, Any], shown: int = 10) -> str | None:
                 f"{len(rules[key]):,} without an amount, {what} (rows {_rows_listed(rules[key], shown)})"
             )
     if rules["line_items_merged"]:
-        parts.append(f"{rules['line_items_merged']:,} line items merged into their deals")
+        how = (
+            " (detected: pipeline.aggregate: none refuses them)" if rules["line_items"] == "detected" else ""
+        )
+        parts.append(f"{rules['line_items_merged']:,} line items merged into their deals{how}")
     for currency, count in rules["converted"].items():
         parts.append(f"{count:,} converted from {currency}")
     return None if len(parts) == 1 else "rows: " + ", ".join(parts)

@@ -278,6 +278,7 @@ def test_run_certain_scenario_json(tmp_path):
             "skipped_missing_amount": [],
             "zero_missing_amount": [],
             "line_items_merged": 0,
+            "line_items": None,
             "converted": {},
         },  # fmt: skip
         "open_deals": 3,
@@ -455,7 +456,11 @@ BAD_INPUT = [
     pytest.param(
         CERTAIN_DEALS.replace("D3,", "D1,"),
         CERTAIN_SCENARIO,
-        ["{deals}: row 4, column 'deal_id' (deal_id): 'D1' duplicates row 2"],
+        [
+            "{deals}: row 4, column 'deal_id' (deal_id): 'D1' duplicates row 2",
+            "{deals}: if rows sharing a deal id are line items of one deal (one row per product), set "
+            "pipeline.aggregate: sum to add them up",
+        ],
         id="duplicate deal id",
     ),
     pytest.param(

@@ -81,7 +81,8 @@ def test_won_in_the_period_is_booked_and_no_closed_row_is_an_open_deal(tmp_path)
     assert summary["rows"] == {
         "open": 2, "won_in_period": 1, "won_in_period_amount": 4000.0, "won_before_period": 1,
         "won_after_period": 1, "lost": 1, "skipped_missing_amount": [], "zero_missing_amount": [],
-        "line_items_merged": 0, "converted": {},
+        "line_items_merged": 0,
+        "line_items": None, "converted": {},
     }  # fmt: skip
 
 

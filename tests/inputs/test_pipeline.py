@@ -321,7 +321,6 @@ def test_deal_without_probability_and_no_stages(tmp_path):
             "B,1,Proposal,08/01/2026,,EMEA,no",
             f"column 'Close Date' (close_date): '08/01/2026' is not a date; expected {EXPECTED_DATE}",
         ),
-        ("A,1,Proposal,2026-08-01,,EMEA,no", "column 'Deal ID' (deal_id): 'A' duplicates row 2"),
         (",1,Proposal,2026-08-01,,EMEA,no", "column 'Deal ID' (deal_id): is empty"),
         (
             "B,1,Proposal,2026-08-01,,EMEA,maybe",
@@ -356,6 +355,8 @@ def test_every_bad_row_is_reported(tmp_path):
         f"{path}: row 4, column 'Stage' (stage): unknown stage 'Closed'; "
         "stages are Qualified, Proposal, Negotiation",
         f"{path}: row 5, column 'Deal ID' (deal_id): 'B' duplicates row 3",
+        f"{path}: if rows sharing a deal id are line items of one deal (one row per product), set "
+        "pipeline.aggregate: sum to add them up",
     ]
 
 
