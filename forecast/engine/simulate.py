@@ -113,10 +113,9 @@ class _MetricSet:
 
     def csr(self, n_deals: int) -> tuple[np.ndarray, ...]:
         """The kernel's metric arrays: start, index and share per membership (deal by deal), kind."""
-        membership = np.array([mask for _, mask, _ in self.metrics], bool).reshape(
-            -1, n_deals
-        )  # metrics x deals
-        shares = np.array([share for _, _, share in self.metrics], np.float64).reshape(-1, n_deals)
+        shape = (len(self.metrics), n_deals)  # metrics x deals
+        membership = np.array([mask for _, mask, _ in self.metrics], bool).reshape(shape)
+        shares = np.array([share for _, _, share in self.metrics], np.float64).reshape(shape)
         start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
         index = np.nonzero(membership.T)[1].astype(np.int64)
         share = np.ascontiguousarray(shares.T[membership.T], dtype=np.float64)
