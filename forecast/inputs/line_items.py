@@ -95,17 +95,18 @@ def _repeated_problems(deals: Deals, headers: dict[str, str], path: Path) -> lis
 
 
 def _detected(deals: Deals, first: np.ndarray, group: np.ndarray) -> bool:
-    """Rows sharing an id read as line items only one way: each names its own product, and the
-    amounts are not one figure repeated on every line (a deal's total, which summing would multiply)."""
+    """Rows sharing an id read as line items only one way: each names its own product, and no deal
+    repeats one figure on every line (a deal's total, which summing would multiply)."""
     product = deals.attributes.get("product")
     if product is None:
         return False
     pairs = {(int(g), p) for g, p in zip(group, product, strict=True)}
     if len(pairs) != len(deals):
         return False
-    repeated = first != np.arange(len(deals))
-    same_amount = deals.amount == deals.amount[first]
-    return not same_amount[repeated].all()
+    repeated = np.bincount(group) > 1
+    varied = np.zeros(len(repeated), dtype=bool)
+    varied[group[deals.amount != deals.amount[first]]] = True
+    return bool(varied[repeated].all())
 
 
 def aggregate_lines(deals: Deals, source: PipelineSource, headers: dict[str, str], path: Path) -> Deals:

@@ -69,6 +69,13 @@ def test_one_amount_repeated_on_every_line_is_not_taken_for_line_items(tmp_path)
     assert list(load(tmp_path, rows, "  aggregate: sum\n").amount) == [200.0]
 
 
+def test_one_deal_repeating_its_amount_is_enough_to_refuse_detection(tmp_path):
+    rows = LINES + "C,100,Commit,2026-08-01,x,EU\nC,100,Commit,2026-08-01,y,EU\n"
+    with pytest.raises(PipelineError) as raised:
+        load(tmp_path, rows)
+    assert raised.value.problems[-1].endswith("set pipeline.aggregate: sum to add them up")
+
+
 def test_the_same_product_twice_is_not_detected(tmp_path):
     with pytest.raises(PipelineError):
         load(tmp_path, "A,100,Commit,2026-08-01,x,EU\nA,50,Commit,2026-08-01,x,EU\n")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from forecast.cli import cli
 from forecast.config.loading import parse_scenario
 from forecast.errors import PipelineError
 from forecast.inputs.cells import parse_bool
@@ -90,3 +92,16 @@ def test_missing_amount_error_names_the_rows_and_the_setting(tmp_path):
         f"{path}: 2 rows have no amount (file rows 3, 5); set pipeline.missing_amount: skip to leave them "
         "out, or zero to read them as 0",
     ]
+
+
+def test_validate_and_run_list_the_skipped_rows(tmp_path):
+    (tmp_path / "deals.csv").write_text(HEADER + ROWS)
+    (tmp_path / "s.yaml").write_text(
+        "period: 2026-Q3\npipeline: {path: deals.csv, missing_amount: skip, columns: {new_logo: Type}}\n"
+        "simulation: {trials: 100, seed: 1}\n" + STAGES
+    )
+    line = "rows: 2 open, 2 without an amount, skipped (rows 3, 5)"
+    for command in ("validate", "run"):
+        result = CliRunner().invoke(cli, [command, str(tmp_path / "s.yaml")])
+        assert result.exit_code == 0, result.output
+        assert line in result.output.splitlines(), result.output
