@@ -165,14 +165,14 @@ class Deals:
 
     def subset(self, mask: np.ndarray) -> Deals:
         """The deals selected by a boolean mask or an index array."""
-        positions = np.arange(len(self))[mask]
+        lines = None if self.lines is None else self.lines.take(np.arange(len(self))[mask], len(self))
         return Deals(
             **{name: getattr(self, name)[mask] for name in _ARRAYS},
             attributes={name: values[mask] for name, values in self.attributes.items()},
             source=self.source,
             aliases=self.aliases,
             won=self.won,
-            lines=None if self.lines is None else self.lines.take(positions, len(self)),
+            lines=lines,
             rules=self.rules,
         )
 
