@@ -16,7 +16,7 @@ from forecast.inputs.deals import Deals
 
 
 @dataclass(frozen=True)
-class Booked:
+class BookedParts:
     """What is already won in the period, added to every trial."""
 
     revenue: float  # the scenario's booked revenue plus the won rows' amounts
@@ -50,7 +50,7 @@ def _target_part(target: Target, rows: Deals | None, totals: dict[str, float]) -
     return float(mask.sum())
 
 
-def booked(scenario: Scenario, deals: Deals) -> Booked:
+def booked(scenario: Scenario, deals: Deals) -> BookedParts:
     """The period's booked revenue, new logos and won deals, and each target's part of them."""
     written = scenario.booked_totals
     rows = booked_rows(scenario, deals)
@@ -62,7 +62,7 @@ def booked(scenario: Scenario, deals: Deals) -> Booked:
         "new_logos": float(written.new_logos + won_new_logos),
         "deals": float(won_deals),
     }
-    return Booked(
+    return BookedParts(
         revenue=totals["revenue"],
         new_logos=written.new_logos + won_new_logos,
         deals=won_deals,

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from forecast.config.scenario import Correlation, Scenario
-from forecast.engine.booked import Booked, booked
+from forecast.engine.booked import BookedParts, booked
 from forecast.engine.checks import check, run_settings
 from forecast.engine.correlation import correlated, correlation_inputs
 from forecast.engine.kernels import (
@@ -87,7 +87,7 @@ class Forecast:
     trials: Trials
     seed: int
     breakdown_deals: dict[str, dict[str, np.ndarray]]  # column -> value -> its deals (bool), as simulated
-    booked: Booked  # the scenario's booked and the export's won rows in the period
+    booked: BookedParts  # the scenario's booked and the export's won rows in the period
     independent_revenue: np.ndarray | None = None  # the same trials with independent deals (if asked)
 
     @property

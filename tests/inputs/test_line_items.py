@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,9 @@ from forecast.cli import cli
 from forecast.config.loading import parse_scenario
 from forecast.engine.simulate import simulate
 from forecast.errors import PipelineError
+from forecast.inputs.deals import LineItems
 from forecast.inputs.pipeline import load_deals
+from tests.builders import make_deals
 
 HEADER = "Deal ID,Amount,Stage,Close Date,Product,Region\n"
 STAGES = "stages:\n  - {name: Commit, win_rate: 1.0, slip: 0.0}\n"
@@ -160,3 +163,25 @@ def test_line_item_targets_match_a_count_by_hand(tmp_path, deals, shuffle, produ
     assert forecast.trials.targets["r"] == pytest.approx([revenue] * 20, rel=1e-12)
     assert list(forecast.trials.targets["d"]) == [deal_count] * 20
     assert forecast.trials.revenue == pytest.approx([sum(row[1] for row in rows)] * 20, rel=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    lines=st.lists(st.tuples(st.integers(0, 4), st.sampled_from("xyz"), st.integers(1, 100)), min_size=1),
+    picks=st.lists(st.integers(0, 4), max_size=8),
+    wanted=st.lists(st.sampled_from("xyz"), min_size=1, unique=True),
+)
+def test_subset_and_concat_keep_each_deals_lines(lines, picks, wanted):
+    """A deal's share and match follow it through ``subset`` (any order, repeats) and ``concat``."""
+    deal = np.array([line[0] for line in lines], dtype=np.int64)
+    amount = np.array([line[2] for line in lines], dtype=float)
+    deals = make_deals(np.bincount(deal, weights=amount, minlength=5), product=["?"] * 5)
+    deals.lines = LineItems(deal, amount, {"product": np.array([line[1] for line in lines], dtype=object)})
+    where = {"product": wanted}
+    share, match = deals.share(where), deals.matching(where)
+    picked = deals.subset(np.array(picks, dtype=np.int64))
+    np.testing.assert_array_equal(picked.share(where), share[picks])
+    np.testing.assert_array_equal(picked.matching(where), match[picks])
+    both = picked.concat(make_deals([7.0], product=["x"]))
+    np.testing.assert_array_equal(both.share(where), [*share[picks], 1.0])
+    np.testing.assert_array_equal(both.matching(where), [*match[picks], "x" in wanted])
