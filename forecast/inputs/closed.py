@@ -15,7 +15,7 @@ from forecast.config.scenario import Stage
 from forecast.inputs.deals import Deals
 
 WON_NAMES = (
-    "Closed Won", "ClosedWon", "Closed-Won", "Closed/Won", "Closed_Won", "Won", "Win", "Deal Won",
+    "Closed Won", "ClosedWon", "Closed-Won", "Closed/Won", "Closed_Won", "Won", "Deal Won",
     "Gagné", "Gagnée", "Gagne", "Gagnee", "Affaire gagnée", "Signé", "Signée", "Signe", "Signee",
 )  # fmt: skip
 LOST_NAMES = (
