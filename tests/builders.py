@@ -31,7 +31,7 @@ def make_deals(
     return Deals(
         deal_id=np.array([f"D{i}" for i in range(n)], dtype=object),
         amount=np.asarray(amounts, dtype=float),
-        close_date=np.array([np.datetime64(d, "D") for d in dates]),
+        close_date=np.array([np.datetime64(d, "D") for d in dates], dtype="datetime64[D]"),
         probability=probabilities,
         stage_index=np.full(n, -1, np.int64) if stage_index is None else np.asarray(stage_index, np.int64),
         new_logo=np.zeros(n, bool) if new_logo is None else np.asarray(new_logo, bool),

@@ -62,7 +62,8 @@ def simulate(
     """Trial by trial, deal by deal: the model of ``kernels.simulate_pipeline``.
 
     ``table`` is ``(base, slope)`` or None for fixed amounts; ``metrics`` a list of
-    ``(kind, member_mask)`` with kind 0 revenue, 1 count. ``uncertain``: per deal None
+    ``(kind, member_mask)`` or ``(kind, member_mask, share)`` with kind 0 revenue (of each member
+    deal, ``share`` of its amount: 1 by default), 1 count. ``uncertain``: per deal None
     (its rate is known) or ``(cell key, rng.rate_table)``: its threshold is its cell's draw in
     each trial. ``order``: the order deals are summed in (default: as given).
     """
@@ -87,9 +88,9 @@ def simulate(
                 amount *= multiplier(mix_b(counter), *table)
             if (h & 0xFFFFFFFF) < land_at[d]:
                 revenue[i] += amount
-                for k, (kind, member) in enumerate(metrics):
+                for k, (kind, member, *share) in enumerate(metrics):
                     if member[d]:
-                        values[k, i] += amount if kind == 0 else 1.0
+                        values[k, i] += (amount * (share[0][d] if share else 1.0)) if kind == 0 else 1.0
             elif dated_inside[d]:
                 slipped[i] += amount
     return revenue, slipped, values

@@ -173,14 +173,22 @@ def _deals(scenario, pipeline_hash: str):
     The key holds the file's content hash from planning, so an edited file is read again;
     a file that no longer has that content is refused rather than run under the old hash.
     """
+    from forecast.inputs.fx import currency_rates
     from forecast.inputs.pipeline import load_deals
 
     path = scenario.pipeline_path
-    stages = None if scenario.stages is None else [stage.name for stage in scenario.stages]
-    key = (str(path), pipeline_hash, scenario.pipeline.model_dump_json(), json.dumps(stages))
-    if key not in _PIPELINES:  # load_deals reads only the stages' names: a swept win rate shares the read
+    read = {"name", "status", "aliases"}  # what load_deals reads of a stage: a swept win rate shares the read
+    stages = (
+        None if scenario.stages is None else [stage.model_dump(include=read) for stage in scenario.stages]
+    )
+    fx = currency_rates(scenario)
+    key = (
+        str(path), pipeline_hash, scenario.pipeline.model_dump_json(), json.dumps(stages),
+        None if fx is None else json.dumps([fx.base, sorted(fx.rates.items())]),
+    )  # fmt: skip
+    if key not in _PIPELINES:
         try:
-            deals = load_deals(scenario.pipeline, path, scenario.stages)
+            deals = load_deals(scenario.pipeline, path, scenario.stages, fx)
             if _file_sha(path).hex() != pipeline_hash:
                 raise PipelineError(f"{path}: changed while the batch ran; finish it with --resume")
             _PIPELINES[key] = deals

@@ -8,13 +8,15 @@ from typing import Any
 
 from forecast.config.loading import load_backtest, load_funnel
 from forecast.config.scenario import Scenario
-from forecast.engine.model import overdue_deals
+from forecast.engine.booked import row_rules
+from forecast.engine.model import overdue_deals, rate_overrides
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals, by_value
 
 
 def hygiene(scenario: Scenario, deals: Deals) -> dict[str, Any]:
-    """Open deals and period; quota names without deals; deals whose close date is already past."""
+    """Open deals and period; what each loading rule did with the rows; quota names without deals;
+    deals whose close date is already past."""
     period = scenario.period_range
     unknown = {
         column: sorted(set(by_value(quotas)) - set(deals.column(column)))
@@ -24,6 +26,8 @@ def hygiene(scenario: Scenario, deals: Deals) -> dict[str, Any]:
     return {
         "source": str(scenario.source),
         "open_deals": len(deals),
+        "rows": row_rules(scenario, deals),
+        "rate_overrides": rate_overrides(scenario, deals),
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "as_of": scenario.snapshot_date.isoformat(),
         "quota_names_without_deals": {column: names for column, names in unknown.items() if names},

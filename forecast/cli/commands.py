@@ -26,13 +26,16 @@ def _load(paths: tuple[str, ...], others: list | None = None):
     from forecast.analyses.plans import reference_problems
     from forecast.config.loading import load_scenario
     from forecast.engine.checks import check
+    from forecast.inputs.fx import currency_rates
     from forecast.inputs.pipeline import load_deals
 
     loaded, problems = [], []
     for path in paths:
         try:
             scenario = load_scenario(path)
-            deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+            deals = load_deals(
+                scenario.pipeline, scenario.pipeline_path, scenario.stages, currency_rates(scenario)
+            )
             check(scenario, deals)
             problems += reference_problems(scenario, deals)
             loaded.append((scenario, deals))
@@ -118,7 +121,7 @@ def run(files, trials, seed, as_json, samples, by, plot) -> None:
 
             quota = forecast.scenario.quota
             click.echo(text_histogram(forecast.trials.revenue, None if quota is None else quota.at_least))
-        out.print(summary_note(summary))
+        out.print(summary_note(summary), soft_wrap=True)  # a setting named in a note is never cut
 
 
 @cli.command()
@@ -439,6 +442,7 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
     """
     from forecast.analyses.changes import attribute_changes
     from forecast.config.loading import load_scenario
+    from forecast.inputs.fx import currency_rates
     from forecast.inputs.pipeline import load_deals
     from forecast.reporting.terminal import changes_table
 
@@ -446,7 +450,8 @@ def changes(old, new, scenario_file, trials, seed, as_json) -> None:
     snapshots, problems = [], []
     for path in (old, new):
         try:
-            snapshots.append(load_deals(scenario.pipeline, Path(path), scenario.stages))
+            fx = currency_rates(scenario)
+            snapshots.append(load_deals(scenario.pipeline, Path(path), scenario.stages, fx))
         except ForecastError as error:
             problems += error.problems
     if problems:

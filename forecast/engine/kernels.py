@@ -63,6 +63,7 @@ def simulate_pipeline(
     noise_slope,
     metric_start,
     metric_index,
+    metric_share,
     metric_kind,
     factors,
     first_trial,
@@ -81,8 +82,10 @@ def simulate_pipeline(
     revenue). ``noise_base`` / ``noise_slope`` float64, ``rng.lognormal_table``, or
     length-1 arrays for fixed amounts. Metrics (revenue or deal counts restricted to
     a subset of deals) in CSR form: deal ``d`` belongs to metrics
-    ``metric_index[metric_start[d]:metric_start[d + 1]]`` (int64), ``metric_kind``
-    int64[metrics] is ``REVENUE`` or ``COUNT``. ``factors`` is a ``LatentFactors``
+    ``metric_index[metric_start[d]:metric_start[d + 1]]`` (int64), and adds the share
+    ``metric_share`` (float64, parallel to ``metric_index``) of its amount to a revenue metric
+    (a line-item deal's product share; 1 otherwise); ``metric_kind`` int64[metrics] is
+    ``REVENUE`` or ``COUNT``. ``factors`` is a ``LatentFactors``
     (every deal at level -1: independent, known rates), whose factor values and rate
     draws are indexed by absolute trial number. Trials ``first_trial`` onwards go to
     ``revenue``, ``slipped`` float64[trials] and ``metrics`` float64[metrics, trials],
@@ -98,7 +101,7 @@ def simulate_pipeline(
     blocks = _noisy_blocks if noise_base.shape[0] > 1 else _fixed_blocks
     blocks(
         starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-        metric_start, metric_index, metric_kind, factors, first_trial, trial_block,
+        metric_start, metric_index, metric_share, metric_kind, factors, first_trial, trial_block,
         revenue, slipped, metrics,
     )  # fmt: skip
 
@@ -106,7 +109,8 @@ def simulate_pipeline(
 @njit(parallel=True, cache=True, error_model="numpy")
 def _noisy_blocks(
     starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-    metric_start, metric_index, metric_kind, factors, first_trial, trial_block, revenue, slipped, metrics,
+    metric_start, metric_index, metric_share, metric_kind, factors, first_trial, trial_block,
+    revenue, slipped, metrics,
 ):  # fmt: skip
     n_blocks = (revenue.shape[0] + trial_block - 1) // trial_block
     for block in prange(n_blocks):
@@ -114,7 +118,7 @@ def _noisy_blocks(
         size = min(trial_block, revenue.shape[0] - lo)
         _noisy_block(
             starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-            metric_start, metric_index, metric_kind, factors, first_trial + lo,
+            metric_start, metric_index, metric_share, metric_kind, factors, first_trial + lo,
             revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
         )  # fmt: skip
 
@@ -122,7 +126,8 @@ def _noisy_blocks(
 @njit(parallel=True, cache=True, error_model="numpy")
 def _fixed_blocks(
     starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-    metric_start, metric_index, metric_kind, factors, first_trial, trial_block, revenue, slipped, metrics,
+    metric_start, metric_index, metric_share, metric_kind, factors, first_trial, trial_block,
+    revenue, slipped, metrics,
 ):  # fmt: skip
     n_blocks = (revenue.shape[0] + trial_block - 1) // trial_block
     for block in prange(n_blocks):
@@ -130,7 +135,7 @@ def _fixed_blocks(
         size = min(trial_block, revenue.shape[0] - lo)
         _fixed_block(
             starts, win_threshold, land_threshold, value, dated_inside,
-            metric_start, metric_index, metric_kind, factors, first_trial + lo,
+            metric_start, metric_index, metric_share, metric_kind, factors, first_trial + lo,
             revenue[lo : lo + size], slipped[lo : lo + size], metrics[:, lo : lo + size],
         )  # fmt: skip
 
@@ -300,7 +305,7 @@ def _store(block_revenue, block_slipped, block_metrics, revenue, slipped, metric
 @njit(error_model="numpy", cache=True)
 def _fixed_block(
     starts, win_threshold, land_threshold, value, dated_inside,
-    metric_start, metric_index, metric_kind, factors, trial0, revenue, slipped, metrics,
+    metric_start, metric_index, metric_share, metric_kind, factors, trial0, revenue, slipped, metrics,
 ):  # fmt: skip
     """One block with fixed amounts: every loop is branch-free and vectorises."""
     size = revenue.shape[0]
@@ -318,7 +323,7 @@ def _fixed_block(
             block_slipped[i] += slip_amount if outcome[i] == WON_NOT_LANDED else 0.0
         for m in range(metric_start[d], metric_start[d + 1]):
             k = metric_index[m]
-            weight = 1.0 if metric_kind[k] == COUNT else amount
+            weight = 1.0 if metric_kind[k] == COUNT else amount * metric_share[m]
             for i in range(size):
                 block_metrics[k, i] += weight if outcome[i] == LANDED else 0.0
     _store(block_revenue, block_slipped, block_metrics, revenue, slipped, metrics)
@@ -327,7 +332,7 @@ def _fixed_block(
 @njit(error_model="numpy", cache=True)
 def _noisy_block(
     starts, win_threshold, land_threshold, value, dated_inside, noise_base, noise_slope,
-    metric_start, metric_index, metric_kind, factors, trial0, revenue, slipped, metrics,
+    metric_start, metric_index, metric_share, metric_kind, factors, trial0, revenue, slipped, metrics,
 ):  # fmt: skip
     """One block with lognormal amounts, drawn only for the won deal-trials.
 
@@ -364,9 +369,11 @@ def _noisy_block(
         for m in range(metric_start[d], metric_start[d + 1]):
             k = metric_index[m]
             count = metric_kind[k] == COUNT
+            share = metric_share[m]
             for j in range(n_won):
                 i = won_at[j]
-                block_metrics[k, i] += (1.0 if count else won_amount[j]) if outcome[i] == LANDED else 0.0
+                landed = outcome[i] == LANDED
+                block_metrics[k, i] += (1.0 if count else won_amount[j] * share) if landed else 0.0
     _store(block_revenue, block_slipped, block_metrics, revenue, slipped, metrics)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -264,6 +265,30 @@ def deal_model(scenario: Scenario, deals: Deals) -> DealModel:
         rate_cell=np.where(rate_deals > 0, rate_cell, np.uint64(0)).astype(np.uint64),
         rate_deals=rate_deals,
     )
+
+
+def rate_overrides(scenario: Scenario, deals: Deals) -> dict[str, Any] | None:
+    """Deals whose own probability (the export's probability column) shadows the rate the scenario
+    would give them: a ``win_by_age`` rate (created date, dated in the period) or their stage's win
+    rate. None when it shadows nothing; said once, since the scenario's rates then do not count."""
+    column = deals.rules.probability
+    own = ~np.isnan(deals.probability)
+    if column is None or not own.any():
+        return None
+    dated_inside = deals.close_date <= np.datetime64(scenario.period_range.end, "D")
+    by_age = own & ~np.isnat(deals.created) & dated_inside if scenario.win_by_age is not None else own & False
+    by_stage = own & ~by_age & (deals.stage_index >= 0) if scenario.stages else own & False
+    if not (by_age.any() or by_stage.any()):
+        return None
+    header, mapped = column
+    return {
+        "column": header,
+        "win_by_age": int(by_age.sum()),
+        "stage_rates": int(by_stage.sum()),
+        "setting": "drop pipeline.columns.probability"
+        if mapped
+        else f"remove the column {header!r} from the export (it is read as the probability by its name)",
+    }
 
 
 def where_problems(target: Target, deals: Deals) -> list[str]:

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from forecast.config.scenario import Correlation, Scenario
+from forecast.engine.booked import BookedParts, booked
 from forecast.engine.checks import check, run_settings
 from forecast.engine.correlation import correlated, correlation_inputs
 from forecast.engine.kernels import (
@@ -22,6 +23,7 @@ from forecast.engine.model import DealModel, deal_model, target_mask
 from forecast.engine.rng import deal_keys, noise_table, stream_starts, thresholds
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals, by_value
+from forecast.inputs.fx import currency_rates
 from forecast.inputs.pipeline import load_deals
 
 
@@ -32,7 +34,7 @@ class Trials:
     revenue: np.ndarray  # in-period revenue, booked and new pipeline included
     slipped: np.ndarray  # won revenue dated inside the period that slipped past it
     new_logos: np.ndarray  # new-logo wins in the period, booked included
-    targets: dict[str, np.ndarray]  # each target's metric value
+    targets: dict[str, np.ndarray]  # each target's metric value, its booked part included
     new_pipeline: np.ndarray  # revenue of deals not yet created at as_of (0 without new_pipeline)
     breakdown: dict[str, dict[str, np.ndarray]]  # column -> value -> its open deals' revenue
 
@@ -85,6 +87,7 @@ class Forecast:
     trials: Trials
     seed: int
     breakdown_deals: dict[str, dict[str, np.ndarray]]  # column -> value -> its deals (bool), as simulated
+    booked: BookedParts  # the scenario's booked and the export's won rows in the period
     independent_revenue: np.ndarray | None = None  # the same trials with independent deals (if asked)
 
     @property
@@ -93,18 +96,31 @@ class Forecast:
 
 
 class _MetricSet:
-    """Metrics the kernel accumulates, each a (kind, deal mask); identical ones share a slot."""
+    """Metrics the kernel accumulates, each a (kind, deal mask, share of each deal's amount that counts);
+    identical ones share a slot."""
 
     def __init__(self) -> None:
-        self.metrics: list[tuple[int, np.ndarray]] = []
+        self.metrics: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._slots: dict[tuple[int, bytes], int] = {}
 
-    def slot(self, kind: int, mask: np.ndarray) -> int:
-        key = (kind, np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little"))
+    def slot(self, kind: int, mask: np.ndarray, share: np.ndarray | None = None) -> int:
+        share = np.ones(len(mask)) if share is None or kind == COUNT else np.asarray(share, np.float64)
+        key = (kind, np.packbits(mask).tobytes() + len(mask).to_bytes(8, "little") + share[mask].tobytes())
         if key not in self._slots:
             self._slots[key] = len(self.metrics)
-            self.metrics.append((kind, mask))
+            self.metrics.append((kind, mask, share))
         return self._slots[key]
+
+    def csr(self, n_deals: int) -> tuple[np.ndarray, ...]:
+        """The kernel's metric arrays: start, index and share per membership (deal by deal), kind."""
+        shape = (len(self.metrics), n_deals)  # metrics x deals
+        membership = np.array([mask for _, mask, _ in self.metrics], bool).reshape(shape)
+        shares = np.array([share for _, _, share in self.metrics], np.float64).reshape(shape)
+        start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
+        index = np.nonzero(membership.T)[1].astype(np.int64)
+        share = np.ascontiguousarray(shares.T[membership.T], dtype=np.float64)
+        kind = np.array([kind for kind, _, _ in self.metrics], dtype=np.int64)
+        return start, index, share, kind
 
 
 def breakdown_columns(scenario: Scenario, by: tuple[str, ...] = (), aliases: dict | None = None) -> list[str]:
@@ -121,9 +137,8 @@ def _breakdown_groups(scenario: Scenario, deals: Deals, column: str) -> dict[str
             f"{scenario.label}: cannot break down by {column!r}: the pipeline has no such column "
             f"(columns: {', '.join(deals.attributes) or 'none'})"
         )
-    present = deals.column(column)
-    values = sorted(set(present) | set(by_value(scenario.quotas.get(column, {}))))
-    return {value: present == value for value in values}
+    values = sorted(set(deals.values_of(column)) | set(by_value(scenario.quotas.get(column, {}))))
+    return {value: deals.matching({column: value}) for value in values}
 
 
 def simulate(
@@ -155,7 +170,9 @@ def simulate(
     new_logo_slot = metric_set.slot(COUNT, deals.new_logo.copy())
     slot = {
         target.name: metric_set.slot(
-            REVENUE if target.metric == "revenue" else COUNT, target_mask(target, deals)
+            REVENUE if target.metric == "revenue" else COUNT,
+            target_mask(target, deals),
+            deals.share(target.where),
         )
         for target in scenario.targets
         if target.where or target.metric == "deals"
@@ -165,32 +182,29 @@ def simulate(
         for column in breakdown_columns(scenario, by, deals.aliases)
     }
     breakdown_slots = {
-        column: {value: metric_set.slot(REVENUE, mask) for value, mask in groups.items()}
+        column: {
+            value: metric_set.slot(REVENUE, mask, deals.share({column: value}))
+            for value, mask in groups.items()
+        }
         for column, groups in breakdown_deals.items()
     }
-    metrics = metric_set.metrics
-    membership = np.array([mask for _, mask in metrics])  # metrics x deals booleans (CSR below)
-    metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
-    metric_index = np.nonzero(membership.T)[1].astype(np.int64)
-    metric_kind = np.array([kind for kind, _ in metrics], dtype=np.int64)
+    metrics = metric_set.csr(len(deals))
     draws = DealDraws.of(scenario, deals, model, seed, n_trials)
-    revenue, slipped, values = _run_pipeline(
-        draws, model, (metric_start, metric_index, metric_kind), draws.correlation, n_trials
-    )
+    revenue, slipped, values = _run_pipeline(draws, model, metrics, draws.correlation, n_trials)
     new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
-    booked = scenario.booked_totals
-    revenue += booked.revenue + new_revenue
+    already = booked(scenario, deals)
+    revenue += already.revenue + new_revenue
     independent_revenue = None
     if independent and correlated(scenario):
         independent_revenue = _independent_revenue(scenario, deals, model, draws, seed, n_trials)
-        independent_revenue += booked.revenue + new_revenue
-    new_logos = values[new_logo_slot] + booked.new_logos
+        independent_revenue += already.revenue + new_revenue
+    new_logos = values[new_logo_slot] + already.new_logos
     if scenario.new_pipeline is not None and scenario.new_pipeline.new_logo:
         new_logos += new_deals
     targets = {}
     for target in scenario.targets:
         if target.name in slot:
-            targets[target.name] = values[slot[target.name]]
+            targets[target.name] = values[slot[target.name]] + already.targets[target.name]
             if target.metric == "deals" and not target.where:
                 targets[target.name] = targets[target.name] + new_deals
         else:
@@ -213,6 +227,7 @@ def simulate(
         ),
         seed=seed,
         breakdown_deals=breakdown_deals,
+        booked=already,
         independent_revenue=independent_revenue,
     )
 
@@ -224,11 +239,7 @@ def _independent_revenue(
     still drawn): what re-simulating without ``correlation`` gives, bit for bit, with no metrics
     to accumulate."""
     uncorrelated = scenario.model_copy(update={"correlation": Correlation()})
-    no_metrics = (
-        np.zeros(len(deals) + 1, dtype=np.int64),
-        np.zeros(0, dtype=np.int64),
-        np.zeros(0, dtype=np.int64),
-    )
+    no_metrics = _MetricSet().csr(len(deals))
     factors = _shared_rates(uncorrelated, deals, model, seed, n_trials)
     return _run_pipeline(draws, model, no_metrics, factors, n_trials)[0]
 
@@ -236,10 +247,10 @@ def _independent_revenue(
 def _run_pipeline(
     draws: DealDraws, model: DealModel, metrics: tuple[np.ndarray, ...], factors, n_trials: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The kernel over every trial: revenue, slipped revenue and each metric (CSR ``metrics``: start,
-    index, kind), on the ``factors`` given (the scenario's correlation, or none)."""
+    """The kernel over every trial: revenue, slipped revenue and each metric (``_MetricSet.csr``: start,
+    index, share, kind), on the ``factors`` given (the scenario's correlation, or none)."""
     revenue, slipped = np.empty(n_trials), np.empty(n_trials)
-    values = np.empty((len(metrics[2]), n_trials))
+    values = np.empty((len(metrics[3]), n_trials))
     simulate_pipeline(
         draws.starts, draws.win_threshold, draws.land_threshold, draws.value, model.dated_inside,
         draws.noise_base, draws.noise_slope, *metrics, factors, 0,
@@ -269,5 +280,5 @@ def _new_pipeline(scenario: Scenario, n_trials: int, seed: int) -> tuple[np.ndar
 
 def load_and_simulate(scenario: Scenario, trials: int | None = None, seed: int | None = None) -> Forecast:
     """Load the scenario's pipeline and simulate it (``simulate`` checks the deals)."""
-    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages, currency_rates(scenario))
     return simulate(scenario, deals, trials=trials, seed=seed)

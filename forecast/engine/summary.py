@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from forecast.engine.booked import row_rules
 from forecast.engine.correlation import correlated
-from forecast.engine.model import overdue_deals
+from forecast.engine.model import overdue_deals, rate_overrides
 from forecast.engine.simulate import Forecast
 from forecast.inputs.deals import by_value
 
@@ -209,7 +210,7 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
     deals = forecast.deals
     model = forecast.model
     trials = forecast.trials
-    booked = scenario.booked_totals
+    booked = forecast.booked
     period = scenario.period_range
     inside = model.dated_inside
     open_in_period = float(deals.amount[inside].sum())
@@ -244,10 +245,14 @@ def summarize(forecast: Forecast) -> dict[str, Any]:
         "file": str(scenario.source) if scenario.source else None,
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "as_of": scenario.snapshot_date.isoformat(),
+        "currency": deals.rules.currency,  # every amount's currency (None: the export does not say)
         "trials": forecast.n_trials,
         "seed": forecast.seed,
         "booked": booked.revenue,
         "booked_new_logos": booked.new_logos,
+        "booked_deals": booked.deals,
+        "rows": row_rules(scenario, deals),
+        "rate_overrides": rate_overrides(scenario, deals),
         "open_deals": len(deals),
         "open_pipeline": open_in_period,
         "weighted_pipeline": weighted,

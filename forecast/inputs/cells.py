@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0", ""}
+_TRUE = {"true", "t", "yes", "y", "1", "oui", "o", "vrai"}
+_FALSE = {"false", "f", "no", "n", "0", "", "non", "faux"}
 
 
 def normalise(value: Any) -> str:
@@ -52,4 +52,4 @@ def parse_bool(value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"{text!r} is not true/false (also accepted: yes/no, 1/0)")
+    raise ValueError(f"{text!r} is not true/false (also accepted: yes/no, 1/0, oui/non, vrai/faux)")

@@ -210,9 +210,9 @@ def probabilities(
             problems[position] = f"{numbers.cells[position].as_py()!r} is out of range; expected 0-100 %"
         else:
             scale = (
-                "0-100 (probability_scale: percent)"
+                "0-100 (pipeline.probability_scale: percent)"
                 if percent
-                else "0-1 (set probability_scale: percent for 0-100)"
+                else "0-1 (set pipeline.probability_scale: percent for 0-100)"
             )
             problems[position] = f"{values[position]:g} is out of range; expected {scale}"
     return values / limit, problems

@@ -7,17 +7,20 @@ import contextlib
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast.config.base import stage_key
 from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
 from forecast.errors import PipelineError
 from forecast.inputs import columns as parse
 from forecast.inputs.cells import normalise, parse_bool
-from forecast.inputs.deals import Deals, wanted_values
+from forecast.inputs.closed import LOST, WON, StageVocabulary, split_closed
+from forecast.inputs.deals import Deals, RowRules, wanted_values
+from forecast.inputs.fx import CurrencyRates, convert
+from forecast.inputs.line_items import aggregate_lines, repeated_ids_wait, unresolved
 from forecast.inputs.presets import header_names, with_preset
+from forecast.inputs.scale import scale_problems
 from forecast.inputs.tables import Table, deal_id_problems, match_columns, read_table, require_columns
+from forecast.inputs.values import map_values, missing_amounts
 
 REQUIRED = ("deal_id", "amount", "close_date")
 ATTRIBUTES = ("owner", "region", "sector", "product", "forecast_category")
@@ -48,11 +51,15 @@ def _map_columns(table: Table, source: PipelineSource, path: Path) -> dict[str, 
     return {canonical: header for canonical, header in matched.items() if header is not None}
 
 
-def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -> Deals:
+def load_deals(
+    source: PipelineSource, path: Path, stages: list[Stage] | None, fx: CurrencyRates | None = None
+) -> Deals:
     """Read, map, filter and check the pipeline; raise ``PipelineError`` listing every bad row.
 
     In phases, each over whole columns: read the file, map its columns (the preset's under the
-    scenario's), filter its rows, parse the columns, check, build the ``Deals``.
+    scenario's) and their values, filter its rows, apply ``missing_amount``, parse the columns,
+    convert currencies (``fx``: ``fx.currency_rates`` of the scenario), check, build the ``Deals``,
+    add up line items, and split the closed rows from the open deals.
     """
     names = (*CANONICAL_COLUMNS, *source.columns.values(), *source.filter, *header_names(source.preset))
     dialect = {"delimiter": source.delimiter, "encoding": source.encoding, "header_row": source.header_row}
@@ -61,11 +68,37 @@ def load_deals(source: PipelineSource, path: Path, stages: list[Stage] | None) -
     mapping = _map_columns(table, source, path)
     required = REQUIRED + (("stage",) if stages is not None else ())
     require_columns(path, table, {name: mapping.get(name) for name in required}, "pipeline.columns.{name}")
+    table = map_values(table, mapping, source, path)
     table = _filter_rows(table, source, mapping, path)
-    parsed, problems = _parse_columns(table, source, mapping, stages, path)
-    if problems:
-        raise PipelineError([message for _, message in sorted(problems, key=lambda item: item[0])])
-    return _deals(table, mapping, parsed, path)
+    table, blanks = missing_amounts(table, mapping["amount"], source, path)
+    if len(table) == 0:
+        raise PipelineError(
+            f"{path}: the pipeline has no deals with an amount (pipeline.missing_amount: skip)"
+        )
+    vocabulary = StageVocabulary(stages)
+    parsed, problems, waiting = _parse_columns(table, source, mapping, vocabulary, path)
+    rows = table.rows.tolist()
+    currency_cells = table.text(mapping["currency"]).tolist() if "currency" in mapping else None
+    parsed["amount"], currency, converted, fx_problems = convert(
+        parsed["amount"], currency_cells, fx, rows, path, mapping.get("currency")
+    )
+    scaled = {name: parsed[name] for name in ("probability", "slip") if name in mapping}
+    later = fx_problems + scale_problems(scaled, rows, mapping, source, path)
+    if problems or later:
+        hints = [blanks["hint"]] if blanks["hint"] else []
+        ordered = [message for _, message in sorted(problems, key=lambda item: item[0])]
+        raise PipelineError(ordered + later + unresolved(waiting, source, path) + hints)
+    rules = RowRules(
+        skipped=blanks["skipped"],
+        zeroed=blanks["zeroed"],
+        converted=converted,
+        currency=currency,
+        probability=(mapping["probability"], "probability" in source.columns)
+        if "probability" in mapping
+        else None,
+    )
+    deals = _deals(table, mapping, parsed, path, rules)
+    return split_closed(aggregate_lines(deals, source, mapping, path), vocabulary)
 
 
 def _filter_rows(table: Table, source: PipelineSource, mapping: dict[str, str], path: Path) -> Table:
@@ -85,22 +118,15 @@ def _filter_rows(table: Table, source: PipelineSource, mapping: dict[str, str], 
     if not keep.any():
         what = " after pipeline.filter" if source.filter else ""
         raise PipelineError(f"{path}: the pipeline has no deals{what}")
-    if keep.all():
-        return table
-    mask = pa.array(keep)
-    return Table(
-        {name: values.filter(mask) for name, values in table.columns.items()},
-        table.rows[keep],
-        table.reading,
-        {name: values[keep] for name, values in table.numbers.items()},
-    )
+    return table.keep(keep)
 
 
 def _parse_columns(
-    table: Table, source: PipelineSource, mapping: dict[str, str], stages: list[Stage] | None, path: Path
-) -> tuple[dict[str, np.ndarray], list[tuple[tuple[int, int], str]]]:
-    """Each mapped column parsed whole: canonical name -> array, and every problem keyed by
-    (position, column order) so they read row by row."""
+    table: Table, source: PipelineSource, mapping: dict[str, str], vocabulary: StageVocabulary, path: Path
+) -> tuple[dict[str, np.ndarray], list[tuple[tuple[int, int], str]], dict[int, str]]:
+    """Each mapped column parsed whole: canonical name -> array, every problem keyed by
+    (position, column order) so they read row by row, and the repeated deal ids that wait for
+    ``aggregate_lines`` (line items)."""
     rows = table.rows
     cells = {name: table.columns[header] for name, header in mapping.items()}
     problems: list[tuple[tuple[int, int], str]] = []
@@ -114,7 +140,12 @@ def _parse_columns(
             for position, message in found.items()
         )
 
-    for position, message in deal_id_problems(cells["deal_id"], rows, path, mapping["deal_id"]).items():
+    id_problems, waiting = repeated_ids_wait(
+        deal_id_problems(cells["deal_id"], rows, path, mapping["deal_id"]),
+        table.text(mapping["deal_id"], few=False),
+        source,
+    )
+    for position, message in id_problems.items():
         problems.append(((position, 0), message))
     numbers = {
         name: parse.split_numbers(cells[name], table.numbers.get(mapping[name]))
@@ -173,21 +204,21 @@ def _parse_columns(
         )
         report(7, "created_date", found)
     parsed["stage_index"] = np.full(n, -1, dtype=np.int64)
-    if "stage" in cells and stages is not None:
-        lookup = {stage_key(stage.name): i for i, stage in enumerate(stages)}
-        known = ", ".join(stage.name for stage in stages)
+    listed = vocabulary.listed
+    if "stage" in cells:  # closed stages are recognised with or without the scenario's stages
 
         def stage_index(name: str) -> int:
-            if stage_key(name) not in lookup:
-                raise ValueError(f"unknown stage {name!r}; stages are {known}")
-            return lookup[stage_key(name)]
+            index = vocabulary.index(name)
+            if index is None and listed:
+                raise ValueError(f"unknown stage {name!r}; stages are {vocabulary.known()}")
+            return -1 if index is None else index
 
         distinct, index, found = parse.by_value(cells["stage"], stage_index, -1)
         parsed["stage_index"] = np.array(distinct, dtype=np.int64)[index]
         report(8, "stage", found)
-    if stages is None:
+    if not listed:
         has = "probability" in cells
-        missing = np.isnan(parsed["probability"])
+        missing = np.isnan(parsed["probability"]) & ~np.isin(parsed["stage_index"], (WON, LOST))
         if has:
             missing &= pc.equal(cells["probability"], "").to_numpy(zero_copy_only=False)
         column = f", column {mapping['probability']!r} (probability)" if has else ""
@@ -199,10 +230,12 @@ def _parse_columns(
                     "stages to fall back on; expected a probability, or stages in the scenario",
                 )
             )
-    return parsed, problems
+    return parsed, problems, waiting
 
 
-def _deals(table: Table, mapping: dict[str, str], parsed: dict[str, np.ndarray], path: Path) -> Deals:
+def _deals(
+    table: Table, mapping: dict[str, str], parsed: dict[str, np.ndarray], path: Path, rules: RowRules
+) -> Deals:
     """The checked columns as ``Deals``; every column the mapping does not take kept as an attribute."""
     attributes = {name: table.text(mapping[name]) for name in (*ATTRIBUTES, "stage") if name in mapping}
     for name in table:
@@ -227,4 +260,5 @@ def _deals(table: Table, mapping: dict[str, str], parsed: dict[str, np.ndarray],
             if export != canonical and (canonical in attributes or canonical in ("deal_id", "new_logo"))
         },
         reading=table.reading,
+        rules=rules,
     )

@@ -40,6 +40,7 @@ from forecast.config.scenario import CANONICAL_COLUMNS, PipelineSource, Stage
 from forecast.errors import OutputError, PipelineError, ScenarioError
 from forecast.inputs.cells import normalise, parse_date
 from forecast.inputs.dialect import Reading
+from forecast.inputs.fx import CurrencyRates, currency_rates
 from forecast.inputs.output import atomic_write
 from forecast.inputs.pipeline import load_deals
 from forecast.inputs.presets import header_names, preset_columns
@@ -314,7 +315,8 @@ def survey_export(
     ]
     source = PipelineSource(path=str(export.resolve()), columns=mapping, **settings)
     try:
-        deals = load_deals(source, export, stages)
+        rates = None if fx is None else CurrencyRates(fx["base"], {**fx["rates"], fx["base"]: 1.0}, "--rate")
+        deals = load_deals(source, export, stages, rates)
     except PipelineError as error:
         raise PipelineError(
             [
@@ -585,7 +587,7 @@ def write_scenario(starter: Starter, output: Path, force: bool = False) -> Start
     check_new_output(output, force)
     text = scenario_text(starter, output)
     scenario = parse_scenario(text, output.resolve())
-    load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages, currency_rates(scenario))
     atomic_write(output, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     starter.output = output
     return starter

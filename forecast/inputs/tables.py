@@ -51,6 +51,18 @@ class Table:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def keep(self, mask: np.ndarray) -> Table:
+        """The rows where ``mask`` (bool, one per row) is true; the reading is shared."""
+        if mask.all():
+            return self
+        selected = pa.array(mask)
+        return Table(
+            {name: values.filter(selected) for name, values in self.columns.items()},
+            self.rows[mask],
+            self.reading,
+            {name: values[mask] for name, values in self.numbers.items()},
+        )
+
     def text(self, header: str, few: bool = True) -> np.ndarray:
         """A column's cells as an array of str objects; ``few``: cells that repeat share one object
         (much faster for a column of few values, such as a stage or region)."""
@@ -247,13 +259,7 @@ def _data_rows(table: Table) -> Table:
         return table
     table.reading.skip("blank", table.rows[blank].tolist())
     table.reading.skip("total", table.rows[total & ~blank].tolist())
-    keep = pa.array(~drop)
-    return Table(
-        {name: values.filter(keep) for name, values in table.columns.items()},
-        table.rows[~drop],
-        table.reading,
-        {name: values[~drop] for name, values in table.numbers.items()},
-    )
+    return table.keep(~drop)
 
 
 def match_columns(table: Table, names: tuple[str, ...], explicit: dict[str, str]) -> dict[str, str | None]:

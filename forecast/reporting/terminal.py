@@ -37,7 +37,10 @@ def target_value(metric: str, value: float) -> str:
 def summary_table(summary: dict[str, Any]) -> Table:
     """The ``forecast run`` table of one scenario."""
     period = summary["period"]
-    title = f"{summary['scenario']}  {period['start']} .. {period['end']}  (as of {summary['as_of']})"
+    currency = f"; amounts in {summary['currency']}" if summary.get("currency") else ""
+    title = (
+        f"{summary['scenario']}  {period['start']} .. {period['end']}  (as of {summary['as_of']}{currency})"
+    )
     table = _titled(title)
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -103,6 +106,9 @@ def summary_note(summary: dict[str, Any]) -> str:
     note = (
         f"{summary['trials']:,} trials, seed {summary['seed']}; +- is one Monte Carlo standard error (points)"
     )
+    for line in (row_rule_line(summary["rows"]), override_line(summary["rate_overrides"])):
+        if line:
+            note += f"\n{line}"
     drawn = summary.get("rate_uncertainty")
     if drawn:
         cells = f"{drawn['cells']} rate{'s' if drawn['cells'] > 1 else ''}"
@@ -512,6 +518,9 @@ def validation_lines(check: dict[str, Any], shown: int = 10, reading: Reading | 
     ]
     if reading is not None:
         lines.append(reading_line(reading))
+    lines += [
+        line for line in (row_rule_line(check["rows"], shown), override_line(check["rate_overrides"])) if line
+    ]
     for column, names in check["quota_names_without_deals"].items():
         lines.append(f"warning: quotas.{column} names {', '.join(names)}, who have no deals in the pipeline")
     overdue = check["overdue"]
@@ -524,6 +533,52 @@ def validation_lines(check: dict[str, Any], shown: int = 10, reading: Reading | 
             f"(counted in the period; update their close dates): {', '.join(listed[:shown])}{more}"
         )
     return lines
+
+
+def _rows_listed(rows: list[int], shown: int) -> str:
+    more = f", ... {len(rows) - shown} more" if len(rows) > shown else ""
+    return ", ".join(str(row) for row in rows[:shown]) + more
+
+
+def row_rule_line(rules: dict[str, Any], shown: int = 10) -> str | None:
+    """How many rows each loading rule took, when any rule other than "open deal" took some."""
+    parts = [f"{rules['open']:,} open"]
+    if rules["won_in_period"]:
+        booked = money(rules["won_in_period_amount"])
+        parts.append(f"{rules['won_in_period']:,} won in the period -> booked ({booked})")
+    for key, what in (("won_before_period", "before"), ("won_after_period", "after")):
+        if rules[key]:
+            parts.append(f"{rules[key]:,} won {what} the period (ignored)")
+    if rules["lost"]:
+        parts.append(f"{rules['lost']:,} lost (ignored)")
+    for key, what in (("skipped_missing_amount", "skipped"), ("zero_missing_amount", "read as 0")):
+        if rules[key]:
+            parts.append(
+                f"{len(rules[key]):,} without an amount, {what} (rows {_rows_listed(rules[key], shown)})"
+            )
+    if rules["line_items_merged"]:
+        how = (
+            " (detected: pipeline.aggregate: none refuses them)" if rules["line_items"] == "detected" else ""
+        )
+        parts.append(f"{rules['line_items_merged']:,} line items merged into their deals{how}")
+    for currency, count in rules["converted"].items():
+        parts.append(f"{count:,} converted from {currency}")
+    return None if len(parts) == 1 else "rows: " + ", ".join(parts)
+
+
+def override_line(overrides: dict[str, Any] | None) -> str | None:
+    """The deals whose probability column shadows the scenario's rates, and the setting that changes it."""
+    if overrides is None:
+        return None
+    shadowed = [
+        f"{what} of {overrides[key]:,} deal{'s' if overrides[key] > 1 else ''}"
+        for key, what in (("win_by_age", "the win_by_age rate"), ("stage_rates", "the stage win rate"))
+        if overrides[key]
+    ]
+    return (
+        f"note: column {overrides['column']!r} replaces {' and '.join(shadowed)}; "
+        f"to use the scenario's rates, {overrides['setting']}"
+    )
 
 
 def other_file_lines(checks: list[dict[str, Any]]) -> list[str]:

@@ -145,7 +145,11 @@ def test_run_table_shows_every_measure(example_json):
     assert result.stderr == ""
     title = result.stdout.splitlines()[0].rstrip()
     assert title == "Team Q4 2026  2026-10-01 .. 2026-12-31  (as of 2026-10-15)"
-    assert result.stdout.endswith("2,000 trials, seed 2026; +- is one Monte Carlo standard error (points)\n")
+    assert result.stdout.endswith(
+        "2,000 trials, seed 2026; +- is one Monte Carlo standard error (points)\n"
+        "note: column 'Probability (%)' replaces the stage win rate of 16 deals; "
+        "to use the scenario's rates, drop pipeline.columns.probability\n"
+    )
     rows = table_rows(result.stdout)
     assert list(rows) == [
         "booked",
@@ -257,10 +261,26 @@ def test_run_certain_scenario_json(tmp_path):
         "file": str(scenario),
         "period": {"start": "2026-10-01", "end": "2026-12-31"},
         "as_of": "2026-10-15",
+        "currency": None,
         "trials": 500,
         "seed": 7,
         "booked": 1000.0,
         "booked_new_logos": 1,
+        "booked_deals": 0,
+        "rate_overrides": None,
+        "rows": {
+            "open": 3,
+            "won_in_period": 0,
+            "won_in_period_amount": 0.0,
+            "won_before_period": 0,
+            "won_after_period": 0,
+            "lost": 0,
+            "skipped_missing_amount": [],
+            "zero_missing_amount": [],
+            "line_items_merged": 0,
+            "line_items": None,
+            "converted": {},
+        },  # fmt: skip
         "open_deals": 3,
         "open_pipeline": 7000.0,
         "weighted_pipeline": 5000.0,
@@ -420,7 +440,7 @@ BAD_INPUT = [
         CERTAIN_SCENARIO,
         [
             "{deals}: row 2, column 'probability' (probability): 1.5 is out of range; "
-            "expected 0-1 (set probability_scale: percent for 0-100)"
+            "expected 0-1 (set pipeline.probability_scale: percent for 0-100)"
         ],
         id="probability out of range",
     ),
@@ -436,7 +456,11 @@ BAD_INPUT = [
     pytest.param(
         CERTAIN_DEALS.replace("D3,", "D1,"),
         CERTAIN_SCENARIO,
-        ["{deals}: row 4, column 'deal_id' (deal_id): 'D1' duplicates row 2"],
+        [
+            "{deals}: row 4, column 'deal_id' (deal_id): 'D1' duplicates row 2",
+            "{deals}: if rows sharing a deal id are line items of one deal (one row per product), set "
+            "pipeline.aggregate: sum to add them up",
+        ],
         id="duplicate deal id",
     ),
     pytest.param(
@@ -458,13 +482,13 @@ BAD_INPUT = [
         id="trials too large",
     ),
     pytest.param(
-        CERTAIN_DEALS.replace("D1,5000,", "D1,lots,").replace("Lost,2026-10-02", "Won,2026-10-32"),
+        CERTAIN_DEALS.replace("D1,5000,", "D1,lots,").replace("Lost,2026-10-02", "Dormant,2026-10-32"),
         CERTAIN_SCENARIO,
         [
             "{deals}: row 2, column 'amount' (amount): 'lots' is not a number",
             "{deals}: row 3, column 'close_date' (close_date): '2026-10-32' is not a date; "
             "expected YYYY-MM-DD, or set pipeline.date_format (e.g. '%m/%d/%Y')",
-            "{deals}: row 3, column 'stage' (stage): unknown stage 'Won'; stages are Commit, Lost",
+            "{deals}: row 3, column 'stage' (stage): unknown stage 'Dormant'; stages are Commit, Lost",
         ],
         id="several problems, one line each",
     ),
@@ -880,9 +904,13 @@ def test_compare_rejects_unknown_plans_and_bad_plans(tmp_path):
 def test_validate_example(example_json):
     result = invoke("validate", EXAMPLE)
     assert result.exit_code == 0, result.output
-    ok, read, warning = result.stdout.splitlines()
+    ok, read, note, warning = result.stdout.splitlines()
     assert ok == f"OK {EXAMPLE}: 200 open deals, period 2026-10-01..2026-12-31"
     assert read == "  read example_pipeline.csv: utf-8, delimiter ',', decimal '.', header on row 1"
+    assert note == (
+        "note: column 'Probability (%)' replaces the stage win rate of 16 deals; "
+        "to use the scenario's rates, drop pipeline.columns.probability"
+    )
     overdue = example_json["overdue_deals"]
     assert overdue > 0
     assert warning.startswith(

@@ -129,7 +129,7 @@ def test_correlated_runs_do_not_depend_on_threads_blocks_or_splits():
         out = np.empty(count), np.empty(count), np.empty((0, count))
         kernel(draws.starts, draws.win_threshold, draws.land_threshold, draws.value, model.dated_inside,
                draws.noise_base, draws.noise_slope, np.zeros(len(deals) + 1, np.int64), np.zeros(0, np.int64),
-               np.zeros(0, np.int64), draws.correlation, first, block, *out)  # fmt: skip
+               np.zeros(0), np.zeros(0, np.int64), draws.correlation, first, block, *out)  # fmt: skip
         return out[0]
 
     whole = run(0, trials, 4096)
@@ -183,7 +183,7 @@ def test_interpolated_deals_do_not_depend_on_threads_or_blocks():
         stream_starts(np.uint64(3), deal_keys([f"D{i}" for i in range(n)])),
         np.round(OWN_RATES * 2**32).astype(np.int64), np.full(n, 2**31, np.int64), np.arange(1.0, n + 1),
         np.ones(n, bool), np.ones(1), np.zeros(1), np.zeros(n + 1, np.int64), np.zeros(0, np.int64),
-        np.zeros(0, np.int64), factors,
+        np.zeros(0), np.zeros(0, np.int64), factors,
     )  # fmt: skip
 
     def run(block):

@@ -55,6 +55,7 @@ def _inputs(n_deals: int, seed: int):
             (REVENUE, rs.random(n_deals) < 0.5),
             (COUNT, rs.random(n_deals) < 0.5),
             (COUNT, np.zeros(n_deals, bool)),
+            (REVENUE, rs.random(n_deals) < 0.7, rs.choice([0.25, 0.5, 1.0], n_deals)),  # product shares
         ],
     }
 
@@ -65,10 +66,12 @@ def _inputs(n_deals: int, seed: int):
 def _run(inputs, seed, table, trials, first_trial=0, block=MAX_TRIAL_BLOCK, factors=None):
     """The kernel on ``_inputs``-style arrays: (revenue, slipped, metrics) per trial; ``factors``
     (default: independent deals, known rates) as ``LatentFactors``."""
-    metrics = inputs["metrics"]
-    membership = np.array([mask for _, mask in metrics])
+    metrics = inputs["metrics"]  # (kind, mask) or (kind, mask, share of each deal's amount)
+    membership = np.array([metric[1] for metric in metrics], bool)
+    shares = np.array([metric[2] if len(metric) > 2 else np.ones(len(metric[1])) for metric in metrics])
     metric_start = np.concatenate([[0], np.cumsum(membership.sum(axis=0))]).astype(np.int64)
     metric_index = np.nonzero(membership.T)[1].astype(np.int64)
+    metric_share = shares.T[membership.T].astype(np.float64)
     base, slope = table if table is not None else (np.ones(1), np.zeros(1))
     revenue, slipped = np.empty(trials), np.empty(trials)
     values = np.empty((len(metrics), trials))
@@ -82,7 +85,8 @@ def _run(inputs, seed, table, trials, first_trial=0, block=MAX_TRIAL_BLOCK, fact
         slope,
         metric_start,
         metric_index,
-        np.array([kind for kind, _ in metrics], np.int64),
+        metric_share,
+        np.array([metric[0] for metric in metrics], np.int64),
         no_correlation(len(inputs["keys"])) if factors is None else factors,
         first_trial,
         block,
@@ -222,7 +226,11 @@ def test_deal_streams_follow_the_deal_not_its_position():
     inputs = _inputs(12, 6)
     order = np.random.default_rng(0).permutation(12)
     shuffled = {
-        name: (value[order] if name != "metrics" else [(k, m[order]) for k, m in value])
+        name: (
+            value[order]
+            if name != "metrics"
+            else [tuple(part[order] if i else part for i, part in enumerate(metric)) for metric in value]
+        )
         for name, value in inputs.items()
     }
     a = _run(inputs, 6, None, 500)
@@ -242,8 +250,8 @@ def _won(win_rate, factors, seed=3, trials=2000):
         stream_starts(np.uint64(seed), deal_keys([f"D{i}" for i in range(n)])),
         np.round(np.asarray(win_rate) * 2**32).astype(np.int64), np.full(n, 2**32, np.int64),
         np.arange(1.0, n + 1), np.ones(n, bool), np.ones(1), np.zeros(1),
-        np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int64), np.full(n, COUNT, np.int64),
-        factors, 0, 256, revenue, slipped, metrics,
+        np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int64), np.ones(n),
+        np.full(n, COUNT, np.int64), factors, 0, 256, revenue, slipped, metrics,
     )  # fmt: skip
     return metrics > 0
 
@@ -370,7 +378,7 @@ def test_correlated_uncertain_outcomes_match_the_reference_model():
     simulate_pipeline(
         stream_starts(np.uint64(seed), inputs["keys"]), np.round(inputs["win_rate"] * 2**32).astype(np.int64),
         np.full(n, 2**32, np.int64), np.ones(n), np.ones(n, bool), np.ones(1), np.zeros(1),
-        np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int64), count, factors, 0, 256,
+        np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int64), np.ones(n), count, factors, 0, 256,
         revenue, slipped, won,
     )  # fmt: skip
     owners = sorted(set(OWNERS[:n]) - {""})
