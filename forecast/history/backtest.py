@@ -7,7 +7,8 @@ stage history). Everything the forecast uses is fitted on outcomes known by then
 
 - the chance an open deal is won within the horizon, by age bucket x stage: from the deals
   open at the same day of every earlier quarter and whether they were won within as long a
-  window, among the windows that ended before the origin (``deal_age.fit_win_by_age``);
+  window, among the windows that ended before the origin, shrunk toward the survival curve's
+  chance of a win within the horizon's days (``deal_age.fit_win_by_age``);
 - the amounts' haircut and spread, from deals won before the origin;
 - the new pipeline (deals created after the origin), from the quarters that ended before it
   (``deal_flow.fit_new_pipeline``);
@@ -247,7 +248,8 @@ class _Context:
         sigma = float(np.std(np.log(self.ratio[known]), ddof=1)) if known.sum() >= MIN_DEALS else 0.0
         learned = Learned(
             fit=fit_win_by_age(exposure, model.age_buckets_days if model.age else [], model.prior_strength,
-                               half_life_days=model.half_life_days),
+                               half_life_days=model.half_life_days,
+                               horizon_days=(origin.horizon_end - origin.day).days + 1),
             windows=bounds, haircut=min(max(haircut, 0.0), 0.99), sigma=min(sigma, 3.0),
             new_pipeline=new_pipeline,
         )  # fmt: skip

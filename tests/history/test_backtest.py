@@ -105,6 +105,17 @@ def test_windows_are_the_same_stretch_of_earlier_quarters_that_ended_before_the_
     assert _windows(late, first, None) == [(D(2017, 3, 2), D(2017, 3, 31))]
 
 
+@pytest.mark.parametrize("horizon_days", [None, 28])
+def test_each_origin_s_rates_are_shrunk_toward_the_survival_curve_over_its_own_horizon(small, horizon_days):
+    """The curve prior is the chance of a win within the origin's horizon, as long as the windows the
+    rates were counted over, not within a quarter (which biased short horizons high)."""
+    spec = small.spec.model_copy(update={"horizon_days": horizon_days})
+    for snapshot in replay(spec, small.history).snapshots:
+        origin, fit = snapshot.origin, snapshot.learned.fit
+        days = (origin.horizon_end - origin.day).days + 1
+        assert fit["horizon_days"] == days == (horizon_days or days)
+
+
 def test_origins_without_enough_history_or_outcomes_are_skipped_and_said_why(small):
     result = backtest(_with(small.spec, correlation=0.0), small.folder, small.history)
     skipped = result["settings"]["skipped"]
