@@ -449,6 +449,37 @@ def test_leaving_the_shared_shock_out_fails_the_same_test(shocked):
     assert summary["coverage_80"]["high"] < 0.8 and summary["verdict"] == "too narrow"
 
 
+@pytest.fixture(scope="module")
+def thin(tmp_path_factory):
+    """A small team's history where the rates rest on little: 6 deals a week, no quarter shock, no drift,
+    amounts of little spread (sigma 0.3), recent outcomes weighed most (half-life 20 days, so the last
+    window's deals carry the fit), one-week horizons (130 nearly independent origins); backtested with
+    the rates drawn from their evidence and with them known, correlation 0 (the true one)."""
+    folder = tmp_path_factory.mktemp("thin")
+    params = synthetic.SyntheticParams(deals_per_week=6.0, shock_sd=0.0, drift_per_year=0.0, amount_sigma=0.3)
+    drawn = synthetic.generate(params, seed=1)
+    spec, root = load_backtest(drawn.write(folder, trials=1000, seed=1), origins="weekly", horizon_days=7)
+    spec = _with(spec.model_copy(update={"periods": None}), correlation=0.0, half_life_days=20.0,
+                 age_buckets_days=[15, 30, 60, 90, 120])  # fmt: skip
+    history = load_backtest_history(spec, root)
+    return {drawn: backtest(_with(spec, rate_uncertainty=drawn), root, history) for drawn in (True, False)}
+
+
+def test_with_thin_evidence_the_model_drawing_its_rates_is_calibrated(thin):
+    summary = thin[True]["summary"]["open"]
+    assert thin[True]["settings"]["scored"] == 130 and summary["effective_origins"] > 60
+    assert _calibrated(summary) and summary["verdict"] == "calibrated", summary
+
+
+def test_with_thin_evidence_leaving_the_rate_uncertainty_out_fails_the_same_test(thin):
+    summary = thin[False]["summary"]["open"]
+    assert not _calibrated(summary), summary
+    assert summary["coverage_80"]["high"] < 0.8 and summary["verdict"] == "too narrow"
+    known, drawn = ([row["p90"] - row["p10"] for row in thin[ru]["origins"] if row["part"] == "open"]
+                    for ru in (False, True))  # fmt: skip
+    assert np.mean(drawn) > 1.1 * np.mean(known)  # drawing the rates widened the forecast
+
+
 # files, switches and errors
 
 
