@@ -469,3 +469,29 @@ def backtest_baselines(history, origin, horizon_days: int | None = None, min_dea
         scale = ((horizon_end - origin).days + 1) / ((window_end - window_start).days + 1)
         naive = {part: value * scale for part, value in parts(window_start, window_end).items()}
     return {"actual": parts(origin, horizon_end), "weighted_pipeline": weighted, "naive": naive}
+
+
+def crm_call(history, categories_csv, origin, commit=("Commit", "Closed")) -> float:
+    """The CRM's commit call at ``origin``, row by row from a category file (deal_id,
+    forecast_category, date): the price of every deal open at the origin whose last category
+    dated before it (the file's later row on a tie) is in ``commit``."""
+    import csv
+    import datetime as dt
+
+    latest: dict[str, tuple] = {}
+    with open(categories_csv, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            given = dt.date.fromisoformat(row["date"])
+            if given < origin and (row["deal_id"] not in latest or given >= latest[row["deal_id"]][0]):
+                latest[row["deal_id"]] = (given, row["forecast_category"])
+    total = 0.0
+    for d, deal in enumerate(history.deal_id):
+        created, closed = history.created[d], history.closed[d]
+        is_open = (
+            not np.isnat(created)
+            and created.item() < origin
+            and (np.isnat(closed) or closed.item() >= origin)
+        )
+        if is_open and not np.isnan(history.price[d]) and latest.get(deal, (None, ""))[1] in commit:
+            total += float(history.price[d])
+    return total

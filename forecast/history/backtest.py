@@ -20,7 +20,7 @@ scored apart so that cancelling errors show: ``open`` (what the open pipeline wi
 the horizon), ``new`` (what deals created after the origin win within it) and ``total``.
 Each is scored with ``scoring`` (randomised PIT, CRPS, interval hits) beside independent
 point baselines scored the same way (the CRPS of a point is its absolute error): the
-weighted pipeline and the naive forecast."""
+weighted pipeline, the naive forecast and, with a category history, the CRM's own call."""
 
 from __future__ import annotations
 
@@ -47,11 +47,14 @@ from forecast.history.deal_flow import fit_new_pipeline
 from forecast.history.rates import MIN_DEALS
 from forecast.inputs.deals import Deals
 from forecast.inputs.history import History, HistorySpec, load_history
+from forecast.inputs.stage_history import StageHistory, load_stage_history
+from forecast.inputs.tables import match_columns, read_table
 
 REQUIRED_COLUMNS = ("deal_id", "outcome", "amount", "created_date", "close_date")  # what a backtest reads
 PARTS = ("open", "new", "total")
 LEVELS = (0.5, 0.8, 0.9)  # central intervals scored
-BASELINE_PARTS = {"weighted_pipeline": ("open", "total"), "naive": PARTS}  # what each baseline forecasts
+BASELINE_PARTS = {"weighted_pipeline": ("open", "total"), "naive": PARTS, "crm_call": ("open", "total")}
+CATEGORY_COLUMN = "forecast_category"  # a category history's category column unless mapped
 UNIFORMITY_LEVEL = 0.01  # a PIT histogram a uniformity test rejects at this level is not calibrated
 EFFECTIVE_COUNT_METHOD = (
     "scoring.effective_count of the PIT values in origin order: n / (1 + 2 x the sum of their "
@@ -83,6 +86,41 @@ def load_backtest_history(spec: BacktestSpec, folder: Path) -> History:
     if history.stage_history is None:
         return dataclasses.replace(history, stage=np.full(len(history.deal_id), "", dtype=object))
     return history
+
+
+def load_categories(spec: BacktestSpec, folder: Path, history: History) -> StageHistory | None:
+    """The category history (``history.category_history``): each deal's forecast category on any day,
+    read as a stage history is (None without one)."""
+    source = spec.history.category_history
+    if source is None:
+        return None
+    path = (folder / source.path).resolve()
+    header = source.columns.get("category", CATEGORY_COLUMN)
+    table, _ = read_table(path, what="category history")
+    found = match_columns(table, ("category",), {"category": header})["category"]
+    if found not in table:
+        raise PipelineError(
+            f"{path}: missing column {header!r} (the forecast category); map it with "
+            f"history.category_history.columns.category (columns are: {', '.join(table) or 'none'})"
+        )
+    columns = {**{k: v for k, v in source.columns.items() if k != "category"}, "stage": found}
+    read = StageHistorySource(path=str(path), columns=columns, date_format=source.date_format)
+    return load_stage_history(read, set(history.deal_id), path, "history.category_history.columns.{name}")
+
+
+def crm_call_note(spec: BacktestSpec, folder: Path) -> str | None:
+    """Why the CRM's call is not a baseline, where the export has a forecast category but no history
+    of it: the category a snapshot shows is the one each deal ended with, known only after the
+    origins replayed (every deal closed since reads Closed), so scoring it would look ahead."""
+    path = (folder / spec.history.path).resolve()
+    if spec.history.category_history is not None or not path.exists():  # a history given, not read
+        return None
+    table, _ = read_table(path, what="history")
+    if match_columns(table, (CATEGORY_COLUMN,), spec.history.columns)[CATEGORY_COLUMN] not in table:
+        return None
+    return (f"the CRM's call is not a baseline: the history's {CATEGORY_COLUMN} is each deal's category "
+            "at the export, after the origins (it would look ahead); history.category_history gives it "
+            "as it stood at each origin")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -188,8 +226,10 @@ def _windows(origin: Origin, first: dt.date, horizon_days: int | None) -> list[t
 class _Context:
     """What every origin of one backtest shares: the history's arrays and fits reused across origins."""
 
-    def __init__(self, spec: BacktestSpec, history: History):
-        self.spec, self.history = spec, history
+    def __init__(self, spec: BacktestSpec, history: History, categories: StageHistory | None = None):
+        self.spec, self.history, self.categories = spec, history, categories
+        source = spec.history.category_history
+        self.commit = {stage_key(name) for name in (source.commit if source else [])}
         self.first, self.last = history_range(history, spec.history.as_of)
         self.value = history.won_value
         ratio = self.value / history.price
@@ -266,7 +306,8 @@ class _Context:
             origin=origin, learned=learned, open_now=open_now, rates=rates, rate_cell=cells, rate_deals=worth,
             actual=self._won(open_now, day, np.datetime64(origin.horizon_end, "D")),
             baselines={"weighted_pipeline": self._weighted_pipeline(open_now, stages, day),
-                       "naive": self._naive(complete[-1], origin)},
+                       "naive": self._naive(complete[-1], origin),
+                       **({} if self.categories is None else {"crm_call": self._crm_call(open_now, day)})},
         )  # fmt: skip
 
     def _won(self, open_now: np.ndarray, start: np.datetime64, end: np.datetime64) -> dict[str, float]:
@@ -291,6 +332,14 @@ class _Context:
                 rate[keys == key] = history.won[group].mean()
         point = float(np.sum(history.price[open_now] * rate))
         return {part: point for part in BASELINE_PARTS["weighted_pipeline"]}
+
+    def _crm_call(self, open_now: np.ndarray, day: np.datetime64) -> dict[str, float]:
+        """The CRM's commit call: the open deals whose forecast category the day before ``day`` was one of
+        ``commit``, at their amounts (nothing is booked within the horizon before its first day)."""
+        category = self.categories.on(self.history.deal_id[open_now], day - 1)
+        committed = np.array([stage_key(name) in self.commit for name in category], dtype=bool)
+        point = float(np.sum(self.history.price[open_now][committed]))
+        return {part: point for part in BASELINE_PARTS["crm_call"]}
 
     def _naive(self, window: tuple[dt.date, dt.date], origin: Origin) -> dict[str, float]:
         """What each part won over the same stretch of the last complete quarter, scaled to the horizon."""
@@ -413,9 +462,9 @@ class Replay:
     skipped: list[Skipped]
 
 
-def replay(spec: BacktestSpec, history: History) -> Replay:
+def replay(spec: BacktestSpec, history: History, categories: StageHistory | None = None) -> Replay:
     """The origins' snapshots; origins that cannot be scored are listed with the reason."""
-    context = _Context(spec, history)
+    context = _Context(spec, history, categories)
     snapshots, skipped = [], []
     for origin in origin_candidates(spec, history):
         snapshot = context.snapshot(origin)
@@ -476,7 +525,7 @@ def _skipped_summary(skipped: list[Skipped]) -> list[dict[str, Any]]:
              "last": days[-1].isoformat()} for reason, days in groups.items()]  # fmt: skip
 
 
-def _settings(spec: BacktestSpec, replayed: Replay) -> dict[str, Any]:
+def _settings(spec: BacktestSpec, replayed: Replay, crm_call: str | None) -> dict[str, Any]:
     first, last = replayed.context.first, replayed.context.last
     return {
         "origins": spec.origins, "periods": spec.period_list,
@@ -485,6 +534,7 @@ def _settings(spec: BacktestSpec, replayed: Replay) -> dict[str, Any]:
         "scored": len(replayed.snapshots), "skipped": _skipped_summary(replayed.skipped),
         "trials": spec.simulation.trials, "seed": spec.simulation.seed, "model": spec.model.model_dump(),
         "stage_history": replayed.context.history.stage_history is not None,
+        "category_history": replayed.context.categories is not None, "crm_call_note": crm_call,
         "effective_origins_method": EFFECTIVE_COUNT_METHOD,
     }  # fmt: skip
 
@@ -506,21 +556,25 @@ def _fitted(snapshot: Snapshot, correlation: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def backtest(spec: BacktestSpec, folder: Path, history: History | None = None) -> dict[str, Any]:
+def backtest(
+    spec: BacktestSpec, folder: Path, history: History | None = None, categories: StageHistory | None = None
+) -> dict[str, Any]:
     """Forecast from every origin with what was known then; score each part against what happened.
 
     Returns ``settings`` (how the run was made, the origins skipped and why), ``origins`` (one row
     per origin and part), ``summary`` (per part) and ``fitted`` (per origin: what it learned from,
-    the correlation it used).
+    the correlation it used). ``history`` and ``categories``: as read from the file when not given.
     """
     history = load_backtest_history(spec, folder) if history is None else history
-    replayed = replay(spec, history)
+    categories = load_categories(spec, folder, history) if categories is None else categories
+    replayed = replay(spec, history, categories)
     correlations = _correlations(spec, replayed)
     rows = []
     for snapshot, correlation in zip(replayed.snapshots, correlations, strict=True):
         rows += _rows(spec, history, snapshot, correlation["market"])
     return {
-        "name": spec.name, "settings": _settings(spec, replayed), "origins": rows,
+        "name": spec.name, "settings": _settings(spec, replayed, crm_call_note(spec, folder)),
+        "origins": rows,
         "summary": {part: _summary([row for row in rows if row["part"] == part]) for part in PARTS},
         "fitted": [_fitted(s, c) for s, c in zip(replayed.snapshots, correlations, strict=True)],
     }  # fmt: skip

@@ -24,6 +24,7 @@ from forecast.history.backtest import (
     fit_correlation,
     forecast_samples,
     load_backtest_history,
+    load_categories,
     origin_candidates,
     replay,
     rolling_correlation,
@@ -58,7 +59,10 @@ def small(tmp_path_factory):
         correlation_trials=200,
         correlation_min_origins=2,
     )
-    return SimpleNamespace(spec=spec, folder=root, history=load_backtest_history(spec, root))
+    history = load_backtest_history(spec, root)
+    return SimpleNamespace(
+        spec=spec, folder=root, history=history, categories=load_categories(spec, root, history)
+    )
 
 
 # origins, horizons and the windows learned from
@@ -187,7 +191,7 @@ def test_the_export_s_day_bounds_the_horizons_scored(small):
 def test_actuals_and_baselines_match_the_slow_reference(small):
     for horizon_days in (None, 45):
         spec = small.spec.model_copy(update={"horizon_days": horizon_days})
-        for snapshot in replay(spec, small.history).snapshots:
+        for snapshot in replay(spec, small.history, small.categories).snapshots:
             expected = naive.backtest_baselines(small.history, snapshot.origin.day, horizon_days)
             for part in ("open", "new", "total"):
                 assert snapshot.actual[part] == pytest.approx(expected["actual"][part], rel=1e-12)
@@ -196,6 +200,8 @@ def test_actuals_and_baselines_match_the_slow_reference(small):
                 weighted = snapshot.baselines["weighted_pipeline"][part]
                 assert weighted == pytest.approx(expected["weighted_pipeline"], rel=1e-12)
             assert "new" not in snapshot.baselines["weighted_pipeline"]
+            call = naive.crm_call(small.history, small.folder / "categories.csv", snapshot.origin.day)
+            assert snapshot.baselines["crm_call"] == pytest.approx({"open": call, "total": call}, rel=1e-12)
 
 
 def test_rows_and_summary_are_scoring_s_scores_of_the_simulated_forecast(small):
@@ -226,7 +232,9 @@ def test_rows_and_summary_are_scoring_s_scores_of_the_simulated_forecast(small):
         crps = [row["crps"] for row in rows]
         for name, value in summary["skill"].items():
             assert value == scoring.skill(crps, [row["baselines"][name]["crps"] for row in rows])
-        assert set(summary["skill"]) == ({"naive"} if part == "new" else {"weighted_pipeline", "naive"})
+        assert set(summary["skill"]) == (
+            {"naive"} if part == "new" else {"weighted_pipeline", "naive", "crm_call"}
+        )
 
 
 def test_the_json_has_exactly_the_documented_shape(small, tmp_path):
@@ -288,10 +296,20 @@ def test_the_json_has_exactly_the_documented_shape(small, tmp_path):
 # what was known at each origin
 
 
-def _scrambled(history, origin: dt.date, rng: np.random.Generator):
+def _changes_scrambled(changes: StageHistory, day: np.datetime64, rng, kept: set) -> StageHistory:
+    """A stage or category history with the values given on or after ``day`` shuffled, of the kept deals."""
+    value = changes.stage.copy()
+    later = changes.entered >= day
+    value[later] = rng.permutation(value[later])
+    rows = np.array([deal in kept for deal in changes.deal_id])
+    return StageHistory(changes.deal_id[rows], value[rows], changes.entered[rows])
+
+
+def _scrambled(history, categories, origin: dt.date, rng: np.random.Generator):
     """Everything after ``origin`` redrawn: closing dates and outcomes of deals closed on or after it, their
     won amounts, the creation dates, outcomes and amounts of deals created on or after it (half of them
-    dropped), and the stages entered on or after it. The last date the history knows stays the same."""
+    dropped), and the stages entered and categories given on or after it. The last date the history knows
+    stays the same. Returns the history and the categories."""
     day = np.datetime64(origin, "D")
     closed, created = history.closed.copy(), history.created.copy()
     won, amount = history.won.copy(), history.amount.copy()
@@ -306,13 +324,8 @@ def _scrambled(history, origin: dt.date, rng: np.random.Generator):
     last = max(np.nanmax(closed.astype("int64")), history.created.max().astype("int64"))
     holds_last = (closed.astype("int64") == last) | (created.astype("int64") == last)
     keep = ~np.isin(np.arange(won.size), new[rng.random(new.size) < 0.5]) | holds_last
-    stages = history.stage_history
-    entered_later = stages.entered >= day
-    stage = stages.stage.copy()
-    stage[entered_later] = rng.permutation(stage[entered_later])
     kept_ids = set(history.deal_id[keep])
-    rows = np.array([deal in kept_ids for deal in stages.deal_id])
-    return dataclasses.replace(
+    scrambled = dataclasses.replace(
         history,
         deal_id=history.deal_id[keep],
         won=won[keep],
@@ -322,8 +335,9 @@ def _scrambled(history, origin: dt.date, rng: np.random.Generator):
         closed=closed[keep],
         expected_close=history.expected_close[keep],
         stage=history.stage[keep],
-        stage_history=StageHistory(stages.deal_id[rows], stage[rows], stages.entered[rows]),
+        stage_history=_changes_scrambled(history.stage_history, day, rng, kept_ids),
     )
+    return scrambled, _changes_scrambled(categories, day, rng, kept_ids)
 
 
 FORECAST_KEYS = ("origin", "horizon_end", "part", "mean", "p10", "p50", "p90")
@@ -343,12 +357,15 @@ def test_no_forecast_uses_anything_after_its_origin(small):
     history = dataclasses.replace(
         small.history, won_amount=np.where(small.history.won, small.history.amount, np.nan)
     )
-    base = backtest(small.spec, small.folder, history)
+    base = backtest(small.spec, small.folder, history, small.categories)
+    assert "crm_call" in base["origins"][0]["baselines"]  # the CRM's call is among what must not look ahead
     fitted = [fit["correlation"] for fit in base["fitted"]]
     assert 0.1 in fitted and 0.0 in fitted  # the correlation is fitted, and the test could see it change
     rng = np.random.default_rng(7)
     for origin in ("2021-08-01", "2021-12-01", "2022-03-01", "2022-05-01"):
-        scrambled = backtest(small.spec, small.folder, _scrambled(history, D.fromisoformat(origin), rng))
+        scrambled = backtest(
+            small.spec, small.folder, *_scrambled(history, small.categories, D.fromisoformat(origin), rng)
+        )
         assert _forecasts(scrambled, origin) == _forecasts(base, origin)
         later = [row["mean"] for row in scrambled["origins"] if row["origin"] > origin]
         assert later != [row["mean"] for row in base["origins"] if row["origin"] > origin]  # it did scramble
