@@ -645,6 +645,12 @@ def backtest_lines(result: dict[str, Any]) -> list[str]:
         f"  rates {rates}",
         f"  market correlation {correlation}",
     ]
+    if settings["category_history"]:
+        lines.append(
+            "  the CRM's call: the open deals whose forecast category the day before was a commit one"
+        )
+    elif settings["crm_call_note"]:
+        lines.append(f"  {settings['crm_call_note']}")
     lines += [
         f"  skipped {group['origins']} origins ({group['first']} to {group['last']}): {group['reason']}"
         for group in settings["skipped"]

@@ -527,6 +527,37 @@ def test_a_backtest_file_reads_its_stage_history(tmp_path):
     )
 
 
+def test_a_final_forecast_category_is_not_a_baseline_and_the_output_says_why(small, tmp_path):
+    """An export's forecast_category is each deal's category at the export (Closed for every deal closed
+    since an origin): scoring it as the call made then would look ahead, so it is refused, said so."""
+    import csv
+
+    rows = list(csv.reader((small.folder / "deals.csv").open()))
+    final = {deal: category for deal, category, _ in csv.reader((small.folder / "categories.csv").open())}
+    with (tmp_path / "deals.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(
+            [[*rows[0], "Forecast Category"]] + [[*row, final[row[0]]] for row in rows[1:]]
+        )
+    config = tmp_path / "b.yaml"
+    config.write_text("history: {path: deals.csv, won: [Won], lost: [Lost]}\norigins: quarterly\n"
+                      "model: {correlation: 0}\nsimulation: {trials: 200, seed: 1}\n")  # fmt: skip
+    result = CliRunner().invoke(cli, ["backtest", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert all("crm_call" not in row["baselines"] for row in report["origins"])
+    note = report["settings"]["crm_call_note"]
+    assert "forecast_category is each deal's category at the export" in note and "look ahead" in note
+    printed = CliRunner().invoke(cli, ["backtest", str(config)])
+    assert note in " ".join(printed.output.split())  # as printed, wrapped to the terminal's width
+    config.write_text(config.read_text().replace("lost: [Lost]", "lost: [Lost], category_history: "
+                                                 "{path: calls.csv, columns: {category: Call}}"))  # fmt: skip
+    (tmp_path / "calls.csv").write_text("deal_id,forecast_category,date\nD00000,Commit,2021-02-01\n")
+    result = CliRunner().invoke(cli, ["backtest", str(config)])
+    assert result.exit_code == 2
+    assert "calls.csv: missing column 'Call' (the forecast category); map it with " in result.stderr
+    assert "history.category_history.columns.category" in result.stderr
+
+
 def test_the_actuals_are_the_won_amounts_where_the_export_has_them(tmp_path):
     """A won deal brings in its ``won_amount`` (as calibrate reads it), not its pipeline amount."""
     import csv
