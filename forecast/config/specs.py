@@ -133,9 +133,16 @@ class BacktestModel(Strict):
     rate_uncertainty: bool = Field(
         default=False, description="Draw each open deal's age-cell rate per trial from its Beta posterior."
     )
-    half_life_days: float | None = Field(
-        default=None, gt=0.0, description="Weigh earlier outcomes by recency: half their weight every N days."
+    half_life_days: Literal["fitted"] | Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None,
+        description="Weigh earlier outcomes by recency: half their weight every N days; or fitted at each "
+        "origin with the correlation, on the earlier origins' outcomes (none until enough are known).",
     )
+    half_life_grid: list[Annotated[float, Field(gt=0.0)] | None] = Field(
+        default_factory=lambda: [None, 180.0, 90.0, 45.0], min_length=1,
+        description="The half-lives a fitted one is chosen from (null: no recency); the first until enough "
+        "earlier origins are known.",
+    )  # fmt: skip
 
 
 class FunnelSpec(Strict):

@@ -492,29 +492,74 @@ def grid_crps(spec: BacktestSpec, replayed: Replay, upto: int | None = None) -> 
     return out
 
 
-def rolling_correlation(spec: BacktestSpec, replayed: Replay, crps: np.ndarray) -> list[dict[str, Any]]:
-    """Each origin's fitted correlation: the grid value with the lowest mean CRPS over the earlier origins
-    whose horizons ended before it, or 0 with fewer than ``model.correlation_min_origins`` of them."""
-    grid, out = spec.model.correlation_grid, []
+def rolling_choice(replayed: Replay, crps: np.ndarray, min_origins: int) -> list[tuple[int | None, int]]:
+    """Per origin, the column of ``crps`` (origins x choices) with the lowest mean over the earlier origins
+    whose horizons ended before it (None with fewer than ``min_origins`` of them), and their count."""
+    out = []
     for snapshot in replayed.snapshots:
         known = [j for j, earlier in enumerate(replayed.snapshots[: len(crps)])
                  if earlier.origin.horizon_end < snapshot.origin.day]  # fmt: skip
-        if len(known) < spec.model.correlation_min_origins:
-            out.append({"market": 0.0, "earlier_origins": len(known), "fitted": False})
-        else:
-            out.append({"market": float(grid[int(np.argmin(crps[known].mean(axis=0)))]),
-                        "earlier_origins": len(known), "fitted": True})  # fmt: skip
+        best = int(np.argmin(crps[known].mean(axis=0))) if len(known) >= min_origins else None
+        out.append((best, len(known)))
     return out
 
 
-def _correlations(spec: BacktestSpec, replayed: Replay) -> list[dict[str, Any]]:
-    """The correlation each origin is scored with: the file's number, or fitted on earlier origins."""
-    if spec.model.correlation != "fitted":
-        return [{"market": float(spec.model.correlation), "earlier_origins": 0, "fitted": False}
-                for _ in replayed.snapshots]  # fmt: skip
-    last = replayed.snapshots[-1].origin.day
-    resolved = sum(s.origin.horizon_end < last for s in replayed.snapshots)  # later ones are never used
-    return rolling_correlation(spec, replayed, grid_crps(spec, replayed, upto=resolved))
+def rolling_correlation(spec: BacktestSpec, replayed: Replay, crps: np.ndarray) -> list[dict[str, Any]]:
+    """Each origin's fitted correlation: the grid value with the lowest mean CRPS over the earlier origins
+    whose horizons ended before it, or 0 with fewer than ``model.correlation_min_origins`` of them."""
+    grid, picks = (
+        spec.model.correlation_grid,
+        rolling_choice(replayed, crps, spec.model.correlation_min_origins),
+    )
+    return [{"market": 0.0 if best is None else float(grid[best]), "earlier_origins": known,
+             "fitted": best is not None} for best, known in picks]  # fmt: skip
+
+
+def _with_half_life(spec: BacktestSpec, half_life_days: float | None) -> BacktestSpec:
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"half_life_days": half_life_days})})
+
+
+def _with_grid(spec: BacktestSpec, half_life_days: float | None, grid: list[float]) -> BacktestSpec:
+    """``spec`` with this half-life and correlation grid (a fixed correlation: a grid of one)."""
+    model = spec.model.model_copy(update={"half_life_days": half_life_days, "correlation_grid": grid})
+    return spec.model_copy(update={"model": model})
+
+
+@dataclass
+class _Choice:
+    """What an origin is scored with: its snapshot (fitted with its half-life) and the correlation."""
+
+    snapshot: Snapshot
+    correlation: dict[str, Any]  # market, earlier_origins, fitted, half_life_days, half_life_fitted
+
+
+def _choices(spec: BacktestSpec, history: History, categories: StageHistory | None) -> tuple[Replay, list]:
+    """Each origin's half-life and correlation: the file's values, or the pair of the grids (a fitted
+    half-life: ``model.half_life_grid``; a fitted correlation: ``model.correlation_grid``) with the
+    lowest mean CRPS of the open-pipeline forecasts over the earlier origins whose horizons had ended;
+    the grids' first half-life and correlation 0 until ``model.correlation_min_origins`` had."""
+    model = spec.model
+    lives = list(model.half_life_grid) if model.half_life_days == "fitted" else [model.half_life_days]
+    replays = [replay(_with_half_life(spec, life), history, categories) for life in lives]
+    base = replays[0]
+    fitted_corr = model.correlation == "fitted"
+    grid = list(model.correlation_grid) if fitted_corr else [float(model.correlation)]
+    picks: list[tuple[int | None, int]] = [(None, 0)] * len(base.snapshots)
+    if len(lives) > 1 or fitted_corr:
+        last = base.snapshots[-1].origin.day
+        resolved = sum(s.origin.horizon_end < last for s in base.snapshots)  # later ones are never used
+        crps = np.concatenate([grid_crps(_with_grid(spec, life, grid), r, upto=resolved)
+                               for life, r in zip(lives, replays, strict=True)], axis=1)  # fmt: skip
+        picks = rolling_choice(base, crps, model.correlation_min_origins)
+    out = []
+    for i, (best, known) in enumerate(picks):
+        life, corr = (0, None) if best is None else divmod(best, len(grid))
+        market = grid[corr] if corr is not None else (0.0 if fitted_corr else grid[0])
+        out.append(_Choice(replays[life].snapshots[i], {
+            "market": float(market), "earlier_origins": known, "fitted": fitted_corr and best is not None,
+            "half_life_days": lives[life], "half_life_fitted": len(lives) > 1 and best is not None,
+        }))  # fmt: skip
+    return base, out
 
 
 def _skipped_summary(skipped: list[Skipped]) -> list[dict[str, Any]]:
@@ -548,6 +593,7 @@ def _fitted(snapshot: Snapshot, correlation: dict[str, Any]) -> dict[str, Any]:
         "windows": len(learned.windows), "deals_learned_from": learned.fit["overall"]["deals"],
         "correlation": correlation["market"], "correlation_fitted": correlation["fitted"],
         "correlation_earlier_origins": correlation["earlier_origins"],
+        "half_life_days": correlation["half_life_days"], "half_life_fitted": correlation["half_life_fitted"],
         "haircut": learned.haircut, "sigma": learned.sigma,
         "new_pipeline": {
             "conversations_per_week": flow["new_pipeline"]["conversations_per_week"],
@@ -567,16 +613,15 @@ def backtest(
     """
     history = load_backtest_history(spec, folder) if history is None else history
     categories = load_categories(spec, folder, history) if categories is None else categories
-    replayed = replay(spec, history, categories)
-    correlations = _correlations(spec, replayed)
+    replayed, choices = _choices(spec, history, categories)
     rows = []
-    for snapshot, correlation in zip(replayed.snapshots, correlations, strict=True):
-        rows += _rows(spec, history, snapshot, correlation["market"])
+    for choice in choices:
+        rows += _rows(spec, history, choice.snapshot, choice.correlation["market"])
     return {
         "name": spec.name, "settings": _settings(spec, replayed, crm_call_note(spec, folder)),
         "origins": rows,
         "summary": {part: _summary([row for row in rows if row["part"] == part]) for part in PARTS},
-        "fitted": [_fitted(s, c) for s, c in zip(replayed.snapshots, correlations, strict=True)],
+        "fitted": [_fitted(choice.snapshot, choice.correlation) for choice in choices],
     }  # fmt: skip
 
 

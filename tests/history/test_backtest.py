@@ -23,6 +23,7 @@ from forecast.history.backtest import (
     backtest,
     fit_correlation,
     forecast_samples,
+    grid_crps,
     load_backtest_history,
     load_categories,
     origin_candidates,
@@ -400,6 +401,31 @@ def test_each_origin_s_correlation_rests_on_the_earlier_origins_whose_horizons_h
         0.2
     ] * 2  # Q2's own outcomes not yet known in Q2
     assert [row["fitted"] for row in rolling] == [False] * 3 + [True] * 5
+
+
+def test_a_fitted_half_life_is_chosen_with_the_correlation_on_the_earlier_origins_only(small):
+    lives, grid = [None, 30.0], small.spec.model.correlation_grid
+    spec = _with(small.spec, half_life_days="fitted", half_life_grid=lives)
+    result = backtest(spec, small.folder, small.history, small.categories)
+    fixed = [_with(small.spec, half_life_days=life) for life in lives]
+    replays = [replay(one, small.history) for one in fixed]
+    crps = np.concatenate([grid_crps(one, r) for one, r in zip(fixed, replays, strict=True)], axis=1)
+    ends = [D.fromisoformat(row["horizon_end"]) for row in result["origins"][::3]]
+    for i, fit in enumerate(result["fitted"]):
+        known = [j for j, end in enumerate(ends) if end < D.fromisoformat(fit["origin"])]
+        if len(known) < spec.model.correlation_min_origins:
+            assert (fit["half_life_days"], fit["correlation"], fit["half_life_fitted"]) == (None, 0.0, False)
+            continue
+        life, corr = divmod(int(np.argmin(crps[known].mean(axis=0))), len(grid))
+        assert (fit["half_life_days"], fit["correlation"]) == (lives[life], grid[corr]) and fit[
+            "half_life_fitted"
+        ]
+        snapshot = replays[life].snapshots[i]  # scored with the snapshot fitted with that half-life
+        samples = forecast_samples(
+            spec, small.history, snapshot, grid[corr], spec.simulation.trials, ("open",)
+        )
+        assert result["origins"][3 * i]["mean"] == pytest.approx(float(samples["open"].mean()), rel=1e-12)
+    assert {fit["half_life_days"] for fit in result["fitted"]} == {None, 30.0}  # it did choose
 
 
 def test_calibrate_fits_the_correlation_on_the_backtest_s_origins_and_says_each_used_earlier_ones(
