@@ -584,6 +584,15 @@ def test_a_final_forecast_category_is_not_a_baseline_and_the_output_says_why(sma
     assert "history.category_history.columns.category" in result.stderr
 
 
+def test_validate_names_a_missing_category_history(small, tmp_path):
+    config = tmp_path / "b.yaml"
+    deals = small.folder / "deals.csv"
+    config.write_text(f"history: {{path: {deals}, category_history: {{path: calls.csv}}}}\n")
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 2
+    assert f"history.category_history.path: {tmp_path / 'calls.csv'} not found" in result.stderr
+
+
 def test_the_actuals_are_the_won_amounts_where_the_export_has_them(tmp_path):
     """A won deal brings in its ``won_amount`` (as calibrate reads it), not its pipeline amount."""
     import csv
