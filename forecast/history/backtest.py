@@ -632,6 +632,11 @@ def fit_correlation(spec: BacktestSpec, folder: Path, history: History | None = 
     origin of the backtest (all earlier than now). ``rolling``: the value each origin would have
     been given by its earlier origins only, as ``backtest`` scores it.
     """
+    if spec.model.half_life_days == "fitted":
+        raise PipelineError(
+            "model.half_life_days: fitted is chosen at each origin by forecast backtest; the correlation "
+            "is fitted here at one half-life: give it in days, or null"
+        )
     history = load_backtest_history(spec, folder) if history is None else history
     replayed = replay(spec, history)
     crps = grid_crps(spec, replayed)

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from forecast.cli.commands import cli
 from forecast.config.loading import load_backtest
 from forecast.config.specs import BacktestSpec
+from forecast.errors import PipelineError
 from forecast.history import scoring, synthetic
 from forecast.history.backtest import (
     Origin,
@@ -426,6 +427,8 @@ def test_a_fitted_half_life_is_chosen_with_the_correlation_on_the_earlier_origin
         )
         assert result["origins"][3 * i]["mean"] == pytest.approx(float(samples["open"].mean()), rel=1e-12)
     assert {fit["half_life_days"] for fit in result["fitted"]} == {None, 30.0}  # it did choose
+    with pytest.raises(PipelineError, match="model.half_life_days: fitted is chosen at each origin"):
+        fit_correlation(spec, small.folder, small.history)  # calibrate fits the correlation at one half-life
 
 
 def test_calibrate_fits_the_correlation_on_the_backtest_s_origins_and_says_each_used_earlier_ones(
