@@ -658,7 +658,7 @@ def backtest_lines(result: dict[str, Any]) -> list[str]:
         )
     if settings["category_history"]:
         lines.append(
-            "  the CRM's call: the open deals whose forecast category the day before was a commit one"
+            "  the CRM's call: the open deals whose forecast category the day before was a commit category"
         )
     elif settings["crm_call_note"]:
         lines.append(f"  {settings['crm_call_note']}")
