@@ -518,3 +518,29 @@ def number_cell(text: str, decimal: str) -> tuple[float, bool, str] | None:
     elif not mark:
         return None
     return float(f"{sign}{digits or '0'}.{fraction or '0'}"), percent, currency
+
+
+def crm_call(history, categories_csv, origin, commit=("Commit", "Closed")) -> float:
+    """The CRM's commit call at ``origin``, row by row from a category file (deal_id,
+    forecast_category, date): the price of every deal open at the origin whose last category
+    dated before it (the file's later row on a tie) is in ``commit``."""
+    import csv
+    import datetime as dt
+
+    latest: dict[str, tuple] = {}
+    with open(categories_csv, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            given = dt.date.fromisoformat(row["date"])
+            if given < origin and (row["deal_id"] not in latest or given >= latest[row["deal_id"]][0]):
+                latest[row["deal_id"]] = (given, row["forecast_category"])
+    total = 0.0
+    for d, deal in enumerate(history.deal_id):
+        created, closed = history.created[d], history.closed[d]
+        is_open = (
+            not np.isnat(created)
+            and created.item() < origin
+            and (np.isnat(closed) or closed.item() >= origin)
+        )
+        if is_open and not np.isnan(history.price[d]) and latest.get(deal, (None, ""))[1] in commit:
+            total += float(history.price[d])
+    return total

@@ -51,8 +51,9 @@ def other_file_check(path: Path, kind: str) -> dict[str, Any]:
         needed = [("history.path", history.path)]
         if history.prices is not None:
             needed.append(("history.prices.path", history.prices.path))
-        if history.stage_history is not None:
-            needed.append(("history.stage_history.path", history.stage_history.path))
+        for key in ("stage_history", "category_history"):
+            if getattr(history, key) is not None:
+                needed.append((f"history.{key}.path", getattr(history, key).path))
         missing = [
             f"{path}: {key}: {(folder / name).resolve()} not found"
             for key, name in needed

@@ -15,6 +15,7 @@ from forecast.config.periods import parse_period, quarter_name, quarters_between
 from forecast.config.scenario import MAX_LATENT, AgeBuckets, ConversionStage
 
 STAGE_HISTORY_COLUMNS = ("deal_id", "stage", "date")  # one row per stage a deal entered, and when
+CATEGORY_HISTORY_COLUMNS = ("deal_id", "category", "date")  # one row per forecast category a deal was given
 
 
 class FunnelVariance(Strict):
@@ -52,6 +53,27 @@ class StageHistorySource(Strict):
         return only_known(columns, STAGE_HISTORY_COLUMNS)
 
 
+class CategoryHistorySource(Strict):
+    """A table of forecast-category changes (a CRM's field history of the rep's call): one row per
+    category a deal was given, with the date; a deal's category on a day is the last given by then."""
+
+    path: str = Field(description="CSV, Parquet or Excel file, relative to the backtest file.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="deal_id, category, date -> the table's column names "
+        "(category: forecast_category unless mapped).",
+    )  # fmt: skip
+    date_format: str | None = Field(default=None, description="strptime format of dates when not ISO.")
+    commit: list[str] = Field(
+        default_factory=lambda: ["Commit", "Closed"], min_length=1,
+        description="The categories the CRM's call counts as coming in (the commit forecast).",
+    )  # fmt: skip
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        return only_known(columns, CATEGORY_HISTORY_COLUMNS)
+
+
 class BacktestHistory(Strict):
     path: str = Field(description="Closed and open deals, relative to the backtest file.")
     columns: dict[str, str] = Field(default_factory=dict, description="Canonical -> the export's column.")
@@ -61,6 +83,9 @@ class BacktestHistory(Strict):
     date_format: str | None = None
     stage_history: StageHistorySource | None = Field(
         default=None, description="Stage changes: each open deal's stage at a period start."
+    )
+    category_history: CategoryHistorySource | None = Field(
+        default=None, description="Forecast-category changes: the CRM's call at each origin (a baseline)."
     )
     as_of: ScenarioDate | None = Field(
         default=None,
@@ -107,9 +132,16 @@ class BacktestModel(Strict):
     rate_uncertainty: bool = Field(
         default=False, description="Draw each open deal's age-cell rate per trial from its Beta posterior."
     )
-    half_life_days: float | None = Field(
-        default=None, gt=0.0, description="Weigh earlier outcomes by recency: half their weight every N days."
+    half_life_days: Literal["fitted"] | Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None,
+        description="Weigh earlier outcomes by recency: half their weight every N days; or fitted at each "
+        "origin with the correlation, on the earlier origins' outcomes (none until enough are known).",
     )
+    half_life_grid: list[Annotated[float, Field(gt=0.0)] | None] = Field(
+        default_factory=lambda: [None, 180.0, 90.0, 45.0], min_length=1,
+        description="The half-lives a fitted one is chosen from (null: no recency); the first until enough "
+        "earlier origins are known.",
+    )  # fmt: skip
 
 
 class FunnelSpec(Strict):

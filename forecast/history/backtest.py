@@ -7,7 +7,8 @@ stage history). Everything the forecast uses is fitted on outcomes known by then
 
 - the chance an open deal is won within the horizon, by age bucket x stage: from the deals
   open at the same day of every earlier quarter and whether they were won within as long a
-  window, among the windows that ended before the origin (``deal_age.fit_win_by_age``);
+  window, among the windows that ended before the origin, shrunk toward the survival curve's
+  chance of a win within the horizon's days (``deal_age.fit_win_by_age``);
 - the amounts' haircut and spread, from deals won before the origin;
 - the new pipeline (deals created after the origin), from the quarters that ended before it
   (``deal_flow.fit_new_pipeline``);
@@ -19,7 +20,7 @@ scored apart so that cancelling errors show: ``open`` (what the open pipeline wi
 the horizon), ``new`` (what deals created after the origin win within it) and ``total``.
 Each is scored with ``scoring`` (randomised PIT, CRPS, interval hits) beside independent
 point baselines scored the same way (the CRPS of a point is its absolute error): the
-weighted pipeline and the naive forecast."""
+weighted pipeline, the naive forecast and, with a category history, the CRM's own call."""
 
 from __future__ import annotations
 
@@ -46,11 +47,14 @@ from forecast.history.deal_flow import fit_new_pipeline
 from forecast.history.rates import MIN_DEALS
 from forecast.inputs.deals import Deals
 from forecast.inputs.history import History, HistorySpec, load_history
+from forecast.inputs.stage_history import StageHistory, load_stage_history
+from forecast.inputs.tables import match_columns, read_table
 
 REQUIRED_COLUMNS = ("deal_id", "outcome", "amount", "created_date", "close_date")  # what a backtest reads
 PARTS = ("open", "new", "total")
 LEVELS = (0.5, 0.8, 0.9)  # central intervals scored
-BASELINE_PARTS = {"weighted_pipeline": ("open", "total"), "naive": PARTS}  # what each baseline forecasts
+BASELINE_PARTS = {"weighted_pipeline": ("open", "total"), "naive": PARTS, "crm_call": ("open", "total")}
+CATEGORY_COLUMN = "forecast_category"  # a category history's category column unless mapped
 UNIFORMITY_LEVEL = 0.01  # a PIT histogram a uniformity test rejects at this level is not calibrated
 EFFECTIVE_COUNT_METHOD = (
     "scoring.effective_count of the PIT values in origin order: n / (1 + 2 x the sum of their "
@@ -82,6 +86,41 @@ def load_backtest_history(spec: BacktestSpec, folder: Path) -> History:
     if history.stage_history is None:
         return dataclasses.replace(history, stage=np.full(len(history.deal_id), "", dtype=object))
     return history
+
+
+def load_categories(spec: BacktestSpec, folder: Path, history: History) -> StageHistory | None:
+    """The category history (``history.category_history``): each deal's forecast category on any day,
+    read as a stage history is (None without one)."""
+    source = spec.history.category_history
+    if source is None:
+        return None
+    path = (folder / source.path).resolve()
+    header = source.columns.get("category", CATEGORY_COLUMN)
+    table = read_table(path, what="category history", names=(header, *source.columns.values()))
+    found = match_columns(table, ("category",), {"category": header})["category"]
+    if found not in table:
+        raise PipelineError(
+            f"{path}: missing column {header!r} (the forecast category); map it with "
+            f"history.category_history.columns.category (columns are: {', '.join(table) or 'none'})"
+        )
+    columns = {**{k: v for k, v in source.columns.items() if k != "category"}, "stage": found}
+    read = StageHistorySource(path=str(path), columns=columns, date_format=source.date_format)
+    return load_stage_history(read, set(history.deal_id), path, "history.category_history.columns.{name}")
+
+
+def crm_call_note(spec: BacktestSpec, folder: Path) -> str | None:
+    """Why the CRM's call is not a baseline, where the export has a forecast category but no history
+    of it: the category a snapshot shows is the one each deal ended with, known only after the
+    origins replayed (every deal closed since reads Closed), so scoring it would look ahead."""
+    path = (folder / spec.history.path).resolve()
+    if spec.history.category_history is not None or not path.exists():  # a history given, not read
+        return None
+    table = read_table(path, what="history", names=(CATEGORY_COLUMN, *spec.history.columns.values()))
+    if match_columns(table, (CATEGORY_COLUMN,), spec.history.columns)[CATEGORY_COLUMN] not in table:
+        return None
+    return (f"the CRM's call is not a baseline: the history's {CATEGORY_COLUMN} is each deal's category "
+            "at the export, after the origins (it would look ahead); history.category_history gives it "
+            "as it stood at each origin")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -187,8 +226,10 @@ def _windows(origin: Origin, first: dt.date, horizon_days: int | None) -> list[t
 class _Context:
     """What every origin of one backtest shares: the history's arrays and fits reused across origins."""
 
-    def __init__(self, spec: BacktestSpec, history: History):
-        self.spec, self.history = spec, history
+    def __init__(self, spec: BacktestSpec, history: History, categories: StageHistory | None = None):
+        self.spec, self.history, self.categories = spec, history, categories
+        source = spec.history.category_history
+        self.commit = {stage_key(name) for name in (source.commit if source else [])}
         self.first, self.last = history_range(history, spec.history.as_of)
         self.value = history.won_value
         ratio = self.value / history.price
@@ -247,7 +288,8 @@ class _Context:
         sigma = float(np.std(np.log(self.ratio[known]), ddof=1)) if known.sum() >= MIN_DEALS else 0.0
         learned = Learned(
             fit=fit_win_by_age(exposure, model.age_buckets_days if model.age else [], model.prior_strength,
-                               half_life_days=model.half_life_days),
+                               half_life_days=model.half_life_days,
+                               horizon_days=(origin.horizon_end - origin.day).days + 1),
             windows=bounds, haircut=min(max(haircut, 0.0), 0.99), sigma=min(sigma, 3.0),
             new_pipeline=new_pipeline,
         )  # fmt: skip
@@ -264,7 +306,8 @@ class _Context:
             origin=origin, learned=learned, open_now=open_now, rates=rates, rate_cell=cells, rate_deals=worth,
             actual=self._won(open_now, day, np.datetime64(origin.horizon_end, "D")),
             baselines={"weighted_pipeline": self._weighted_pipeline(open_now, stages, day),
-                       "naive": self._naive(complete[-1], origin)},
+                       "naive": self._naive(complete[-1], origin),
+                       **({} if self.categories is None else {"crm_call": self._crm_call(open_now, day)})},
         )  # fmt: skip
 
     def _won(self, open_now: np.ndarray, start: np.datetime64, end: np.datetime64) -> dict[str, float]:
@@ -289,6 +332,14 @@ class _Context:
                 rate[keys == key] = history.won[group].mean()
         point = float(np.sum(history.price[open_now] * rate))
         return {part: point for part in BASELINE_PARTS["weighted_pipeline"]}
+
+    def _crm_call(self, open_now: np.ndarray, day: np.datetime64) -> dict[str, float]:
+        """The CRM's commit call: the open deals whose forecast category the day before ``day`` was one of
+        ``commit``, at their amounts (nothing is booked within the horizon before its first day)."""
+        category = self.categories.on(self.history.deal_id[open_now], day - 1)
+        committed = np.array([stage_key(name) in self.commit for name in category], dtype=bool)
+        point = float(np.sum(self.history.price[open_now][committed]))
+        return {part: point for part in BASELINE_PARTS["crm_call"]}
 
     def _naive(self, window: tuple[dt.date, dt.date], origin: Origin) -> dict[str, float]:
         """What each part won over the same stretch of the last complete quarter, scaled to the horizon."""
@@ -411,9 +462,9 @@ class Replay:
     skipped: list[Skipped]
 
 
-def replay(spec: BacktestSpec, history: History) -> Replay:
+def replay(spec: BacktestSpec, history: History, categories: StageHistory | None = None) -> Replay:
     """The origins' snapshots; origins that cannot be scored are listed with the reason."""
-    context = _Context(spec, history)
+    context = _Context(spec, history, categories)
     snapshots, skipped = [], []
     for origin in origin_candidates(spec, history):
         snapshot = context.snapshot(origin)
@@ -441,29 +492,74 @@ def grid_crps(spec: BacktestSpec, replayed: Replay, upto: int | None = None) -> 
     return out
 
 
-def rolling_correlation(spec: BacktestSpec, replayed: Replay, crps: np.ndarray) -> list[dict[str, Any]]:
-    """Each origin's fitted correlation: the grid value with the lowest mean CRPS over the earlier origins
-    whose horizons ended before it, or 0 with fewer than ``model.correlation_min_origins`` of them."""
-    grid, out = spec.model.correlation_grid, []
+def rolling_choice(replayed: Replay, crps: np.ndarray, min_origins: int) -> list[tuple[int | None, int]]:
+    """Per origin, the column of ``crps`` (origins x choices) with the lowest mean over the earlier origins
+    whose horizons ended before it (None with fewer than ``min_origins`` of them), and their count."""
+    out = []
     for snapshot in replayed.snapshots:
         known = [j for j, earlier in enumerate(replayed.snapshots[: len(crps)])
                  if earlier.origin.horizon_end < snapshot.origin.day]  # fmt: skip
-        if len(known) < spec.model.correlation_min_origins:
-            out.append({"market": 0.0, "earlier_origins": len(known), "fitted": False})
-        else:
-            out.append({"market": float(grid[int(np.argmin(crps[known].mean(axis=0)))]),
-                        "earlier_origins": len(known), "fitted": True})  # fmt: skip
+        best = int(np.argmin(crps[known].mean(axis=0))) if len(known) >= min_origins else None
+        out.append((best, len(known)))
     return out
 
 
-def _correlations(spec: BacktestSpec, replayed: Replay) -> list[dict[str, Any]]:
-    """The correlation each origin is scored with: the file's number, or fitted on earlier origins."""
-    if spec.model.correlation != "fitted":
-        return [{"market": float(spec.model.correlation), "earlier_origins": 0, "fitted": False}
-                for _ in replayed.snapshots]  # fmt: skip
-    last = replayed.snapshots[-1].origin.day
-    resolved = sum(s.origin.horizon_end < last for s in replayed.snapshots)  # later ones are never used
-    return rolling_correlation(spec, replayed, grid_crps(spec, replayed, upto=resolved))
+def rolling_correlation(spec: BacktestSpec, replayed: Replay, crps: np.ndarray) -> list[dict[str, Any]]:
+    """Each origin's fitted correlation: the grid value with the lowest mean CRPS over the earlier origins
+    whose horizons ended before it, or 0 with fewer than ``model.correlation_min_origins`` of them."""
+    grid, picks = (
+        spec.model.correlation_grid,
+        rolling_choice(replayed, crps, spec.model.correlation_min_origins),
+    )
+    return [{"market": 0.0 if best is None else float(grid[best]), "earlier_origins": known,
+             "fitted": best is not None} for best, known in picks]  # fmt: skip
+
+
+def _with_half_life(spec: BacktestSpec, half_life_days: float | None) -> BacktestSpec:
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"half_life_days": half_life_days})})
+
+
+def _with_grid(spec: BacktestSpec, half_life_days: float | None, grid: list[float]) -> BacktestSpec:
+    """``spec`` with this half-life and correlation grid (a fixed correlation: a grid of one)."""
+    model = spec.model.model_copy(update={"half_life_days": half_life_days, "correlation_grid": grid})
+    return spec.model_copy(update={"model": model})
+
+
+@dataclass
+class _Choice:
+    """What an origin is scored with: its snapshot (fitted with its half-life) and the correlation."""
+
+    snapshot: Snapshot
+    correlation: dict[str, Any]  # market, earlier_origins, fitted, half_life_days, half_life_fitted
+
+
+def _choices(spec: BacktestSpec, history: History, categories: StageHistory | None) -> tuple[Replay, list]:
+    """Each origin's half-life and correlation: the file's values, or the pair of the grids (a fitted
+    half-life: ``model.half_life_grid``; a fitted correlation: ``model.correlation_grid``) with the
+    lowest mean CRPS of the open-pipeline forecasts over the earlier origins whose horizons had ended;
+    the grids' first half-life and correlation 0 until ``model.correlation_min_origins`` had."""
+    model = spec.model
+    lives = list(model.half_life_grid) if model.half_life_days == "fitted" else [model.half_life_days]
+    replays = [replay(_with_half_life(spec, life), history, categories) for life in lives]
+    base = replays[0]
+    fitted_corr = model.correlation == "fitted"
+    grid = list(model.correlation_grid) if fitted_corr else [float(model.correlation)]
+    picks: list[tuple[int | None, int]] = [(None, 0)] * len(base.snapshots)
+    if len(lives) > 1 or fitted_corr:
+        last = base.snapshots[-1].origin.day
+        resolved = sum(s.origin.horizon_end < last for s in base.snapshots)  # later ones are never used
+        crps = np.concatenate([grid_crps(_with_grid(spec, life, grid), r, upto=resolved)
+                               for life, r in zip(lives, replays, strict=True)], axis=1)  # fmt: skip
+        picks = rolling_choice(base, crps, model.correlation_min_origins)
+    out = []
+    for i, (best, known) in enumerate(picks):
+        life, corr = (0, None) if best is None else divmod(best, len(grid))
+        market = grid[corr] if corr is not None else (0.0 if fitted_corr else grid[0])
+        out.append(_Choice(replays[life].snapshots[i], {
+            "market": float(market), "earlier_origins": known, "fitted": fitted_corr and best is not None,
+            "half_life_days": lives[life], "half_life_fitted": len(lives) > 1 and best is not None,
+        }))  # fmt: skip
+    return base, out
 
 
 def _skipped_summary(skipped: list[Skipped]) -> list[dict[str, Any]]:
@@ -474,7 +570,7 @@ def _skipped_summary(skipped: list[Skipped]) -> list[dict[str, Any]]:
              "last": days[-1].isoformat()} for reason, days in groups.items()]  # fmt: skip
 
 
-def _settings(spec: BacktestSpec, replayed: Replay) -> dict[str, Any]:
+def _settings(spec: BacktestSpec, replayed: Replay, crm_call: str | None) -> dict[str, Any]:
     first, last = replayed.context.first, replayed.context.last
     return {
         "origins": spec.origins, "periods": spec.period_list,
@@ -483,6 +579,7 @@ def _settings(spec: BacktestSpec, replayed: Replay) -> dict[str, Any]:
         "scored": len(replayed.snapshots), "skipped": _skipped_summary(replayed.skipped),
         "trials": spec.simulation.trials, "seed": spec.simulation.seed, "model": spec.model.model_dump(),
         "stage_history": replayed.context.history.stage_history is not None,
+        "category_history": replayed.context.categories is not None, "crm_call_note": crm_call,
         "effective_origins_method": EFFECTIVE_COUNT_METHOD,
     }  # fmt: skip
 
@@ -496,6 +593,7 @@ def _fitted(snapshot: Snapshot, correlation: dict[str, Any]) -> dict[str, Any]:
         "windows": len(learned.windows), "deals_learned_from": learned.fit["overall"]["deals"],
         "correlation": correlation["market"], "correlation_fitted": correlation["fitted"],
         "correlation_earlier_origins": correlation["earlier_origins"],
+        "half_life_days": correlation["half_life_days"], "half_life_fitted": correlation["half_life_fitted"],
         "haircut": learned.haircut, "sigma": learned.sigma,
         "new_pipeline": {
             "conversations_per_week": flow["new_pipeline"]["conversations_per_week"],
@@ -504,23 +602,26 @@ def _fitted(snapshot: Snapshot, correlation: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def backtest(spec: BacktestSpec, folder: Path, history: History | None = None) -> dict[str, Any]:
+def backtest(
+    spec: BacktestSpec, folder: Path, history: History | None = None, categories: StageHistory | None = None
+) -> dict[str, Any]:
     """Forecast from every origin with what was known then; score each part against what happened.
 
     Returns ``settings`` (how the run was made, the origins skipped and why), ``origins`` (one row
     per origin and part), ``summary`` (per part) and ``fitted`` (per origin: what it learned from,
-    the correlation it used).
+    the correlation it used). ``history`` and ``categories``: as read from the file when not given.
     """
     history = load_backtest_history(spec, folder) if history is None else history
-    replayed = replay(spec, history)
-    correlations = _correlations(spec, replayed)
+    categories = load_categories(spec, folder, history) if categories is None else categories
+    replayed, choices = _choices(spec, history, categories)
     rows = []
-    for snapshot, correlation in zip(replayed.snapshots, correlations, strict=True):
-        rows += _rows(spec, history, snapshot, correlation["market"])
+    for choice in choices:
+        rows += _rows(spec, history, choice.snapshot, choice.correlation["market"])
     return {
-        "name": spec.name, "settings": _settings(spec, replayed), "origins": rows,
+        "name": spec.name, "settings": _settings(spec, replayed, crm_call_note(spec, folder)),
+        "origins": rows,
         "summary": {part: _summary([row for row in rows if row["part"] == part]) for part in PARTS},
-        "fitted": [_fitted(s, c) for s, c in zip(replayed.snapshots, correlations, strict=True)],
+        "fitted": [_fitted(choice.snapshot, choice.correlation) for choice in choices],
     }  # fmt: skip
 
 
@@ -531,6 +632,11 @@ def fit_correlation(spec: BacktestSpec, folder: Path, history: History | None = 
     origin of the backtest (all earlier than now). ``rolling``: the value each origin would have
     been given by its earlier origins only, as ``backtest`` scores it.
     """
+    if spec.model.half_life_days == "fitted":
+        raise PipelineError(
+            "model.half_life_days: fitted is chosen at each origin by forecast backtest; the correlation "
+            "is fitted here at one half-life: give it in days, or null"
+        )
     history = load_backtest_history(spec, folder) if history is None else history
     replayed = replay(spec, history)
     crps = grid_crps(spec, replayed)

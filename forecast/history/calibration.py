@@ -227,13 +227,32 @@ def _counts(estimate: dict[str, Any]) -> dict[str, float]:
     return {"won": _rounded(wins), "lost": _rounded(deals - wins)}
 
 
+def _shrunk_worth(cell: dict[str, Any], bucket: dict[str, Any], prior_strength: float) -> float:
+    """The worth in deals of an age x stage cell's rate, shrunk toward its bucket's rate with
+    ``prior_strength``, with the bucket's rate uncertain (its uniform-prior posterior): by the law
+    of total variance, Var = (rate (1 - rate) - inherited) / (deals + prior_strength + 1) +
+    inherited, inherited = (prior_strength / (deals + prior_strength))^2 x Var(bucket rate). A thin
+    cell is so worth about its bucket's evidence, not ``prior_strength`` known deals more than its
+    own (a cell of 2 deals drawn as if it rested on 22). At least 1 deal."""
+    deals = _rests_on(cell)[1]
+    rate, prior = cell["win_rate"], bucket["win_rate"]
+    if rate * (1 - rate) <= 0 or deals + prior_strength <= 0:
+        return float(max(deals + prior_strength, 1.0))
+    shrink = prior_strength / (deals + prior_strength)
+    bucket_worth = _rests_on(bucket)[1] + 2  # the uniform-prior posterior's worth, as ``_counts`` gives it
+    inherited = shrink**2 * prior * (1 - prior) / (bucket_worth + 1)
+    variance = (rate * (1 - rate) - inherited) / (deals + prior_strength + 1) + inherited
+    return float(max(rate * (1 - rate) / variance - 1, 1.0))
+
+
 def age_evidence(fit: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
     """Each cell's posterior in a ``fit_win_by_age`` fit as a ``WinByAge.evidence``: an age bucket's
-    deals (uniform prior), an age x stage cell's deals plus the ``prior_strength`` it is shrunk with."""
+    deals (uniform prior), an age x stage cell's worth with its bucket's uncertainty (``_shrunk_worth``)."""
     evidence: dict[str, list[dict[str, float]]] = {"default": [_counts(cell) for cell in fit["by_age"]]}
     for name, row in fit["stages"].items():
         evidence[name] = [
-            {"deals": _rounded(float(_rests_on(cell)[1] + fit["prior_strength"]))} for cell in row
+            {"deals": _rounded(_shrunk_worth(cell, bucket, fit["prior_strength"]))}
+            for cell, bucket in zip(row, fit["by_age"], strict=True)
         ]
     return evidence
 

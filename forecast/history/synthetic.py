@@ -16,7 +16,10 @@ Week by week (Monday to Sunday, from ``SyntheticParams.start``):
 - ``shock``: one normal draw (sd ``shock_sd``) per calendar quarter, shared by every deal,
   so a quarter's deals win or miss together.
 
-Deals still open at the end of the last week are Open. Given the shocks, deals are
+Deals still open at the end of the last week are Open. The rep's forecast category (the CRM's
+call) follows the stage, with a known optimism: Pipeline from creation, Best Case on entering
+Proposal, Commit on entering Negotiation (every such deal, though some are lost or close after
+the quarter), then Closed when won or Omitted when lost, on the close date. Given the shocks, deals are
 independent and Markov in (stage, age, week), so the chance that a deal open at an
 origin wins by a date is a short exact recursion over the weeks between: ``truth``."""
 
@@ -37,6 +40,8 @@ from forecast.inputs.output import atomic_write
 STAGES = ("Qualified", "Proposal", "Negotiation")
 DEAL_COLUMNS = ("deal_id", "outcome", "amount", "created_date", "close_date")
 STAGE_COLUMNS = ("deal_id", "stage", "date")
+CATEGORIES = ("Pipeline", "Best Case", "Commit")  # the rep's call in each stage
+CATEGORY_COLUMNS = ("deal_id", "forecast_category", "date")
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class SyntheticHistory:
     seed: int
     deals: dict[str, np.ndarray]  # DEAL_COLUMNS; dates datetime64[D], close_date NaT while open
     stages: dict[str, np.ndarray]  # STAGE_COLUMNS: one row per stage entered, by deal then date
+    categories: dict[str, np.ndarray]  # CATEGORY_COLUMNS: one row per call the rep made, by deal then date
     quarters: list[tuple[dt.date, dt.date]]  # the calendar quarters the weeks start in
     shocks: np.ndarray  # float64, one per quarter
     _created_week: np.ndarray = field(repr=False)  # int64 per deal
@@ -170,14 +176,17 @@ class SyntheticHistory:
         return OpenAtOrigin(index=index, win_probability=chance / open_at_origin, won=won)
 
     def write(self, folder: Path, periods: str | None = None, trials: int = 20_000, seed: int = 1) -> Path:
-        """Write deals.csv, stages.csv and backtest.yaml (for ``forecast backtest``) into ``folder``.
+        """Write deals.csv, stages.csv, categories.csv and backtest.yaml (for ``forecast backtest``) into
+        ``folder``.
 
         ``periods``: the quarters to backtest, by default from the history's third
         quarter to its last complete one. Returns the backtest file's path.
         """
         folder = Path(folder)
-        atomic_write(folder / "deals.csv", lambda tmp: _write_csv(tmp, self.deals, DEAL_COLUMNS))
-        atomic_write(folder / "stages.csv", lambda tmp: _write_csv(tmp, self.stages, STAGE_COLUMNS))
+        tables = (("deals", self.deals, DEAL_COLUMNS), ("stages", self.stages, STAGE_COLUMNS),
+                  ("categories", self.categories, CATEGORY_COLUMNS))  # fmt: skip
+        for name, table, columns in tables:
+            atomic_write(folder / f"{name}.csv", lambda tmp, t=table, c=columns: _write_csv(tmp, t, c))
         if periods is None:
             complete = [start for start, end in self.quarters if end <= self.end]
             if len(complete) < 3:
@@ -191,6 +200,7 @@ class SyntheticHistory:
             "  won: [Won]",
             "  lost: [Lost]",
             "  stage_history: {path: stages.csv}",
+            "  category_history: {path: categories.csv}",
             f"periods: {json.dumps(periods)}",
             f"simulation: {{trials: {int(trials)}, seed: {int(seed)}}}",
         ]
@@ -292,5 +302,13 @@ def generate(params: SyntheticParams | None = None, seed: int = 0) -> SyntheticH
         "stage": np.array(STAGES, dtype=object)[entered[order]],
         "date": start + day,
     }
-    return SyntheticHistory(params, seed, deals, stages, quarters, shocks, created_week, entered_week,
-                            week_quarter)  # fmt: skip
+    closed = np.flatnonzero(~is_open)
+    call_row = np.r_[row[order], closed]
+    call_day = np.r_[day, closed_day[closed]]
+    call = np.r_[np.array(CATEGORIES, dtype=object)[entered[order]],
+                 np.where(won[closed], "Closed", "Omitted").astype(object)]  # fmt: skip
+    calls = np.lexsort((call_day, call_row))  # by deal, then date (the close after every stage)
+    categories = {"deal_id": deal_id[call_row[calls]], "forecast_category": call[calls],
+                  "date": start + call_day[calls]}  # fmt: skip
+    return SyntheticHistory(params, seed, deals, stages, categories, quarters, shocks, created_week,
+                            entered_week, week_quarter)  # fmt: skip

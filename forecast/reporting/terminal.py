@@ -707,6 +707,10 @@ def _interval(coverage: dict[str, float]) -> str:
     return f"{100 * coverage['value']:.0f} % ({100 * coverage['low']:.0f}-{100 * coverage['high']:.0f})"
 
 
+def _half_life_name(life: float | None) -> str:
+    return "none" if life is None else f"{life:g} days"
+
+
 def backtest_lines(result: dict[str, Any]) -> list[str]:
     """``forecast backtest``: what was run, from which origins, and the origins skipped and why."""
     settings = result["settings"]
@@ -734,6 +738,19 @@ def backtest_lines(result: dict[str, Any]) -> list[str]:
         f"  rates {rates}",
         f"  market correlation {correlation}",
     ]
+    if model["half_life_days"] == "fitted":
+        lives = [fit["half_life_days"] for fit in result["fitted"]]
+        used = ", ".join(_half_life_name(life) for life in dict.fromkeys(lives))
+        lines.append(
+            f"  recency half-life {used} (fitted at each origin with the correlation, on the same "
+            f"earlier origins; {_half_life_name(model['half_life_grid'][0])} until they are known)"
+        )
+    if settings["category_history"]:
+        lines.append(
+            "  the CRM's call: the open deals whose forecast category the day before was a commit category"
+        )
+    elif settings["crm_call_note"]:
+        lines.append(f"  {settings['crm_call_note']}")
     lines += [
         f"  skipped {group['origins']} origins ({group['first']} to {group['last']}): {group['reason']}"
         for group in settings["skipped"]

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from forecast.cli.commands import cli
 from forecast.config.loading import load_backtest
 from forecast.config.specs import BacktestSpec
+from forecast.errors import PipelineError
 from forecast.history import scoring, synthetic
 from forecast.history.backtest import (
     Origin,
@@ -23,7 +24,9 @@ from forecast.history.backtest import (
     backtest,
     fit_correlation,
     forecast_samples,
+    grid_crps,
     load_backtest_history,
+    load_categories,
     origin_candidates,
     replay,
     rolling_correlation,
@@ -58,7 +61,10 @@ def small(tmp_path_factory):
         correlation_trials=200,
         correlation_min_origins=2,
     )
-    return SimpleNamespace(spec=spec, folder=root, history=load_backtest_history(spec, root))
+    history = load_backtest_history(spec, root)
+    return SimpleNamespace(
+        spec=spec, folder=root, history=history, categories=load_categories(spec, root, history)
+    )
 
 
 # origins, horizons and the windows learned from
@@ -105,6 +111,17 @@ def test_windows_are_the_same_stretch_of_earlier_quarters_that_ended_before_the_
     assert _windows(late, first, None) == [(D(2017, 3, 2), D(2017, 3, 31))]
 
 
+@pytest.mark.parametrize("horizon_days", [None, 28])
+def test_each_origin_s_rates_are_shrunk_toward_the_survival_curve_over_its_own_horizon(small, horizon_days):
+    """The curve prior is the chance of a win within the origin's horizon, as long as the windows the
+    rates were counted over, not within a quarter (which biased short horizons high)."""
+    spec = small.spec.model_copy(update={"horizon_days": horizon_days})
+    for snapshot in replay(spec, small.history).snapshots:
+        origin, fit = snapshot.origin, snapshot.learned.fit
+        days = (origin.horizon_end - origin.day).days + 1
+        assert fit["horizon_days"] == days == (horizon_days or days)
+
+
 def test_origins_without_enough_history_or_outcomes_are_skipped_and_said_why(small):
     result = backtest(_with(small.spec, correlation=0.0), small.folder, small.history)
     skipped = result["settings"]["skipped"]
@@ -141,7 +158,8 @@ def test_origins_without_enough_history_or_outcomes_are_skipped_and_said_why(sma
     assert lines[0].startswith(
         "synthetic history, seed 5: 3 origins (monthly), 2022-04-01 to 2022-06-01, each "
     )
-    assert lines[3] == (
+    assert lines[3].startswith("  the CRM's call: the open deals whose forecast category the day before")
+    assert lines[4] == (
         "  skipped 3 origins (2022-07-01 to 2022-09-01): its horizon ends after the history's "
         "last date, 2022-07-03"
     )
@@ -176,7 +194,7 @@ def test_the_export_s_day_bounds_the_horizons_scored(small):
 def test_actuals_and_baselines_match_the_slow_reference(small):
     for horizon_days in (None, 45):
         spec = small.spec.model_copy(update={"horizon_days": horizon_days})
-        for snapshot in replay(spec, small.history).snapshots:
+        for snapshot in replay(spec, small.history, small.categories).snapshots:
             expected = naive.backtest_baselines(small.history, snapshot.origin.day, horizon_days)
             for part in ("open", "new", "total"):
                 assert snapshot.actual[part] == pytest.approx(expected["actual"][part], rel=1e-12)
@@ -185,6 +203,8 @@ def test_actuals_and_baselines_match_the_slow_reference(small):
                 weighted = snapshot.baselines["weighted_pipeline"][part]
                 assert weighted == pytest.approx(expected["weighted_pipeline"], rel=1e-12)
             assert "new" not in snapshot.baselines["weighted_pipeline"]
+            call = naive.crm_call(small.history, small.folder / "categories.csv", snapshot.origin.day)
+            assert snapshot.baselines["crm_call"] == pytest.approx({"open": call, "total": call}, rel=1e-12)
 
 
 def test_rows_and_summary_are_scoring_s_scores_of_the_simulated_forecast(small):
@@ -215,7 +235,9 @@ def test_rows_and_summary_are_scoring_s_scores_of_the_simulated_forecast(small):
         crps = [row["crps"] for row in rows]
         for name, value in summary["skill"].items():
             assert value == scoring.skill(crps, [row["baselines"][name]["crps"] for row in rows])
-        assert set(summary["skill"]) == ({"naive"} if part == "new" else {"weighted_pipeline", "naive"})
+        assert set(summary["skill"]) == (
+            {"naive"} if part == "new" else {"weighted_pipeline", "naive", "crm_call"}
+        )
 
 
 def test_the_json_has_exactly_the_documented_shape(small, tmp_path):
@@ -277,10 +299,20 @@ def test_the_json_has_exactly_the_documented_shape(small, tmp_path):
 # what was known at each origin
 
 
-def _scrambled(history, origin: dt.date, rng: np.random.Generator):
+def _changes_scrambled(changes: StageHistory, day: np.datetime64, rng, kept: set) -> StageHistory:
+    """A stage or category history with the values given on or after ``day`` shuffled, of the kept deals."""
+    value = changes.stage.copy()
+    later = changes.entered >= day
+    value[later] = rng.permutation(value[later])
+    rows = np.array([deal in kept for deal in changes.deal_id])
+    return StageHistory(changes.deal_id[rows], value[rows], changes.entered[rows])
+
+
+def _scrambled(history, categories, origin: dt.date, rng: np.random.Generator):
     """Everything after ``origin`` redrawn: closing dates and outcomes of deals closed on or after it, their
     won amounts, the creation dates, outcomes and amounts of deals created on or after it (half of them
-    dropped), and the stages entered on or after it. The last date the history knows stays the same."""
+    dropped), and the stages entered and categories given on or after it. The last date the history knows
+    stays the same. Returns the history and the categories."""
     day = np.datetime64(origin, "D")
     closed, created = history.closed.copy(), history.created.copy()
     won, amount = history.won.copy(), history.amount.copy()
@@ -295,13 +327,8 @@ def _scrambled(history, origin: dt.date, rng: np.random.Generator):
     last = max(np.nanmax(closed.astype("int64")), history.created.max().astype("int64"))
     holds_last = (closed.astype("int64") == last) | (created.astype("int64") == last)
     keep = ~np.isin(np.arange(won.size), new[rng.random(new.size) < 0.5]) | holds_last
-    stages = history.stage_history
-    entered_later = stages.entered >= day
-    stage = stages.stage.copy()
-    stage[entered_later] = rng.permutation(stage[entered_later])
     kept_ids = set(history.deal_id[keep])
-    rows = np.array([deal in kept_ids for deal in stages.deal_id])
-    return dataclasses.replace(
+    scrambled = dataclasses.replace(
         history,
         deal_id=history.deal_id[keep],
         won=won[keep],
@@ -311,8 +338,9 @@ def _scrambled(history, origin: dt.date, rng: np.random.Generator):
         closed=closed[keep],
         expected_close=history.expected_close[keep],
         stage=history.stage[keep],
-        stage_history=StageHistory(stages.deal_id[rows], stage[rows], stages.entered[rows]),
+        stage_history=_changes_scrambled(history.stage_history, day, rng, kept_ids),
     )
+    return scrambled, _changes_scrambled(categories, day, rng, kept_ids)
 
 
 FORECAST_KEYS = ("origin", "horizon_end", "part", "mean", "p10", "p50", "p90")
@@ -332,12 +360,15 @@ def test_no_forecast_uses_anything_after_its_origin(small):
     history = dataclasses.replace(
         small.history, won_amount=np.where(small.history.won, small.history.amount, np.nan)
     )
-    base = backtest(small.spec, small.folder, history)
+    base = backtest(small.spec, small.folder, history, small.categories)
+    assert "crm_call" in base["origins"][0]["baselines"]  # the CRM's call is among what must not look ahead
     fitted = [fit["correlation"] for fit in base["fitted"]]
     assert 0.1 in fitted and 0.0 in fitted  # the correlation is fitted, and the test could see it change
     rng = np.random.default_rng(7)
     for origin in ("2021-08-01", "2021-12-01", "2022-03-01", "2022-05-01"):
-        scrambled = backtest(small.spec, small.folder, _scrambled(history, D.fromisoformat(origin), rng))
+        scrambled = backtest(
+            small.spec, small.folder, *_scrambled(history, small.categories, D.fromisoformat(origin), rng)
+        )
         assert _forecasts(scrambled, origin) == _forecasts(base, origin)
         later = [row["mean"] for row in scrambled["origins"] if row["origin"] > origin]
         assert later != [row["mean"] for row in base["origins"] if row["origin"] > origin]  # it did scramble
@@ -372,6 +403,33 @@ def test_each_origin_s_correlation_rests_on_the_earlier_origins_whose_horizons_h
         0.2
     ] * 2  # Q2's own outcomes not yet known in Q2
     assert [row["fitted"] for row in rolling] == [False] * 3 + [True] * 5
+
+
+def test_a_fitted_half_life_is_chosen_with_the_correlation_on_the_earlier_origins_only(small):
+    lives, grid = [None, 30.0], small.spec.model.correlation_grid
+    spec = _with(small.spec, half_life_days="fitted", half_life_grid=lives)
+    result = backtest(spec, small.folder, small.history, small.categories)
+    fixed = [_with(small.spec, half_life_days=life) for life in lives]
+    replays = [replay(one, small.history) for one in fixed]
+    crps = np.concatenate([grid_crps(one, r) for one, r in zip(fixed, replays, strict=True)], axis=1)
+    ends = [D.fromisoformat(row["horizon_end"]) for row in result["origins"][::3]]
+    for i, fit in enumerate(result["fitted"]):
+        known = [j for j, end in enumerate(ends) if end < D.fromisoformat(fit["origin"])]
+        if len(known) < spec.model.correlation_min_origins:
+            assert (fit["half_life_days"], fit["correlation"], fit["half_life_fitted"]) == (None, 0.0, False)
+            continue
+        life, corr = divmod(int(np.argmin(crps[known].mean(axis=0))), len(grid))
+        assert (fit["half_life_days"], fit["correlation"]) == (lives[life], grid[corr]) and fit[
+            "half_life_fitted"
+        ]
+        snapshot = replays[life].snapshots[i]  # scored with the snapshot fitted with that half-life
+        samples = forecast_samples(
+            spec, small.history, snapshot, grid[corr], spec.simulation.trials, ("open",)
+        )
+        assert result["origins"][3 * i]["mean"] == pytest.approx(float(samples["open"].mean()), rel=1e-12)
+    assert {fit["half_life_days"] for fit in result["fitted"]} == {None, 30.0}  # it did choose
+    with pytest.raises(PipelineError, match="model.half_life_days: fitted is chosen at each origin"):
+        fit_correlation(spec, small.folder, small.history)  # calibrate fits the correlation at one half-life
 
 
 def test_calibrate_fits_the_correlation_on_the_backtest_s_origins_and_says_each_used_earlier_ones(
@@ -438,6 +496,37 @@ def test_leaving_the_shared_shock_out_fails_the_same_test(shocked):
     assert summary["coverage_80"]["high"] < 0.8 and summary["verdict"] == "too narrow"
 
 
+@pytest.fixture(scope="module")
+def thin(tmp_path_factory):
+    """A small team's history where the rates rest on little: 6 deals a week, no quarter shock, no drift,
+    amounts of little spread (sigma 0.3), recent outcomes weighed most (half-life 20 days, so the last
+    window's deals carry the fit), one-week horizons (130 nearly independent origins); backtested with
+    the rates drawn from their evidence and with them known, correlation 0 (the true one)."""
+    folder = tmp_path_factory.mktemp("thin")
+    params = synthetic.SyntheticParams(deals_per_week=6.0, shock_sd=0.0, drift_per_year=0.0, amount_sigma=0.3)
+    drawn = synthetic.generate(params, seed=1)
+    spec, root = load_backtest(drawn.write(folder, trials=1000, seed=1), origins="weekly", horizon_days=7)
+    spec = _with(spec.model_copy(update={"periods": None}), correlation=0.0, half_life_days=20.0,
+                 age_buckets_days=[15, 30, 60, 90, 120])  # fmt: skip
+    history = load_backtest_history(spec, root)
+    return {drawn: backtest(_with(spec, rate_uncertainty=drawn), root, history) for drawn in (True, False)}
+
+
+def test_with_thin_evidence_the_model_drawing_its_rates_is_calibrated(thin):
+    summary = thin[True]["summary"]["open"]
+    assert thin[True]["settings"]["scored"] == 130 and summary["effective_origins"] > 60
+    assert _calibrated(summary) and summary["verdict"] == "calibrated", summary
+
+
+def test_with_thin_evidence_leaving_the_rate_uncertainty_out_fails_the_same_test(thin):
+    summary = thin[False]["summary"]["open"]
+    assert not _calibrated(summary), summary
+    assert summary["coverage_80"]["high"] < 0.8 and summary["verdict"] == "too narrow"
+    known, drawn = ([row["p90"] - row["p10"] for row in thin[ru]["origins"] if row["part"] == "open"]
+                    for ru in (False, True))  # fmt: skip
+    assert np.mean(drawn) > 1.1 * np.mean(known)  # drawing the rates widened the forecast
+
+
 # files, switches and errors
 
 
@@ -466,6 +555,46 @@ def test_a_backtest_file_reads_its_stage_history(tmp_path):
         f"{stages}: missing column 'deal_id'; map it with history.stage_history.columns.deal_id"
         in result.stderr
     )
+
+
+def test_a_final_forecast_category_is_not_a_baseline_and_the_output_says_why(small, tmp_path):
+    """An export's forecast_category is each deal's category at the export (Closed for every deal closed
+    since an origin): scoring it as the call made then would look ahead, so it is refused, said so."""
+    import csv
+
+    rows = list(csv.reader((small.folder / "deals.csv").open()))
+    final = {deal: category for deal, category, _ in csv.reader((small.folder / "categories.csv").open())}
+    with (tmp_path / "deals.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(
+            [[*rows[0], "Forecast Category"]] + [[*row, final[row[0]]] for row in rows[1:]]
+        )
+    config = tmp_path / "b.yaml"
+    config.write_text("history: {path: deals.csv, won: [Won], lost: [Lost]}\norigins: quarterly\n"
+                      "model: {correlation: 0}\nsimulation: {trials: 200, seed: 1}\n")  # fmt: skip
+    result = CliRunner().invoke(cli, ["backtest", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert all("crm_call" not in row["baselines"] for row in report["origins"])
+    note = report["settings"]["crm_call_note"]
+    assert "forecast_category is each deal's category at the export" in note and "look ahead" in note
+    printed = CliRunner().invoke(cli, ["backtest", str(config)])
+    assert note in " ".join(printed.output.split())  # as printed, wrapped to the terminal's width
+    config.write_text(config.read_text().replace("lost: [Lost]", "lost: [Lost], category_history: "
+                                                 "{path: calls.csv, columns: {category: Call}}"))  # fmt: skip
+    (tmp_path / "calls.csv").write_text("deal_id,forecast_category,date\nD00000,Commit,2021-02-01\n")
+    result = CliRunner().invoke(cli, ["backtest", str(config)])
+    assert result.exit_code == 2
+    assert "calls.csv: missing column 'Call' (the forecast category); map it with " in result.stderr
+    assert "history.category_history.columns.category" in result.stderr
+
+
+def test_validate_names_a_missing_category_history(small, tmp_path):
+    config = tmp_path / "b.yaml"
+    deals = small.folder / "deals.csv"
+    config.write_text(f"history: {{path: {deals}, category_history: {{path: calls.csv}}}}\n")
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 2
+    assert f"history.category_history.path: {tmp_path / 'calls.csv'} not found" in result.stderr
 
 
 def test_the_actuals_are_the_won_amounts_where_the_export_has_them(tmp_path):

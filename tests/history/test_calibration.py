@@ -18,7 +18,7 @@ from forecast.config.loading import load_scenario
 from forecast.config.periods import quarters_between
 from forecast.config.specs import StageHistorySource
 from forecast.errors import PipelineError
-from forecast.history.calibration import calibrate, fragment
+from forecast.history.calibration import _shrunk_worth, calibrate, fragment
 from forecast.inputs.history import HistorySpec, load_history
 from tests import naive
 from tests.builders import AGE_EDGES, STAGE_RATES, synthetic_files
@@ -129,8 +129,8 @@ def test_fragment_carries_the_evidence_of_every_rate(tmp_path):
 
 
 def test_fragment_carries_the_evidence_of_win_by_age_cells(tmp_path):
-    """Age buckets carry their deals (uniform prior); age x stage cells their deals plus the strength of
-    the prior they are shrunk with: what each cell's posterior is worth."""
+    """Age buckets carry their deals (uniform prior); age x stage cells what their posterior is worth
+    with their bucket's uncertainty: at most their deals plus the prior's strength, at least 1."""
     _, deals, stages = synthetic_files(tmp_path, quarters=12, seed=8)
     spec = _with_stages(stages)
     result = calibrate(load_history(deals, spec), spec)
@@ -140,9 +140,34 @@ def test_fragment_carries_the_evidence_of_win_by_age_cells(tmp_path):
         {"won": cell["wins"], "lost": cell["deals"] - cell["wins"]} for cell in fit["by_age"]
     ]
     for name, row in fit["stages"].items():
-        assert table["evidence"][name] == [{"deals": cell["deals"] + spec.prior_strength} for cell in row]
+        for evidence, cell in zip(table["evidence"][name], row, strict=True):
+            assert 1.0 <= evidence["deals"] < cell["deals"] + spec.prior_strength
     parsed = _scenario_with(tmp_path, table)
-    assert parsed.win_by_age.evidence_row(next(iter(fit["stages"])))[0].worth > spec.prior_strength
+    assert parsed.win_by_age.evidence_row(next(iter(fit["stages"])))[0].worth > 1.0
+
+
+@pytest.mark.parametrize(("wins", "deals", "bucket_wins", "bucket_deals"),
+                         [(0, 0, 3, 10), (1, 2, 3, 10), (5, 12, 40, 100), (30, 200, 60, 400)])  # fmt: skip
+def test_a_shrunk_cell_is_worth_what_its_posterior_is_with_its_bucket_s_rate_uncertain(
+    wins, deals, bucket_wins, bucket_deals
+):
+    """The cell's rate under its bucket's posterior (Beta(wins + 1, losses + 1)) as the uncertain centre
+    of its prior: the drawn rate's variance, by Monte Carlo, is the one its worth gives. Treating the
+    prior as known (worth = deals + strength) understates it, most for thin cells."""
+    strength = 20.0
+    bucket_rate = (bucket_wins + 1) / (bucket_deals + 2)
+    rate = (wins + strength * bucket_rate) / (deals + strength)
+    cell = {"wins": wins, "deals": deals, "win_rate": rate}
+    bucket = {"wins": bucket_wins, "deals": bucket_deals, "win_rate": bucket_rate}
+    worth = _shrunk_worth(cell, bucket, strength)
+    rng = np.random.default_rng(3)
+    centre = rng.beta(bucket_wins + 1, bucket_deals - bucket_wins + 1, 400_000)
+    drawn = rng.beta(wins + strength * centre, deals - wins + strength * (1 - centre))
+    variance = rate * (1 - rate) / (worth + 1)
+    assert drawn.mean() == pytest.approx(rate, abs=4 * drawn.std() / np.sqrt(drawn.size))
+    assert drawn.var() == pytest.approx(variance, rel=0.015)  # a Monte Carlo error of about 0.3 %
+    known = rate * (1 - rate) / (deals + strength + 1)
+    assert drawn.var() > known * (1.02 if deals < strength else 1.0)
 
 
 def _scenario_with(folder, win_by_age):
@@ -490,5 +515,10 @@ def test_recency_weighted_rates_carry_the_weighted_evidence(tmp_path):
     for cell, evidence in zip(fit["by_age"], out["win_by_age"]["evidence"]["default"], strict=True):
         assert evidence["won"] + evidence["lost"] == pytest.approx(cell["weighted_deals"], rel=1e-5)
     for name, row in fit["stages"].items():
-        for cell, evidence in zip(row, out["win_by_age"]["evidence"][name], strict=True):
-            assert evidence["deals"] == pytest.approx(cell["weighted_deals"] + spec.prior_strength, rel=1e-5)
+        cells = zip(row, fit["by_age"], out["win_by_age"]["evidence"][name], strict=True)
+        for cell, bucket, evidence in cells:
+            worth = _shrunk_worth(cell, bucket, spec.prior_strength)  # on the weighted counts
+            assert evidence["deals"] == pytest.approx(worth, rel=1e-5)
+            counted = {key: value for key, value in cell.items() if not key.startswith("weighted_")}
+            if cell["weighted_deals"] < 0.9 * cell["deals"]:
+                assert _shrunk_worth(counted, bucket, spec.prior_strength) > worth

@@ -13,7 +13,14 @@ from scipy import stats
 from forecast.cli.commands import cli
 from forecast.config.loading import load_backtest
 from forecast.config.specs import StageHistorySource
-from forecast.history.synthetic import DEAL_COLUMNS, STAGES, SyntheticParams, generate
+from forecast.history.synthetic import (
+    CATEGORIES,
+    CATEGORY_COLUMNS,
+    DEAL_COLUMNS,
+    STAGES,
+    SyntheticParams,
+    generate,
+)
 from forecast.inputs.history import HistorySpec, load_history
 from tests import naive
 
@@ -71,6 +78,28 @@ def test_tables_are_consistent(history):
     assert all(day.weekday() == 6 for day in stages["date"][later].tolist())  # entered on a Sunday
     closed = deals["close_date"][rows[later]]
     assert np.all(np.isnat(closed) | (stages["date"][later] < closed))  # advances only while open
+
+
+def test_the_rep_s_call_follows_the_stage_and_the_outcome(history):
+    """Pipeline at creation, Best Case on entering Proposal, Commit on entering Negotiation (same day),
+    then Closed (won) or Omitted (lost) on the close date, last; open deals end on their stage's call."""
+    deals, stages, calls = history.deals, history.stages, history.categories
+    assert list(calls) == list(CATEGORY_COLUMNS)
+    staged = {(d, str(day)): CATEGORIES[STAGES.index(s)] for d, s, day in zip(*stages.values(), strict=True)}
+    row_of = {deal: row for row, deal in enumerate(deals["deal_id"])}
+    last: dict[str, tuple] = {}
+    for deal, call, day in zip(*calls.values(), strict=True):
+        if call in ("Closed", "Omitted"):
+            k = row_of[deal]
+            assert str(deals["close_date"][k]) == str(day)
+            assert deals["outcome"][k] == ("Won" if call == "Closed" else "Lost")
+        else:
+            assert staged[(deal, str(day))] == call
+        assert deal not in last or last[deal][0] <= day  # by deal, then date
+        last[deal] = (day, call)
+    assert len(staged) + int(np.sum(deals["outcome"] != "Open")) == calls["deal_id"].size
+    for k in np.flatnonzero(deals["outcome"] == "Open")[:50]:
+        assert last[deals["deal_id"][k]][1] in CATEGORIES
 
 
 BAD_PARAMETERS = [{"weeks": 0}, {"seasonality": 1.0}, {"win_hazard": (0.1, 0.2)},
