@@ -422,14 +422,28 @@ def _rows(spec: BacktestSpec, history: History, snapshot: Snapshot, market: floa
     return rows
 
 
-def _verdict(pits: np.ndarray, effective: float, uniformity: dict[str, float]) -> str:
-    """``scoring.verdict``; where it finds no departure but a uniformity test rejects at 1 % (its moment
-    tests are weak against a few extreme values), the departure the moments point to, at 50 %."""
+def _verdict(
+    pits: np.ndarray, effective: float, uniformity: dict[str, float], coverage: dict[str, dict]
+) -> str:
+    """``scoring.verdict``, never "calibrated" beside numbers that say otherwise: where it finds no
+    departure but a uniformity test rejects at 1 % (its moment tests are weak against a few extreme
+    values), or a coverage interval excludes its nominal level, the departure the moments point to
+    at 50 %; failing that, "not uniform", or "too narrow" / "too wide" from the coverage."""
     said = scoring.verdict(pits, effective)
-    if said != "calibrated" or min(uniformity.values()) >= UNIFORMITY_LEVEL:
+    missed = [
+        (level, held)
+        for level, held in ((level, coverage[f"coverage_{round(100 * level)}"]) for level in LEVELS)
+        if not held["low"] <= level <= held["high"]
+    ]
+    if said != "calibrated" or (min(uniformity.values()) >= UNIFORMITY_LEVEL and not missed):
         return said
     said = scoring.verdict(pits, effective, confidence=0.5)
-    return "not uniform" if said == "calibrated" else said
+    if said != "calibrated":
+        return said
+    if not missed:
+        return "not uniform"
+    level, held = missed[0]
+    return "too narrow" if held["high"] < level else "too wide"
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -449,7 +463,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "origins": len(rows), "effective_origins": effective, **coverage,
         "mean_crps": float(crps.mean()), "pit_histogram": scoring.pit_histogram(pits).tolist(),
-        "uniformity": uniformity, "skill": skill, "verdict": _verdict(pits, effective, uniformity),
+        "uniformity": uniformity, "skill": skill, "verdict": _verdict(pits, effective, uniformity, coverage),
     }  # fmt: skip
 
 

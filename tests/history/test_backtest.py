@@ -679,3 +679,23 @@ def test_maven_backtest_runs_weekly_as_shipped():
     assert all(row["actual"] > 0 for row in report["origins"])
     assert all(fit["open_deals"] > 1000 for fit in report["fitted"])
     assert set(report["summary"]["total"]["skill"]) == {"weighted_pipeline", "naive"}
+
+
+def test_the_verdict_never_says_calibrated_beside_a_coverage_interval_that_excludes_its_level():
+    """Few effective origins make the moment tests weak: 28 of 39 actuals in the top tenth on 3.2
+    effective origins passed them (Maven's new pipeline read "calibrated" beside 80 % held 28 %
+    (5-75)). The coverage interval decides then."""
+    from forecast.history.backtest import LEVELS, _verdict
+
+    pits = np.concatenate([np.full(28, 0.95), np.linspace(0.3, 0.85, 11)])
+    effective = 3.2
+    assert scoring.verdict(pits, effective) == "calibrated"  # the moments alone see nothing
+    hits = {level: np.abs(pits - 0.5) <= level / 2 for level in LEVELS}
+    coverage = {
+        f"coverage_{round(100 * level)}": scoring.coverage(hits[level], effective) for level in LEVELS
+    }
+    assert coverage["coverage_80"]["high"] < 0.8
+    uniform = {"chi_square": 0.5, "ks": 0.5}
+    assert _verdict(pits, effective, uniform, coverage) == "biased low"
+    held = {key: {"value": 0.8, "low": 0.5, "high": 0.95} for key in coverage}
+    assert _verdict(pits, effective, uniform, held) == "calibrated"
