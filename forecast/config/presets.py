@@ -219,13 +219,49 @@ LINE_AMOUNT_NAMES = ("total price", "line total", "line amount", "prix total", "
 DEAL_NAME_NAMES = ("opportunity name", "deal name", "name", "topic", "nom de l'affaire",
                    "nom de l'opportunité", "affaire", "intitulé")  # fmt: skip
 
-# Stage names that mean a closed deal, by status (compared like column names).
+# Stage names that mean a closed deal, by status: the one home of this vocabulary. The loader
+# recognises them without the scenario listing them (``forecast.inputs.closed``, compared as stage
+# names are); ``forecast init`` marks them won or lost (compared like column names).
 CLOSED_STAGE_NAMES: dict[str, tuple[str, ...]] = {
-    "won": ("closed won", "closedwon", "won", "closed - won", "gagné", "gagnée", "signé", "signée",
-            "conclu", "conclue"),
-    "lost": ("closed lost", "closedlost", "lost", "closed - lost", "perdu", "perdue", "abandonné",
-             "abandonnée", "annulé", "closed-lost to competition"),
-}  # fmt: skip
+    "won": (
+        "Closed Won",
+        "ClosedWon",
+        "Closed-Won",
+        "Closed/Won",
+        "Closed_Won",
+        "Closed - Won",
+        "Won",
+        "Deal Won",
+        "Gagné",
+        "Gagnée",
+        "Gagne",
+        "Gagnee",
+        "Affaire gagnée",
+        "Signé",
+        "Signée",
+        "Signe",
+        "Signee",
+        "Conclu",
+        "Conclue",
+    ),
+    "lost": (
+        "Closed Lost",
+        "ClosedLost",
+        "Closed-Lost",
+        "Closed/Lost",
+        "Closed_Lost",
+        "Closed - Lost",
+        "Lost",
+        "Deal Lost",
+        "Perdu",
+        "Perdue",
+        "Affaire perdue",
+        "Abandonné",
+        "Abandonnée",
+        "Annulé",
+        "Closed-Lost to Competition",
+    ),
+}
 
 # Win rates init states for an open stage without probabilities in the export and unknown to the
 # preset: a generic ladder by the stage's usual names (English and French), compared like column

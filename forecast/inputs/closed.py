@@ -1,8 +1,8 @@
 """Closed rows of an export: the stage vocabulary that marks a deal won or lost, and the split of the
 loaded rows into open deals and won ones (lost rows are dropped, and counted).
 
-``WON_NAMES`` and ``LOST_NAMES`` are the one home of the usual closed-stage names; presets import
-them. A name matches as stage names do (``stage_key``: case and surrounding spaces ignored).
+The usual closed-stage names are ``forecast.config.presets.CLOSED_STAGE_NAMES``; a name matches as
+stage names do (``stage_key``: case and surrounding spaces ignored).
 """
 
 from __future__ import annotations
@@ -11,17 +11,10 @@ import numpy as np
 
 from forecast.config.base import stage_key
 from forecast.config.periods import PeriodRange
+from forecast.config.presets import CLOSED_STAGE_NAMES
 from forecast.config.scenario import Stage
 from forecast.inputs.deals import Deals
 
-WON_NAMES = (
-    "Closed Won", "ClosedWon", "Closed-Won", "Closed/Won", "Closed_Won", "Won", "Deal Won",
-    "Gagné", "Gagnée", "Gagne", "Gagnee", "Affaire gagnée", "Signé", "Signée", "Signe", "Signee",
-)  # fmt: skip
-LOST_NAMES = (
-    "Closed Lost", "ClosedLost", "Closed-Lost", "Closed/Lost", "Closed_Lost", "Lost", "Deal Lost",
-    "Perdu", "Perdue", "Affaire perdue",
-)  # fmt: skip
 WON = -2  # stage_index of a row at a won stage, until ``split_closed`` takes it out of the open deals
 LOST = -3  # likewise for a lost stage
 
@@ -35,8 +28,8 @@ class StageVocabulary:
     def __init__(self, stages: list[Stage] | None) -> None:
         self.stages = stages or []
         self.listed = stages is not None  # the scenario lists stages: another name is an error
-        self._index: dict[str, int] = {stage_key(name): WON for name in WON_NAMES}
-        self._index.update({stage_key(name): LOST for name in LOST_NAMES})
+        self._index: dict[str, int] = {stage_key(name): WON for name in CLOSED_STAGE_NAMES["won"]}
+        self._index.update({stage_key(name): LOST for name in CLOSED_STAGE_NAMES["lost"]})
         for position, stage in enumerate(self.stages):
             for name in (stage.name, *stage.aliases):
                 self._index[stage_key(name)] = position

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from forecast.cli import cli
 from forecast.config.loading import parse_scenario
+from forecast.config.presets import CLOSED_STAGE_NAMES
 from forecast.config.scenario import PipelineSource
-from forecast.inputs.closed import LOST_NAMES, WON_NAMES
 from forecast.inputs.pipeline import load_deals
 
 HEADER = "Deal ID,Amount,Stage,Close Date,New Logo,Product\n"
@@ -122,14 +122,14 @@ def test_validate_lists_the_rows_each_rule_took(tmp_path):
     )
 
 
-@pytest.mark.parametrize("name", [*WON_NAMES, "CLOSED WON", " closedwon "])
+@pytest.mark.parametrize("name", [*CLOSED_STAGE_NAMES["won"], "CLOSED WON", " closedwon "])
 def test_the_usual_won_names_are_won_without_being_listed(tmp_path, name):
     deals = load_rows(tmp_path, f"A,1000,Commit,2026-08-20,no,x\nB,5,{name},2026-08-01,no,x\n")
     assert list(deals.deal_id) == ["A"]
     assert list(deals.won.deal_id) == ["B"]
 
 
-@pytest.mark.parametrize("name", [*LOST_NAMES, "closed lost"])
+@pytest.mark.parametrize("name", [*CLOSED_STAGE_NAMES["lost"], "closed lost"])
 def test_the_usual_lost_names_are_lost_without_being_listed(tmp_path, name):
     deals = load_rows(tmp_path, f"A,1000,Commit,2026-08-20,no,x\nB,5,{name},2026-08-01,no,x\n")
     assert list(deals.deal_id) == ["A"]
