@@ -68,6 +68,9 @@ def won_outside(close_date: np.ndarray, period: PeriodRange) -> dict[str, int]:
 def split_closed(deals: Deals, vocabulary: StageVocabulary) -> Deals:
     """The open deals, carrying the won rows (``won``) and the count of lost ones (``rules.lost``)."""
     status = vocabulary.status(deals.stage_index)
+    if (status == "open").all():
+        deals.won = deals.subset(np.zeros(len(deals), dtype=bool))
+        return deals
     won = deals.subset(status == "won")
     won.stage_index = np.where(won.stage_index >= 0, won.stage_index, -1)
     open_deals = deals.subset(status == "open")

@@ -132,9 +132,11 @@ def aggregate_lines(deals: Deals, source: PipelineSource, headers: dict[str, str
     varying = {
         name: values for name, values in deals.attributes.items() if not (values == values[first]).all()
     }
+    by_deal = np.argsort(line_deal, kind="stable")  # each deal's lines together, in file order
+    starts = np.searchsorted(line_deal[by_deal], np.arange(len(ids)))
     for name, values in varying.items():
-        joined = [" + ".join(dict.fromkeys(values[line_deal == deal])) for deal in range(len(ids))]
-        merged.attributes[name] = np.array(joined, dtype=object)
+        lines = np.split(values[by_deal], starts[1:])
+        merged.attributes[name] = np.array([" + ".join(dict.fromkeys(part)) for part in lines], dtype=object)
     merged.lines = LineItems(deal=line_deal, amount=deals.amount.copy(), attributes=varying)
     merged.rules = deals.rules.with_counts(
         merged=len(deals) - len(ids), aggregate="sum" if source.aggregate == "sum" else "detected"

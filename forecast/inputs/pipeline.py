@@ -98,7 +98,9 @@ def load_deals(
         else None,
     )
     deals = _deals(table, mapping, parsed, path, rules)
-    return split_closed(aggregate_lines(deals, source, mapping, path), vocabulary)
+    if waiting:  # repeated deal ids: line items, summed, or the error they are
+        deals = aggregate_lines(deals, source, mapping, path)
+    return split_closed(deals, vocabulary)
 
 
 def _filter_rows(table: Table, source: PipelineSource, mapping: dict[str, str], path: Path) -> Table:
