@@ -868,8 +868,13 @@ def init_lines(starter: Any) -> list[str]:
     width = max(len(name) for name in names)
     lines.append("stages (deals, their amount as read, win rate):")
     for name, stage in zip(names, starter.stages, strict=True):
-        amount = "booked by run" if stage.amount is None else money(stage.amount)
-        rate = stage.status if stage.win_rate is None else f"win rate {stage.win_rate:g} ({stage.reason})"
+        amount = "-" if stage.amount is None else money(stage.amount)
+        closed = {"won": "won: booked when closed in the period", "lost": "lost: left out"}
+        rate = (
+            closed[stage.status]
+            if stage.win_rate is None
+            else f"win rate {stage.win_rate:g} ({stage.reason})"
+        )
         deals = f"{stage.deals:>5} deal{'s' if stage.deals != 1 else ' '}"
         lines.append(f"  {name:<{width}}  {deals}  {amount:>14}  {rate}")
     if starter.decided:

@@ -106,8 +106,8 @@ deals.csv: columns recognised:
 stages (deals, their amount as read, win rate):
   Découverte       1 deal              500  win rate 0.1 (generic default for its name)
   Proposition      2 deals           3,000  win rate 0.5 (mean of its 2 probabilities)
-  Gagné            1 deal    booked by run  won
-  Perdu            1 deal    booked by run  lost
+  Gagné            1 deal                -  won: booked when closed in the period
+  Perdu            1 deal                -  lost: left out
 decided:
   probability_scale: percent (values above 1)
   date_format: "%d/%m/%Y" (every close date fits it, and no other)
