@@ -78,10 +78,13 @@ def load_deals(
     vocabulary = StageVocabulary(stages)
     parsed, problems, waiting = _parse_columns(table, source, mapping, vocabulary, path)
     rows = table.rows.tolist()
-    currency_cells = table.text(mapping["currency"]).tolist() if "currency" in mapping else None
-    parsed["amount"], currency, converted, fx_problems = convert(
-        parsed["amount"], currency_cells, fx, rows, path, mapping.get("currency")
+    currency_cells, header, cell_problems = _currency_cells(
+        table, mapping, parsed.pop("amount_currency"), fx, path
     )
+    parsed["amount"], currency, converted, fx_problems = convert(
+        parsed["amount"], currency_cells, fx, rows, path, header
+    )
+    fx_problems = cell_problems + fx_problems
     scaled = {name: parsed[name] for name in ("probability", "slip") if name in mapping}
     later = fx_problems + scale_problems(scaled, rows, mapping, source, path)
     if problems or later:
@@ -101,6 +104,42 @@ def load_deals(
     if waiting:  # repeated deal ids: line items, summed, or the error they are
         deals = aggregate_lines(deals, source, mapping, path)
     return split_closed(deals, vocabulary)
+
+
+def _currency_cells(
+    table: Table, mapping: dict[str, str], in_cells: np.ndarray, fx: CurrencyRates | None, path: Path
+) -> tuple[list | None, str | None, list[str]]:
+    """Each row's currency for ``convert``, and the column it is read from: the currency column, else
+    the code or symbol the amount cells carry (``$`` USD, ``€`` EUR, ``£`` GBP, ...) when they name
+    several and ``fx`` converts them. A cell's currency that contradicts the currency column, and
+    several currencies in the amounts without ``fx``, are problems (they would be added up)."""
+    named = in_cells != ""
+    amount = mapping["amount"]
+    if "currency" in mapping:
+        column = np.array(
+            [str(code).strip().upper() for code in table.text(mapping["currency"])], dtype=object
+        )
+        clash = np.flatnonzero(named & (column != "") & (in_cells != column))
+        problems = [
+            f"{path}: row {table.rows[i]}, column {amount!r} (amount): the amount is in {in_cells[i]} but "
+            f"column {mapping['currency']!r} (currency) says {column[i]}"
+            for i in clash
+        ]
+        return column.tolist(), mapping["currency"], problems
+    several = list(dict.fromkeys(code for code in in_cells if code))
+    if len(several) < 2:
+        return None, None, []
+    if fx is None:
+        return (
+            None,
+            None,
+            [
+                f"{path}: column {amount!r} (amount): amounts in several currencies ({', '.join(several)}) "
+                f"would be added up; give fx: {{base: {several[0]}, rates: {{{several[1]}: ...}}}} "
+                "(a unit's value in the base)"
+            ],
+        )
+    return in_cells.tolist(), amount, []
 
 
 def _filter_rows(table: Table, source: PipelineSource, mapping: dict[str, str], path: Path) -> Table:
@@ -166,15 +205,7 @@ def _parse_columns(
     parsed: dict[str, np.ndarray] = {}
     parsed["amount"], found = parse.amounts(numbers["amount"], decimal, setting)
     report(1, "amount", found)
-    several = parse.currencies(numbers["amount"])
-    if len(several) > 1:
-        problems.append(
-            (
-                (-1, 0),
-                f"{path}: column {mapping['amount']!r} (amount): amounts in several currencies "
-                f"({', '.join(several)}) cannot be added up; convert them to one currency",
-            )
-        )
+    parsed["amount_currency"] = numbers["amount"].currency  # '' where the cell names none
     date_columns = [name for name in ("close_date", "created_date") if name in cells]
     order = parse.date_order(
         [cells[name] for name in date_columns],

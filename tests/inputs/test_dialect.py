@@ -152,7 +152,7 @@ def test_amounts_in_several_currencies_are_refused(tmp_path):
     mapping = "  columns: {deal_id: Opportunity ID, probability: Probability (%)}\n"
     assert problems(tmp_path, "sf.csv", mapping) == [
         f"{tmp_path / 'sf.csv'}: column 'Amount' (amount): amounts in several currencies (USD, EUR) "
-        "cannot be added up; convert them to one currency"
+        "would be added up; give fx: {base: USD, rates: {EUR: ...}} (a unit's value in the base)"
     ]
 
 
