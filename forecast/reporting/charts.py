@@ -101,9 +101,16 @@ def attainment(rows: list[dict[str, Any]], column: str):
     figure, axis = _figure(height=0.6 + 0.45 * len(rows))
     names = [row["name"] for row in rows][::-1]
     expected = np.array([row["revenue"]["mean"] for row in rows][::-1])
-    low = expected - np.array([row["revenue"]["p10"] for row in rows][::-1])
-    high = np.array([row["revenue"]["p90"] for row in rows][::-1]) - expected
-    axis.barh(names, expected, xerr=[low, high], color=BLUE, alpha=0.8, capsize=3, label="expected (P10-P90)")
+    p10 = np.array([row["revenue"]["p10"] for row in rows][::-1])
+    p90 = np.array([row["revenue"]["p90"] for row in rows][::-1])
+    axis.barh(names, expected, color=BLUE, alpha=0.8, label="expected")
+    # P10-P90 drawn as its own line: a rep whose few deals are unlikely has a mean above P90
+    # (or below P10), which error bars around the mean cannot show
+    positions = np.arange(len(names))
+    axis.hlines(positions, p10, p90, color=GREY, linewidth=1.5, label="P10-P90")
+    axis.plot(
+        np.concatenate([p10, p90]), np.concatenate([positions, positions]), "|", color=GREY, markersize=8
+    )
     for position, row in enumerate(rows[::-1]):
         if row["quota"]:
             axis.plot([row["quota"]], [position], "D", color=RED, label="quota" if position == 0 else None)

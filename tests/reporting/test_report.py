@@ -240,3 +240,24 @@ def test_the_report_simulates_the_base_once(tmp_path, monkeypatch):
         monkeypatch.setattr(module, "simulate", counted)
     write_report(scenario, deals, tmp_path / "r.html", trials=TRIALS)
     assert calls.count(True) == 1 and len(calls) >= 1 + len(scenario.plans)  # the base, then each plan
+
+
+def test_the_report_draws_a_rep_whose_mean_lies_above_p90(tmp_path):
+    """One rep with a single unlikely deal: P10 = P90 = 0 below a mean above 0. The attainment chart
+    drew P10-P90 as error bars around the mean and crashed (negative error) on such a rep."""
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,amount,stage,close_date,owner\nA,100000,Proposal,2026-11-01,Ann\n"
+        "B,1000,Proposal,2026-11-01,Bob\nC,1000,Negotiation,2026-11-02,Bob\n"
+    )
+    (tmp_path / "s.yaml").write_text(
+        "period: 2026-Q4\npipeline: {path: deals.csv}\n"
+        "stages: [{name: Proposal, win_rate: 0.05}, {name: Negotiation, win_rate: 0.9}]\n"
+        "quotas: {owner: {Ann: 50000, Bob: 1500}}\nsimulation: {trials: 2000}\n"
+    )
+    scenario = load_scenario(tmp_path / "s.yaml")
+    deals = load_deals(scenario.pipeline, scenario.pipeline_path, scenario.stages)
+    summary = summarize(simulate(scenario, deals))
+    ann = next(row for row in summary["breakdown"]["owner"] if row["name"] == "Ann")
+    assert ann["revenue"]["mean"] > ann["revenue"]["p90"] == 0  # the case that crashed
+    write_report(scenario, deals, tmp_path / "r.html", trials=2000)
+    assert "by-owner" in (tmp_path / "r.html").read_text()
