@@ -16,8 +16,7 @@ import numpy as np
 from forecast.config.base import MAX_TOTAL, MAX_TRIALS
 from forecast.config.scenario import Scenario
 from forecast.engine.activity import expected_new_deals
-from forecast.engine.kernels import poisson_chunks, poisson_limit
-from forecast.engine.rng import largest_multiplier
+from forecast.engine.draws import largest_multiplier, poisson_chunks, poisson_limit
 from forecast.errors import DealError, ScenarioError
 from forecast.inputs.deals import Deals
 
