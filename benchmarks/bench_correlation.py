@@ -19,9 +19,10 @@ import numpy as np
 
 from forecast.config.loading import parse_scenario
 from forecast.engine.correlation import correlation_inputs, no_correlation
+from forecast.engine.draws import lognormal_table
 from forecast.engine.kernels import simulate_pipeline, trial_block
 from forecast.engine.model import deal_model
-from forecast.engine.rng import lognormal_table, stream_starts
+from forecast.engine.rng import stream_starts
 from forecast.inputs.deals import Deals
 
 

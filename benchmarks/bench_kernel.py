@@ -37,8 +37,9 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from forecast.engine.correlation import no_correlation
+from forecast.engine.draws import lognormal_table
 from forecast.engine.kernels import COUNT, MAX_TRIAL_BLOCK, simulate_pipeline, trial_block
-from forecast.engine.rng import lognormal_table, stream_starts
+from forecast.engine.rng import stream_starts
 
 SIGMA = 0.25  # amount noise of the "lognormal" runs
 SEED = 42

@@ -1,13 +1,28 @@
-"""forecast: Monte Carlo sales forecasts from a YAML scenario and a CRM export."""
+"""forecast: Monte Carlo sales forecasts from a YAML scenario and a CRM export.
 
-from forecast.config.loading import load_scenario, parse_scenario
-from forecast.config.scenario import Scenario
-from forecast.engine.checks import check
-from forecast.engine.simulate import Forecast, load_and_simulate, simulate
-from forecast.engine.summary import summarize
-from forecast.errors import DealError, ForecastError, OutputError, PipelineError, ScenarioError
-from forecast.inputs.deals import Deals
-from forecast.inputs.pipeline import load_deals
+The public names are imported on first use (PEP 562), so ``import forecast.inputs.pipeline`` or
+``forecast validate`` does not pay for the simulation engine and numba.
+"""
+
+import importlib
+
+_EXPORTS = {  # public name -> the module that defines it
+    "DealError": "forecast.errors",
+    "Deals": "forecast.inputs.deals",
+    "Forecast": "forecast.engine.simulate",
+    "ForecastError": "forecast.errors",
+    "OutputError": "forecast.errors",
+    "PipelineError": "forecast.errors",
+    "Scenario": "forecast.config.scenario",
+    "ScenarioError": "forecast.errors",
+    "check": "forecast.engine.checks",
+    "load_and_simulate": "forecast.engine.simulate",
+    "load_deals": "forecast.inputs.pipeline",
+    "load_scenario": "forecast.config.loading",
+    "parse_scenario": "forecast.config.loading",
+    "simulate": "forecast.engine.simulate",
+    "summarize": "forecast.engine.summary",
+}
 
 __all__ = [
     "DealError",
@@ -26,3 +41,16 @@ __all__ = [
     "simulate",
     "summarize",
 ]
+
+
+def __getattr__(name: str):
+    """A public name, imported from its module the first time it is asked for."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'forecast' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups find it without calling back here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

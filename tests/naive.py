@@ -64,7 +64,7 @@ def simulate(
     ``table`` is ``(base, slope)`` or None for fixed amounts; ``metrics`` a list of
     ``(kind, member_mask)`` or ``(kind, member_mask, share)`` with kind 0 revenue (of each member
     deal, ``share`` of its amount: 1 by default), 1 count. ``uncertain``: per deal None
-    (its rate is known) or ``(cell key, rng.rate_table)``: its threshold is its cell's draw in
+    (its rate is known) or ``(cell key, draws.rate_table)``: its threshold is its cell's draw in
     each trial. ``order``: the order deals are summed in (default: as given).
     """
     win_at = [round(p * 2**32) for p in win_rate]
@@ -221,7 +221,7 @@ def correlated_wins(seed, keys, win_rate, factor_keys, loadings, trials, uncerta
     stream of ``factor_keys[f]``. Deal ``d`` (win rate ``p``, ``loadings[d][f]``) wins
     when ``draw / 2**32 < Phi((Phi^-1(p) - sum_f loadings[d][f] * z_f) / sd)``, with
     ``sd = sqrt(1 - sum_f loadings[d][f]**2)``; with ``uncertain[d]`` = ``(cell key,
-    rng.rate_table)``, ``p`` is its cell's draw in the trial. Returns ``won`` bool[deals,
+    draws.rate_table)``, ``p`` is its cell's draw in the trial. Returns ``won`` bool[deals,
     trials] and ``margin``, the draw minus that rate (where fast code may round the other way).
     """
     from scipy.special import ndtr, ndtri

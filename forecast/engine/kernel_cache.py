@@ -1,10 +1,10 @@
 """numba's on-disk kernel cache, kept in step with every source file the kernels compile in.
 
 numba checks a cached kernel against its own file only, but the kernels inline functions and
-read constants from other modules (``rng.py``, ``normal.py``): after an edit there, the old
-compiled code would keep running. ``refresh`` hashes all those files and, when the hash differs
-from the stamp stored beside numba's cache index (wherever numba keeps it: ``__pycache__`` next to
-the source, ``NUMBA_CACHE_DIR``, or the user-wide cache of a read-only install), flushes the
+read constants from other modules (``rng.py``, ``normal.py``, ``draws.py``): after an edit there,
+the old compiled code would keep running. ``refresh`` hashes all those files and, when the hash
+differs from the stamp stored beside numba's cache index (wherever numba keeps it: ``__pycache__``
+next to the source, ``NUMBA_CACHE_DIR``, or the user-wide cache of a read-only install), flushes the
 kernels' cached code before any of it is loaded, then stores the new stamp."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from forecast.engine import kernel_cache, normal, rng
+from forecast.engine import draws, kernel_cache, normal, rng
 from forecast.engine.normal import normal_cdf, normal_cdf_density, normal_quantile, unit_interval
 from forecast.engine.rng import amount_multiplier, counter, mix_a, mix_b, rate_draw, uniform_pair
 
@@ -49,7 +49,7 @@ class LatentFactors(NamedTuple):
     factor_loading: np.ndarray  # float64: ... and loadings (sqrt of the latent correlation)
     factor_values: np.ndarray  # float64[factors, trials]: standard normal per factor and trial
     table_start: np.ndarray  # uint64[tables]: stream start of the table's rate cell (shared by its tables)
-    rate_base: np.ndarray  # float64[tables, RATE_SLICES]: rng.rate_table of each uncertain level
+    rate_base: np.ndarray  # float64[tables, RATE_SLICES]: draws.rate_table of each uncertain level
     rate_slope: np.ndarray  # float64[tables, RATE_SLICES]
 
 
@@ -79,7 +79,7 @@ def simulate_pipeline(
     win probability and the probability that a won deal lands in the period, times
     2**32; ``value`` float64, amount after haircut; ``dated_inside`` bool, the deal's
     close date is inside the period (a won deal that does not land is then slipped
-    revenue). ``noise_base`` / ``noise_slope`` float64, ``rng.lognormal_table``, or
+    revenue). ``noise_base`` / ``noise_slope`` float64, ``draws.lognormal_table``, or
     length-1 arrays for fixed amounts. Metrics (revenue or deal counts restricted to
     a subset of deals) in CSR form: deal ``d`` belongs to metrics
     ``metric_index[metric_start[d]:metric_start[d + 1]]`` (int64), and adds the share
@@ -388,7 +388,6 @@ def trial_block(trials: int, threads: int) -> int:
 
 _TWO_M53 = 2.0**-53
 _SIZE_DRAWS = 1 << 20  # counters below this are a trial's Poisson draws, from it on its sizes
-POISSON_CHUNK = 500.0  # exp(-lambda) stays far from underflow
 
 
 @njit(inline="always")
@@ -397,26 +396,18 @@ def _uniform(start, n):
     return np.float64(mix_a(counter(start, n)) >> np.uint64(11)) * _TWO_M53
 
 
-@njit(cache=True)
-def poisson_chunks(lam):
-    """How many Poisson draws of at most ``POISSON_CHUNK`` each make up one of mean ``lam``."""
-    return max(1, int(np.ceil(lam / POISSON_CHUNK)))
-
-
-@njit(cache=True)
-def poisson_limit(lam):
-    """Where a Poisson(lam) draw stops counting: past it, the CDF is 1 to rounding."""
-    return lam + 40.0 * np.sqrt(lam) + 50.0
+_poisson_chunks = njit(inline="always")(draws.poisson_chunks)  # the formulas' one home: draws.py
+_poisson_limit = njit(inline="always")(draws.poisson_limit)
 
 
 @njit(inline="always")
 def _poisson(start, n, lam):
-    """Poisson(lam) by inverse CDF from one uniform (lam <= POISSON_CHUNK)."""
+    """Poisson(lam) by inverse CDF from one uniform (lam <= draws.POISSON_CHUNK)."""
     u = _uniform(start, n)
     mass = np.exp(-lam)
     cumulative = mass
     k = 0
-    limit = poisson_limit(lam)
+    limit = _poisson_limit(lam)
     while u > cumulative and k < limit:
         k += 1
         mass *= lam / k
@@ -430,10 +421,10 @@ def new_pipeline_trials(stream, lam, size_mean, noise_base, noise_slope, first_t
 
     ``stream`` uint64 start of the new-pipeline stream; ``lam`` float64, the expected
     number of such deals (Poisson; drawn as a sum of chunks of at most 500);
-    ``size_mean`` float64 mean size, times the ``rng.lognormal_table`` multiplier
+    ``size_mean`` float64 mean size, times the ``draws.lognormal_table`` multiplier
     (length-1 arrays: fixed size). Writes float64[trials] ``revenue`` and ``count``.
     """
-    n_chunks = poisson_chunks(lam)
+    n_chunks = _poisson_chunks(lam)
     chunk_lam = lam / n_chunks
     noise = noise_base.shape[0] > 1
     for t in prange(revenue.shape[0]):
@@ -543,4 +534,4 @@ def deal_drivers(
             landed_value[d] += totals[part, d]
 
 
-kernel_cache.refresh(sys.modules[__name__], (normal, rng))  # numba alone checks only this file
+kernel_cache.refresh(sys.modules[__name__], (normal, rng, draws))  # numba alone checks only this file

@@ -21,7 +21,7 @@ from forecast.config.scenario import (
     Target,
     WinByAge,
 )
-from forecast.engine.rng import deal_keys
+from forecast.engine.draws import deal_keys
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals
 

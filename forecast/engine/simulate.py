@@ -11,6 +11,7 @@ from forecast.config.scenario import Correlation, Scenario
 from forecast.engine.booked import BookedParts, booked
 from forecast.engine.checks import check, run_settings
 from forecast.engine.correlation import correlated, correlation_inputs
+from forecast.engine.draws import deal_keys, noise_table, thresholds
 from forecast.engine.kernels import (
     COUNT,
     REVENUE,
@@ -20,7 +21,7 @@ from forecast.engine.kernels import (
     trial_block,
 )
 from forecast.engine.model import DealModel, deal_model, target_mask
-from forecast.engine.rng import deal_keys, noise_table, stream_starts, thresholds
+from forecast.engine.rng import stream_starts
 from forecast.errors import ScenarioError
 from forecast.inputs.deals import Deals, by_value
 from forecast.inputs.fx import currency_rates

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from forecast.engine.booked import row_rules
-from forecast.engine.correlation import correlated
 from forecast.engine.model import overdue_deals, rate_overrides
-from forecast.engine.simulate import Forecast
 from forecast.inputs.deals import by_value
+
+if TYPE_CHECKING:  # the simulation modules import numba, which the terminal's use of this one does not need
+    from forecast.engine.simulate import Forecast
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 _RELATIVE_TOLERANCE = 1e-9  # sums of haircut amounts are not exact in float64
@@ -170,6 +171,8 @@ def correlation_effect(forecast: Forecast) -> dict[str, Any] | None:
     The width without it is that of the same trials with independent deals, which
     ``simulate(..., independent=True)`` keeps on the forecast (None if it was not asked for).
     """
+    from forecast.engine.correlation import correlated  # loaded already: simulate imports it
+
     correlation = forecast.scenario.correlation
     if not correlated(forecast.scenario):
         return None

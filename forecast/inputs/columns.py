@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from forecast.errors import PipelineError
 from forecast.inputs.cells import parse_bool, parse_date
+from forecast.inputs.tables import arrow_mask
 
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
 _AROUND = "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "".join(_SYMBOLS) + " \t\u00a0\u202f%"  # trimmed off a number
@@ -86,7 +87,7 @@ def split_numbers(cells: pa.Array, typed: np.ndarray | None = None) -> Numbers:
         # a currency inside the number, or two of them: the core keeps something that does not read
         odd = ~pc.match_substring_regex(codes, r"^([A-Z]{3})?$").to_numpy(zero_copy_only=False)
         if odd.any():
-            core = pc.if_else(pa.array(odd), cells, core)
+            core = pc.if_else(arrow_mask(odd), cells, core)
     text = np.ones(n, dtype=bool) if typed is None else np.isnan(typed)
     reads = {
         mark: pc.match_substring_regex(core, pattern).to_numpy(zero_copy_only=False) & text
@@ -144,7 +145,7 @@ def _values(numbers: Numbers, decimal: str | None) -> tuple[np.ndarray, np.ndarr
         cleaned = pc.replace_substring_regex(numbers.core, _DROP[mark], "")
     if mark == ",":
         cleaned = pc.replace_substring(cleaned, ",", ".")
-    cleaned = pc.if_else(pa.array(valid), cleaned, "0")
+    cleaned = pc.if_else(arrow_mask(valid), cleaned, "0")
     values = pc.cast(cleaned, pa.float64()).to_numpy(zero_copy_only=False).copy()
     values[~valid] = np.nan
     if numbers.typed is not None:

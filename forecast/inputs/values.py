@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from forecast.config.scenario import PipelineSource
 from forecast.errors import PipelineError
 from forecast.inputs.cells import normalise
-from forecast.inputs.tables import Table
+from forecast.inputs.tables import Table, arrow_mask
 
 
 def _key(value: Any) -> str:
@@ -65,7 +65,7 @@ def missing_amounts(
         return table.keep(~blank), report
     if source.missing_amount == "zero":
         report["zeroed"] = rows
-        cells = pc.if_else(pa.array(blank), "0", table.columns[header])
+        cells = pc.if_else(arrow_mask(blank), "0", table.columns[header])
         numbers = dict(table.numbers)
         if header in numbers:
             numbers[header] = np.where(blank, 0.0, numbers[header])

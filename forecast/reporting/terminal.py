@@ -10,7 +10,6 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-from forecast.analyses.batch import PROBLEM_SEPARATOR
 from forecast.engine.summary import PERCENTILES
 from forecast.reporting.words import deals_sentence, described_columns, verdict
 
@@ -524,13 +523,17 @@ def validation_lines(check: dict[str, Any], shown: int = 10, reading: Reading | 
     for column, names in check["quota_names_without_deals"].items():
         lines.append(f"warning: quotas.{column} names {', '.join(names)}, who have no deals in the pipeline")
     overdue = check["overdue"]
-    if overdue:
-        listed = [f"{deal['deal_id']} ({deal['close_date']})" for deal in overdue]
-        more = f", ... {len(listed) - shown} more" if len(listed) > shown else ""
-        are = "deals are" if len(listed) > 1 else "deal is"
+    count = len(overdue["deal_id"])
+    if count:
+        listed = [
+            f"{deal} ({date})"
+            for deal, date in zip(overdue["deal_id"][:shown], overdue["close_date"][:shown], strict=True)
+        ]
+        more = f", ... {count - shown} more" if count > shown else ""
+        are = "deals are" if count > 1 else "deal is"
         lines.append(
-            f"warning: {len(listed)} {are} overdue at {check['as_of']} "
-            f"(counted in the period; update their close dates): {', '.join(listed[:shown])}{more}"
+            f"warning: {count} {are} overdue at {check['as_of']} "
+            f"(counted in the period; update their close dates): {', '.join(listed)}{more}"
         )
     return lines
 
@@ -598,6 +601,8 @@ def other_file_lines(checks: list[dict[str, Any]]) -> list[str]:
 
 def batch_lines(report: BatchReport, out: Path) -> list[str]:
     """``forecast batch`` (to stderr): the counts, then every failed scenario with its problems."""
+    from forecast.analyses.batch import PROBLEM_SEPARATOR  # here: batch imports the process pool
+
     kept = f"{report.skipped} already in {out}"
     if report.dropped:
         kept += f" ({report.dropped} earlier rows not kept: failed, changed or left the batch)"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from forecast.analyses.drivers import MIN_STAKE, deals_that_matter, drivers
 from forecast.config.loading import load_scenario
-from forecast.engine.rng import deal_keys
+from forecast.engine.draws import deal_keys
 from forecast.engine.simulate import DealDraws, simulate
 from forecast.engine.summary import reaches
 from forecast.errors import ScenarioError

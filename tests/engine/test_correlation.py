@@ -11,9 +11,10 @@ from scipy import integrate, stats
 from scipy.special import ndtr, ndtri
 
 from forecast.engine.correlation import GRID_SPACING, correlation_inputs
+from forecast.engine.draws import deal_keys
 from forecast.engine.kernels import simulate_pipeline
 from forecast.engine.normal import normal_cdf_array
-from forecast.engine.rng import deal_keys, stream_starts
+from forecast.engine.rng import stream_starts
 from forecast.engine.simulate import simulate
 from forecast.engine.summary import implied_outcome_correlation, summarize
 from tests.builders import OWN_RATES, OWNERS, SHARED_RATES, latent_factors, make_deals, make_scenario

@@ -1,8 +1,8 @@
 """numba's kernel cache follows edits of the modules the kernels inline, not only of kernels.py.
 
 Each check runs fresh interpreters on a temporary copy of the package: compile, edit a
-constant of ``rng.py`` (inlined into the kernels), import again, and compare with a kernel
-compiled from the edited source into an empty cache.
+constant of ``rng.py`` or ``draws.py`` (compiled into the kernels), import again, and compare
+with a kernel compiled from the edited source into an empty cache.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[2] / "forecast"
 
-# new-pipeline deals per trial: fixed sizes, so the counts come from rng.counter (GOLDEN) alone
+# new-pipeline deals per trial: fixed sizes, so the counts come from the Poisson draws alone
 DRAW = """
 import numpy as np
 from forecast.engine.kernels import new_pipeline_trials
@@ -25,6 +27,10 @@ print(new_pipeline_trials.stats.cache_hits.total(), ",".join(str(int(c)) for c i
 """
 GOLDEN = "GOLDEN = np.uint64(0x9E3779B97F4A7C15)"
 EDITED = "GOLDEN = np.uint64(0x9E3779B97F4A7C17)"
+EDITS = {  # module -> (a line of it, the line edited): either changes the counts DRAW prints
+    "rng.py": (GOLDEN, EDITED),
+    "draws.py": ("POISSON_CHUNK = 500.0", "POISSON_CHUNK = 2.0"),  # 5 deals: three chunks, not one
+}
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -45,17 +51,19 @@ def _draw(root: Path, **environment: str) -> tuple[int, str]:
     return int(hits), counts
 
 
-def _edit_rng(root: Path) -> None:
-    rng = root / "forecast" / "engine" / "rng.py"
-    assert GOLDEN in rng.read_text()
-    rng.write_text(rng.read_text().replace(GOLDEN, EDITED))
+def _edit(root: Path, module: str = "rng.py") -> None:
+    path = root / "forecast" / "engine" / module
+    line, edited = EDITS[module]
+    assert line in path.read_text()
+    path.write_text(path.read_text().replace(line, edited))
 
 
-def test_an_edit_of_an_inlined_module_recompiles_the_kernels(tmp_path):
+@pytest.mark.parametrize("module", EDITS)
+def test_an_edit_of_an_inlined_module_recompiles_the_kernels(tmp_path, module):
     root = _copy(tmp_path)
     hits, before = _draw(root)
     assert (hits, _draw(root)) == (0, (1, before))  # compiled once, then loaded from the cache
-    _edit_rng(root)
+    _edit(root, module)
     hits, after = _draw(root)
     assert hits == 0 and after != before
     assert _draw(root, NUMBA_CACHE_DIR=str(tmp_path / "empty")) == (0, after)  # what the edit compiles to
@@ -73,6 +81,6 @@ def test_a_read_only_install_uses_the_user_wide_cache(tmp_path):
     assert _draw(root, **user) == (1, before)
     stamps = list((tmp_path / "user-cache" / "numba").rglob("kernels.sources.sha256"))
     assert len(stamps) == 1 and list(stamps[0].parent.glob("kernels.new_pipeline_trials-*.nbi"))
-    _edit_rng(root)
+    _edit(root)
     hits, after = _draw(root, **user)
     assert hits == 0 and after != before

@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from forecast.engine.correlation import MARKET_KEY, correlation_inputs, no_correlation
+from forecast.engine.draws import deal_keys, lognormal_table, noise_table, rate_table
 from forecast.engine.kernels import (
     COUNT,
     MAX_TRIAL_BLOCK,
@@ -24,12 +25,12 @@ from forecast.engine.kernels import (
     trial_block,
     wins_to_cover,
 )
-from forecast.engine.rng import deal_keys, lognormal_table, noise_table, rate_table, stream_starts
+from forecast.engine.rng import stream_starts
 from tests import naive
 from tests.builders import OWN_RATES, OWNERS, SHARED_RATES, latent_factors, make_deals, make_scenario
 
 KS_CRITICAL = 1.95  # Kolmogorov: sqrt(n) x the KS distance exceeds it with probability 0.001
-TABLE_QUANTILE_ERROR = {0.3: 2e-4, 1.0: 1e-3}  # rng.lognormal_table's stated accuracy, by sigma
+TABLE_QUANTILE_ERROR = {0.3: 2e-4, 1.0: 1e-3}  # draws.lognormal_table's stated accuracy, by sigma
 
 
 def _within_four_se(simulated: float, exact: float, trials: int) -> None:

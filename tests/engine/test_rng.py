@@ -12,21 +12,23 @@ from numba import njit
 from scipy import stats
 from scipy.special import betainc, ndtri
 
-from forecast.engine.normal import normal_quantile_array
-from forecast.engine.rng import (
+from forecast.engine.draws import (
     AMOUNT_FINE,
     AMOUNT_ROWS,
     AMOUNT_TAIL_ROWS,
     RATE_SLICES,
     TABLE_ROWS,
-    amount_multiplier,
-    counter,
     deal_keys,
     lognormal_table,
+    rate_table,
+)
+from forecast.engine.normal import normal_quantile_array
+from forecast.engine.rng import (
+    amount_multiplier,
+    counter,
     mix_a,
     mix_b,
     rate_draw,
-    rate_table,
     stream_starts,
 )
 from tests import naive
