@@ -37,6 +37,9 @@ def arrow_mask(mask: np.ndarray) -> pa.BooleanArray:
     return pa.BooleanArray.from_buffers(pa.bool_(), mask.size, [None, bits])
 
 
+FEW_SAMPLE = 4096  # cells ``Table.text`` looks at before encoding a column of few values
+
+
 @dataclass
 class Table:
     """A table's data rows as columns of stripped text cells ('' where blank).
@@ -75,7 +78,8 @@ class Table:
         """A column's cells as an array of str objects; ``few``: cells that repeat share one object
         (much faster for a column of few values, such as a stage or region)."""
         cells = self.columns[header]
-        if few:
+        head = cells.slice(0, FEW_SAMPLE)
+        if few and len(pc.unique(head)) <= len(head) // 4:  # a column of many values is not encoded
             encoded = pc.dictionary_encode(cells)
             if len(encoded.dictionary) <= len(cells) // 4:
                 distinct = np.array(encoded.dictionary.to_pylist(), dtype=object)
