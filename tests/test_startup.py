@@ -45,11 +45,16 @@ def test_the_package_root_imports_nothing_until_a_name_is_used():
     assert _loaded(code) == []
 
 
+MAVEN = (CONFIGS / "../../shared/data/maven-crm-sales-opportunities").resolve()
+
+
 def test_validate_of_every_shipped_config_loads_no_numba():
     """The command itself, end to end (checks, hygiene, the lines it prints), on every shipped
     scenario, funnel plan and backtest file: numba stays out (scipy may come in, for the largest
     amount multiplier of a scenario with amount noise)."""
     files = sorted(str(path) for path in [*CONFIGS.glob("*.yaml"), *CONFIGS.glob("funnel/*.yaml")])
+    if not MAVEN.exists():  # the shipped backtest reads the shared Maven sample, absent from a clean clone
+        files.remove(str(CONFIGS / "maven-backtest.yaml"))
     code = (
         "import atexit\n"
         f"atexit.register(lambda: {LOADED.format(heavy=('numba', 'llvmlite'))})\n"
