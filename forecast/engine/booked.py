@@ -33,6 +33,16 @@ def booked_rows(scenario: Scenario, deals: Deals) -> Deals | None:
     return deals.won.subset(won_in_period(deals.won.close_date, scenario.period_range))
 
 
+def value_part(parts: BookedParts, column: str, value: str) -> float:
+    """The booked revenue of the won rows whose ``column`` is ``value`` (a rep's own won deals
+    count toward the rep's quota); the scenario's ``booked`` is the team's, no one value's."""
+    rows = parts.rows
+    if rows is None or len(rows) == 0 or column not in rows.columns():
+        return 0.0
+    where = {column: value}
+    return float((rows.amount * rows.share(where))[rows.matching(where)].sum())
+
+
 def _target_part(target: Target, rows: Deals | None, totals: dict[str, float]) -> float:
     """A target's booked part: all of it without ``where``, else the won rows it matches."""
     if not target.where:

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from forecast.config.scenario import Correlation, Scenario
-from forecast.engine.booked import BookedParts, booked
+from forecast.engine.booked import BookedParts, booked, value_part
 from forecast.engine.checks import check, run_settings
 from forecast.engine.correlation import correlated, correlation_inputs
 from forecast.engine.draws import deal_keys, noise_table, thresholds
@@ -37,7 +37,8 @@ class Trials:
     new_logos: np.ndarray  # new-logo wins in the period, booked included
     targets: dict[str, np.ndarray]  # each target's metric value, its booked part included
     new_pipeline: np.ndarray  # revenue of deals not yet created at as_of (0 without new_pipeline)
-    breakdown: dict[str, dict[str, np.ndarray]]  # column -> value -> its open deals' revenue
+    # column -> value -> the revenue of its open deals and of its won rows booked in the period
+    breakdown: dict[str, dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -130,16 +131,20 @@ def breakdown_columns(scenario: Scenario, by: tuple[str, ...] = (), aliases: dic
     return list(dict.fromkeys(aliases.get(column, column) for column in [*scenario.quotas, *by]))
 
 
-def _breakdown_groups(scenario: Scenario, deals: Deals, column: str) -> dict[str, np.ndarray]:
-    """Each of the column's values (those in the pipeline, and those only a quota names: a rep
-    with no deals) and its deals, as a boolean mask."""
+def _breakdown_groups(
+    scenario: Scenario, deals: Deals, column: str, won: Deals | None
+) -> dict[str, np.ndarray]:
+    """Each of the column's values (those in the pipeline or its ``won`` rows, and those only a
+    quota names: a rep with no deals) and its open deals, as a boolean mask."""
     if column not in deals.columns():
         raise ScenarioError(
             f"{scenario.label}: cannot break down by {column!r}: the pipeline has no such column "
             f"(columns: {', '.join(deals.attributes) or 'none'})"
         )
-    values = sorted(set(deals.values_of(column)) | set(by_value(scenario.quotas.get(column, {}))))
-    return {value: deals.matching({column: value}) for value in values}
+    values = set(deals.values_of(column)) | set(by_value(scenario.quotas.get(column, {})))
+    if won is not None and column in won.columns():  # a rep whose deals are all won this period
+        values |= set(won.values_of(column))
+    return {value: deals.matching({column: value}) for value in sorted(values)}
 
 
 def simulate(
@@ -178,8 +183,9 @@ def simulate(
         for target in scenario.targets
         if target.where or target.metric == "deals"
     }
+    already = booked(scenario, deals)
     breakdown_deals = {
-        column: _breakdown_groups(scenario, deals, column)
+        column: _breakdown_groups(scenario, deals, column, already.rows)
         for column in breakdown_columns(scenario, by, deals.aliases)
     }
     breakdown_slots = {
@@ -193,7 +199,6 @@ def simulate(
     draws = DealDraws.of(scenario, deals, model, seed, n_trials)
     revenue, slipped, values = _run_pipeline(draws, model, metrics, draws.correlation, n_trials)
     new_revenue, new_deals = _new_pipeline(scenario, n_trials, seed)
-    already = booked(scenario, deals)
     revenue += already.revenue + new_revenue
     independent_revenue = None
     if independent and correlated(scenario):
@@ -222,7 +227,10 @@ def simulate(
             targets=targets,
             new_pipeline=new_revenue,
             breakdown={
-                column: {value: values[index] for value, index in slots.items()}
+                column: {
+                    value: values[index] + value_part(already, column, value)
+                    for value, index in slots.items()
+                }
                 for column, slots in breakdown_slots.items()
             },
         ),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecast.engine.booked import row_rules
+from forecast.engine.booked import row_rules, value_part
 from forecast.engine.model import overdue_deals, rate_overrides
 from forecast.inputs.deals import by_value
 
@@ -122,8 +122,9 @@ def _with_percentiles(judgement: dict[str, float] | None, values: np.ndarray) ->
 def breakdown(forecast: Forecast) -> dict[str, list[dict[str, Any]]]:
     """Per value of each breakdown column: its quota, distribution, P(hit) and judgement sums.
 
-    The rows are the open pipeline's revenue of the deals with that value (booked and
-    new pipeline are the team's, not a rep's), from the same trials as the total.
+    The rows are the revenue of the open deals with that value and of its won rows booked in
+    the period (the scenario's ``booked`` and the new pipeline are the team's, not a rep's),
+    from the same trials as the total.
     """
     out = {}
     scenario = forecast.scenario
@@ -141,7 +142,9 @@ def breakdown(forecast: Forecast) -> dict[str, list[dict[str, Any]]]:
                     "revenue": distribution(revenue),
                     "probability": p_hit[0],
                     "stderr": p_hit[1],
-                    "judgement": _with_percentiles(_judgement(forecast, mask, 0.0), revenue),
+                    "judgement": _with_percentiles(
+                        _judgement(forecast, mask, value_part(forecast.booked, column, value)), revenue
+                    ),
                 }
             )
         out[column] = rows

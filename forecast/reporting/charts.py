@@ -118,7 +118,7 @@ def attainment(rows: list[dict[str, Any]], column: str):
                 label = f"  P(hit) {100 * row['probability']:.0f} %"
                 axis.text(max(row["quota"], row["revenue"]["p90"]), position, label, va="center", fontsize=8)
     _money_axis(axis)
-    axis.set_xlabel(f"open-pipeline revenue by {column}")
+    axis.set_xlabel(f"revenue by {column} (open deals and won ones booked in the period)")
     axis.legend(loc="lower right", fontsize=8, frameon=False)
     return figure
 

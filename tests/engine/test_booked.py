@@ -84,3 +84,24 @@ def test_targets_and_summary_count_won_rows_like_a_hand_count(won_rows, written)
     assert summary["booked"] == expected["revenue"]
     assert summary["booked_new_logos"] == expected["logos"]
     assert summary["booked_deals"] == len(inside)
+
+
+def test_a_reps_won_rows_count_toward_the_reps_quota():
+    """Quotas by owner: each rep's revenue is the rep's open deals and won rows booked in the period
+    (the scenario's own ``booked`` stays the team's). Before, a rep's won deal counted for the team
+    total only, so a rep who had already made quota read P(hit) 0 and a rep with only won deals was
+    missing from the table."""
+    won = make_deals([300.0, 50.0, 999.0], close_dates=[INSIDE, INSIDE, BEFORE], owner=["Ann", "Cid", "Ann"])
+    open_deals = make_deals(
+        [100.0, 40.0], [1.0, 0.0], owner=["Ann", "Bob"], forecast_category=["Pipeline"] * 2
+    )
+    deals = _with_won(open_deals, won)
+    scenario = make_scenario(
+        "booked: 7\nquotas: {owner: {Ann: 350, Bob: 10, Cid: 50}}\nsimulation: {trials: 200}\n"
+    )
+    rows = {row["name"]: row for row in summarize(simulate(scenario, deals))["breakdown"]["owner"]}
+    assert set(rows) == {"Ann", "Bob", "Cid"}
+    assert rows["Ann"]["revenue"]["mean"] == 400.0 and rows["Ann"]["probability"] == 1.0
+    assert rows["Bob"]["revenue"]["mean"] == 0.0 and rows["Bob"]["probability"] == 0.0
+    assert rows["Cid"]["revenue"]["mean"] == 50.0 and rows["Cid"]["probability"] == 1.0
+    assert rows["Ann"]["judgement"]["commit"] == 300.0  # the rep's won row is in the rep's commit call
