@@ -108,15 +108,14 @@ def load_categories(spec: BacktestSpec, folder: Path, history: History) -> Stage
     return load_stage_history(read, set(history.deal_id), path, "history.category_history.columns.{name}")
 
 
-def crm_call_note(spec: BacktestSpec, folder: Path) -> str | None:
+def crm_call_note(spec: BacktestSpec, history: History) -> str | None:
     """Why the CRM's call is not a baseline, where the export has a forecast category but no history
     of it: the category a snapshot shows is the one each deal ended with, known only after the
     origins replayed (every deal closed since reads Closed), so scoring it would look ahead."""
-    path = (folder / spec.history.path).resolve()
-    if spec.history.category_history is not None or not path.exists():  # a history given, not read
+    if spec.history.category_history is not None:
         return None
-    table = read_table(path, what="history", names=(CATEGORY_COLUMN, *spec.history.columns.values()))
-    if match_columns(table, (CATEGORY_COLUMN,), spec.history.columns)[CATEGORY_COLUMN] not in table:
+    header = match_columns(history.headers, (CATEGORY_COLUMN,), spec.history.columns)[CATEGORY_COLUMN]
+    if header not in history.headers:
         return None
     return (f"the CRM's call is not a baseline: the history's {CATEGORY_COLUMN} is each deal's category "
             "at the export, after the origins (it would look ahead); history.category_history gives it "
@@ -632,7 +631,7 @@ def backtest(
     for choice in choices:
         rows += _rows(spec, history, choice.snapshot, choice.correlation["market"])
     return {
-        "name": spec.name, "settings": _settings(spec, replayed, crm_call_note(spec, folder)),
+        "name": spec.name, "settings": _settings(spec, replayed, crm_call_note(spec, history)),
         "origins": rows,
         "summary": {part: _summary([row for row in rows if row["part"] == part]) for part in PARTS},
         "fitted": [_fitted(choice.snapshot, choice.correlation) for choice in choices],

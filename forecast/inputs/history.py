@@ -57,6 +57,7 @@ class History:
     stage_history: StageHistory | None = None
     list_price: np.ndarray | None = None  # float64: from the price list (NaN where it lacks the deal's key)
     decided: np.ndarray | None = None  # bool: won or lost (None: the deals with a close date)
+    headers: tuple[str, ...] = ()  # the export's column headers, as written
 
     @property
     def price(self) -> np.ndarray:
@@ -184,6 +185,7 @@ def load_history(path: Path, spec: HistorySpec) -> History:
         stage_history=stages,
         list_price=prices,
         decided=decided,
+        headers=tuple(table),
     )
 
 

@@ -274,7 +274,9 @@ def _data_rows(table: Table) -> Table:
     return table.keep(~drop)
 
 
-def match_columns(table: Table, names: tuple[str, ...], explicit: dict[str, str]) -> dict[str, str | None]:
+def match_columns(
+    table: Iterable[str], names: tuple[str, ...], explicit: dict[str, str]
+) -> dict[str, str | None]:
     """Canonical name -> the table's header: the explicit mapping, else a header equal to the name
     ignoring case, spaces and dashes; None when neither (an explicit header may still be absent)."""
     by_normal = {canonical_name(name): name for name in table}

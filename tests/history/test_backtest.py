@@ -22,6 +22,7 @@ from forecast.history.backtest import (
     Origin,
     _windows,
     backtest,
+    crm_call_note,
     fit_correlation,
     forecast_samples,
     grid_crps,
@@ -699,3 +700,14 @@ def test_the_verdict_never_says_calibrated_beside_a_coverage_interval_that_exclu
     assert _verdict(pits, effective, uniform, coverage) == "biased low"
     held = {key: {"value": 0.8, "low": 0.5, "high": 0.95} for key in coverage}
     assert _verdict(pits, effective, uniform, held) == "calibrated"
+
+
+def test_a_final_forecast_category_is_refused_as_the_crm_call_and_the_output_says_why(small):
+    """The category an export shows is each deal's last one: scoring it at past origins looks ahead."""
+    without = small.spec.model_copy(
+        update={"history": small.spec.history.model_copy(update={"category_history": None})}
+    )
+    with_column = dataclasses.replace(small.history, headers=(*small.history.headers, "Forecast Category"))
+    assert "it would look ahead" in crm_call_note(without, with_column)
+    assert crm_call_note(without, dataclasses.replace(small.history, headers=("deal_id", "amount"))) is None
+    assert crm_call_note(small.spec, with_column) is None  # a category history gives the call as it stood
