@@ -110,7 +110,8 @@ class Changes:
     """Every difference between two snapshots, each with the kind that applies it."""
 
     kinds: dict[str, list[str]]  # kind -> the ids of the deals whose differences it applies
-    gone: np.ndarray  # bool per old deal: not in the new export
+    gone: np.ndarray  # bool per old deal: not in the new export's open deals nor won since
+    won_gone: np.ndarray  # bool per old deal: won since, a won row of the new export
     added: np.ndarray  # bool per new deal: not in the old export
     steps: dict[DealField, list[tuple[str | None, int, int]]]  # (kind or None: from the start, old, new)
 
@@ -133,10 +134,12 @@ def _classify(scenario: Scenario, old: Deals, new: Deals) -> Changes:
         differs[field] = np.zeros(len(old), dtype=bool)
         inside = matched >= 0
         differs[field][inside] = _differs(field.of(old)[inside], field.of(new)[matched[inside]])
+    won_now, won_then = _won_rows(new), _won_rows(old)
+    won_gone = (matched < 0) & np.isin(old.deal_id, list(won_now))
     for i, deal in enumerate(old.deal_id):
         j = matched[i]
-        if j < 0:
-            kinds["lost"].append(deal)  # gone from the open pipeline
+        if j < 0:  # gone from the open pipeline: a won row now, or lost
+            kinds["won" if won_gone[i] else "lost"].append(deal)
             continue
         outcome = None
         if new_model.win_rate[j] == 1.0 and old_model.win_rate[i] < 1.0:
@@ -166,7 +169,21 @@ def _classify(scenario: Scenario, old: Deals, new: Deals) -> Changes:
                 kinds[kind].append(deal)
     added = ~np.isin(new.deal_id, old.deal_id)
     kinds["new"] = list(new.deal_id[added])
-    return Changes(kinds=kinds, gone=matched < 0, added=added, steps=steps)
+    # won rows that changed otherwise (won outside the open pipeline, or their amount or date edited)
+    kinds["won"] += sorted(
+        deal
+        for deal in {*won_now, *won_then}
+        if won_now.get(deal) != won_then.get(deal) and deal not in kinds["won"]
+    )
+    return Changes(kinds=kinds, gone=(matched < 0) & ~won_gone, won_gone=won_gone, added=added, steps=steps)
+
+
+def _won_rows(deals: Deals) -> dict[str, tuple]:
+    """Deal id -> (amount, close date) of each won row the export carries (booked if in the period)."""
+    if deals.won is None:
+        return {}
+    won = deals.won
+    return {deal: (won.amount[i], won.close_date[i]) for i, deal in enumerate(won.deal_id)}
 
 
 def classify(scenario: Scenario, old: Deals, new: Deals) -> dict[str, list[str]]:
@@ -189,8 +206,11 @@ def _state(old: Deals, new: Deals, changes: Changes, applied: set[str]) -> Deals
         else:
             arrays[field.name] = values
     state = dataclasses.replace(old, **arrays, attributes=columns)
+    if "won" in applied:  # the deals won since leave the open pipeline; the new export's won rows are booked
+        state = state.subset(~changes.won_gone)
+        state.won = new.won
     if "lost" in applied:
-        state = state.subset(~changes.gone)
+        state = state.subset(~changes.gone[~changes.won_gone] if "won" in applied else ~changes.gone)
     if "new" in applied:
         state = state.concat(new.subset(changes.added))
     return state

@@ -211,3 +211,27 @@ def test_parts_add_up_to_the_total(changes, new_deals):
         if not part["deals"]:
             assert all(part[f"{measure}_change"] == 0.0 for measure in MEASURES), part["kind"]
     assert [p["kind"] for p in result["parts"]] == [*KINDS, "product", "owner"]
+
+
+def test_a_deal_won_since_is_won_and_booked_and_the_end_state_is_the_new_forecast():
+    """An export with closed rows: a deal open last week and Closed Won this week leaves the open
+    pipeline as a won row booked in the period. It read as lost, and the new forecast left the won
+    rows out (expected revenue 747 -> 251 where `run` on the new export says 1,251)."""
+    scenario = make_scenario(
+        "targets: [{name: q, metric: revenue, at_least: 1000}]\nsimulation: {trials: 4000}\n"
+    )
+    old = make_deals([1000.0, 500.0, 300.0], [0.5, 0.5, 0.5])
+    old.won = make_deals([70.0], close_dates=[INSIDE])  # booked already last week
+    new = old.subset(np.array([False, True, False]))  # A won, C lost
+    won = make_deals([1000.0, 70.0, 40.0], close_dates=[INSIDE, INSIDE, INSIDE])
+    won.deal_id = np.array(["D0", "D_old", "D9"], dtype=object)  # and D9 won without ever being open here
+    old.won.deal_id = np.array(["D_old"], dtype=object)
+    new.won = won
+    result = attribute_changes(scenario, old, new)
+    kinds = {part["kind"]: part for part in result["parts"]}
+    assert kinds["won"]["deals"] == ["D0", "D9"] and kinds["lost"]["deals"] == ["D2"]
+    end = simulate(scenario, new)
+    assert result["after"]["expected_revenue"] == pytest.approx(float(np.mean(end.trials.revenue)), abs=1e-9)
+    assert float(np.mean(end.trials.revenue)) == pytest.approx(1070 + 40 + 250, abs=20)
+    total = sum(part["expected_revenue_change"] for part in result["parts"])
+    assert total == pytest.approx(result["total_change"]["expected_revenue_change"], abs=1e-9)
