@@ -75,6 +75,8 @@ def check(scenario: Scenario, deals: Deals) -> None:
         return
     if deals.checked is None:
         _check_values(deals)
+        if deals.won is not None:  # the won rows are booked: a NaN amount there is a NaN revenue
+            _check_values(deals.won)
     problems = _stage_problems(scenario, deals)
     if problems:
         raise DealError(problems)
@@ -201,10 +203,11 @@ def _most_new_revenue(scenario: Scenario) -> float:
 
 
 def _check_totals(scenario: Scenario, deals: Deals, new_revenue: float) -> None:
-    """The largest revenue a trial could reach (booked, every deal won at the largest amount noise,
-    the new pipeline's most) must be at most ``MAX_TOTAL``."""
-    booked = scenario.booked_totals.revenue
+    """The largest revenue a trial could reach (booked, with every won row of the export, every deal
+    won at the largest amount noise, the new pipeline's most) must be at most ``MAX_TOTAL``."""
     with np.errstate(over="ignore"):  # an overflow is a total too large: reported below
+        won = float(np.sum(deals.won.amount)) if deals.won is not None else 0.0  # at most what is booked
+        booked = scenario.booked_totals.revenue + won
         open_amount = float(np.sum(deals.amount)) * (1.0 - scenario.amount.haircut)
     multiplier = largest_multiplier(scenario.amount.sigma)
     total = booked + open_amount * multiplier + new_revenue

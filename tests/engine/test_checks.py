@@ -261,3 +261,21 @@ def test_loaded_deals_pass_unchanged(huge):
     assert deals.checked is not None and deals.amount.tolist() == [100.0, 250.0]
     with pytest.raises(ForecastError):
         check(load_scenario(huge), dataclasses.replace(deals, amount=np.array([100.0, -1.0])))
+
+
+def test_won_rows_are_checked_like_open_deals_and_count_in_the_largest_total():
+    """The export's won rows are booked revenue: a NaN or negative amount there was a NaN or negative
+    revenue with no word, and their amounts were left out of the bound on a trial's total."""
+    scenario = make_scenario()
+    for amount, expected in ((math.nan, "amount nan"), (-5.0, "amount -5")):
+        deals = make_deals([10.0], [0.5])
+        deals.won = make_deals([1.0, amount])
+        with pytest.raises(DealError) as raised:
+            check(scenario, deals)
+        assert any(expected in problem and "D1" in problem for problem in raised.value.problems)
+    deals = make_deals([10.0], [0.5])
+    deals.won = make_deals([0.6 * MAX_TOTAL, 0.6 * MAX_TOTAL])
+    with pytest.raises(DealError, match="a trial's revenue could reach"):
+        check(scenario, deals)
+    deals.won = make_deals([1.0])
+    check(scenario, deals)  # a sound won row passes
