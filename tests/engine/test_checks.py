@@ -240,10 +240,11 @@ def test_the_cli_checks_each_pipeline_once(huge, monkeypatch):
     (huge.parent / "deals.csv").write_text(HUGE.replace("1e200", "250"))
     calls = []
     original = checks._check_values
-    monkeypatch.setattr(checks, "_check_values", lambda deals: calls.append(1) or original(deals))
+    monkeypatch.setattr(checks, "_check_values", lambda deals: calls.append(deals) or original(deals))
     result = CliRunner().invoke(cli, ["run", str(huge), "--json"])
     assert result.exit_code == 0, result.output
-    assert len(calls) == 1
+    (pipeline,) = [deals for deals in calls if deals.won is not None]  # the open deals, once
+    assert [deals for deals in calls if deals is not pipeline] == [pipeline.won]  # and its won rows, once
 
 
 def test_batch_records_the_refusal_as_the_job_error(huge):
